@@ -1,0 +1,65 @@
+"""Small shared helpers: seeding, device choice, run metadata."""
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DEFAULT_SEED = 22  # the report's seed (section 3.5)
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def seed_everything(seed: int = DEFAULT_SEED, deterministic: bool = False) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA).
+
+    ``deterministic=True`` also asks torch for deterministic algorithms (and cuDNN's
+    deterministic mode), as the report's discussion (4.2) wished it had done.
+    """
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``"auto"`` (or None): CUDA if available, else Apple MPS, else CPU."""
+    if device is None or str(device) == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device!r} was asked for, but CUDA is not available here; use device='auto' or 'cpu'")
+    return dev
+
+
+def device_name(device: torch.device) -> str:
+    """A human-readable device description for run metadata."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu":
+        return f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+    return str(device)
+
+
+def git_commit(short: bool = True) -> str | None:
+    """The repository's current commit (None outside a git checkout)."""
+    args = ["git", "rev-parse", "--short", "HEAD"] if short else ["git", "rev-parse", "HEAD"]
+    try:
+        out = subprocess.run(args, cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() or None
