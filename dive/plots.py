@@ -1,0 +1,377 @@
+"""The report's figures: confusion matrices (Fig. 8-11), learning curves, example images
+(Fig. 4, 5) and class distributions.
+
+Every function returns the matplotlib ``Figure``; ``save=path`` also writes it (parent folders
+created, 150 dpi, tight bounding box; PNG unless the path's suffix says otherwise), and
+``synthetic=True`` stamps a "SYNTHETIC DATA" watermark across it (:func:`synthetic_watermark`)
+so figures made from stand-in data say so on their face.
+
+No backend is chosen here; tests and headless runs use Agg (``MPLBACKEND=Agg``).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
+
+from dive.metrics import class_names_list
+
+__all__ = [
+    "confusion_matrix",
+    "confusion_matrices",
+    "learning_curves",
+    "example_images",
+    "class_distribution",
+    "synthetic_watermark",
+    "WATERMARK",
+]
+
+WATERMARK = "SYNTHETIC DATA"
+DPI = 150
+
+_METRIC_LABELS = {
+    "train_loss": "training loss",
+    "val_loss": "validation loss",
+    "train_acc": "training accuracy",
+    "val_acc": "validation accuracy",
+    "lr": "learning rate",
+    "seconds": "seconds per epoch",
+}
+
+
+# ----------------------------------------------------------------------------------------
+# shared
+# ----------------------------------------------------------------------------------------
+def synthetic_watermark(fig: Figure, text: str = WATERMARK) -> Figure:
+    """Add a large, semi-transparent diagonal ``text`` across ``fig`` (kept in ``fig.texts``)."""
+    width, height = fig.get_size_inches()
+    fontsize = max(20.0, 7.0 * min(width, height))
+    fig.text(
+        0.5,
+        0.5,
+        text,
+        fontsize=fontsize,
+        fontweight="bold",
+        color="grey",
+        alpha=0.3,
+        rotation=30,
+        ha="center",
+        va="center",
+        zorder=1000,
+        gid="dive-synthetic-watermark",
+    )
+    return fig
+
+
+def _finish(fig: Figure, save, synthetic: bool) -> Figure:
+    if synthetic:
+        synthetic_watermark(fig)
+    if save is not None:
+        path = Path(save)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    return fig
+
+
+def _cm_array(cm) -> np.ndarray:
+    a = np.asarray(cm)
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise ValueError(f"a confusion matrix must be square (C x C), got shape {a.shape}")
+    return a
+
+
+def _row_normalised(a: np.ndarray) -> np.ndarray:
+    sums = a.sum(axis=1, keepdims=True)
+    return np.divide(a, sums, out=np.zeros(a.shape, dtype=float), where=sums > 0)
+
+
+# ----------------------------------------------------------------------------------------
+# confusion matrices
+# ----------------------------------------------------------------------------------------
+def confusion_matrix(
+    cm,
+    class_names=None,
+    *,
+    title: str | None = None,
+    ax=None,
+    normalize: bool = False,
+    cmap: str = "Blues",
+    vmax: float | None = None,
+    cbar: bool = True,
+    save=None,
+    synthetic: bool = False,
+) -> Figure:
+    """Heatmap of a confusion matrix (rows = true class, columns = predicted class), every cell
+    annotated with its integer count (report Fig. 8).
+
+    ``normalize=True`` colours each cell by its share of the true class (row) and annotates
+    ``count`` plus that percentage. ``vmax``/``cbar`` let :func:`confusion_matrices` share one
+    colour scale. ``ax`` draws into an existing axes (its figure is returned).
+    """
+    counts = _cm_array(cm)
+    names = class_names_list(class_names, counts.shape[0])
+    if ax is None:
+        side = max(4.0, 0.6 * len(names) + 2.5)
+        fig, ax = plt.subplots(figsize=(side + 1.0, side), layout="constrained")
+    else:
+        fig = ax.figure
+    if normalize:
+        shares = _row_normalised(counts)
+        values = shares
+        annot = np.array(
+            [[f"{int(c)}\n{s:.0%}" for c, s in zip(crow, srow)] for crow, srow in zip(counts, shares)]
+        )
+        vmax = 1.0 if vmax is None else vmax
+        cbar_label = "share of true class"
+    else:
+        values = counts
+        annot = np.array([[f"{int(c)}" for c in row] for row in counts])
+        cbar_label = "count"
+    sns.heatmap(
+        values,
+        annot=annot,
+        fmt="",
+        cmap=cmap,
+        vmin=0,
+        vmax=vmax,
+        cbar=cbar,
+        cbar_kws={"label": cbar_label} if cbar else None,
+        xticklabels=names,
+        yticklabels=names,
+        square=True,
+        linewidths=0.5,
+        linecolor="white",
+        ax=ax,
+    )
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    long_names = max(len(n) for n in names) > 3
+    ax.tick_params(axis="x", labelrotation=45 if long_names else 0)
+    ax.tick_params(axis="y", labelrotation=0)
+    if long_names:
+        plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
+    if title:
+        ax.set_title(title)
+    return _finish(fig, save, synthetic)
+
+
+def confusion_matrices(
+    cms: Mapping[str, object],
+    class_names=None,
+    *,
+    suptitle: str | None = None,
+    normalize: bool = False,
+    cmap: str = "Blues",
+    save=None,
+    synthetic: bool = False,
+) -> Figure:
+    """Several confusion matrices side by side (titled by their dict keys) on one shared colour
+    scale with a single colour bar -- report Fig. 9-11, "no balancing vs balancing"."""
+    if not cms:
+        raise ValueError("confusion_matrices() needs at least one confusion matrix")
+    arrays = {name: _cm_array(cm) for name, cm in cms.items()}
+    shapes = {a.shape for a in arrays.values()}
+    if len(shapes) != 1:
+        raise ValueError(f"confusion matrices must share one shape, got {sorted(shapes)}")
+    n_classes = next(iter(shapes))[0]
+    vmax = 1.0 if normalize else float(max(a.max() for a in arrays.values()))
+    side = max(4.0, 0.6 * n_classes + 2.5)
+    fig, axes = plt.subplots(
+        1, len(arrays), figsize=(side * len(arrays) + 1.0, side), layout="constrained", squeeze=False
+    )
+    axes = axes[0]
+    for ax, (name, a) in zip(axes, arrays.items()):
+        confusion_matrix(a, class_names, title=name, ax=ax, normalize=normalize, cmap=cmap, vmax=vmax, cbar=False)
+    fig.colorbar(axes[0].collections[0], ax=list(axes), label="share of true class" if normalize else "count", shrink=0.8)
+    for ax in axes[1:]:  # rows are the same classes: name them once, on the left
+        ax.set_ylabel("")
+        ax.tick_params(axis="y", labelleft=False, left=False)
+    if suptitle:
+        fig.suptitle(suptitle)
+    return _finish(fig, save, synthetic)
+
+
+# ----------------------------------------------------------------------------------------
+# learning curves
+# ----------------------------------------------------------------------------------------
+def _best_epoch_index(history: Sequence[Mapping]) -> int | None:
+    vals = [h.get("val_acc") for h in history]
+    if not vals or any(v is None for v in vals):
+        return None
+    return int(np.argmax(vals))  # first epoch reaching the maximum
+
+
+def learning_curves(
+    histories: Mapping[str, Sequence[Mapping]],
+    *,
+    metric: str | Sequence[str] = "val_acc",
+    title: str | None = None,
+    ylabel: str | None = None,
+    save=None,
+    synthetic: bool = False,
+) -> Figure:
+    """One line per run over epochs for ``metric`` (a list of metrics gives one subplot each).
+
+    ``histories`` maps run name -> list of per-epoch dicts (``epoch``, ``train_loss``,
+    ``train_acc``, ``val_loss``, ``val_acc``, ``lr``, ``seconds``; accuracies as fractions,
+    drawn as percentages). Each run's best epoch (max ``val_acc``, first if tied) is marked
+    with a point on every subplot; the lines are the axes' only ``Line2D`` objects.
+    """
+    metrics = [metric] if isinstance(metric, str) else list(metric)
+    if not metrics:
+        raise ValueError("learning_curves() needs at least one metric")
+    if not histories:
+        raise ValueError("learning_curves() needs at least one history")
+    palette = dict(zip(histories, sns.color_palette(n_colors=len(histories))))
+    fig, axes = plt.subplots(
+        1, len(metrics), figsize=(5.5 * len(metrics), 4.0), layout="constrained", squeeze=False
+    )
+    axes = axes[0]
+    for ax, m in zip(axes, metrics):
+        for run, history in histories.items():
+            if not history:
+                continue
+            missing = [i for i, h in enumerate(history) if m not in h]
+            if missing:
+                raise KeyError(f"history {run!r} has no {m!r} at epoch index {missing[0]}")
+            epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
+            values = [h[m] for h in history]
+            ax.plot(epochs, values, label=run, color=palette[run], linewidth=1.8)
+            best = _best_epoch_index(history)
+            if best is not None:
+                ax.scatter(
+                    [epochs[best]], [values[best]], color=palette[run], s=45, zorder=3, edgecolor="black", linewidth=0.6
+                )
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel if (ylabel and len(metrics) == 1) else _METRIC_LABELS.get(m, m))
+        if m.endswith("acc"):
+            ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        if m == "lr":
+            ax.set_yscale("log")
+        ax.grid(True, alpha=0.3)
+    if ylabel and len(metrics) > 1:
+        fig.supylabel(ylabel)
+    axes[0].legend(title="run (dot: best val. epoch)" if any(_best_epoch_index(h) is not None for h in histories.values()) else "run")
+    if title:
+        if len(metrics) == 1:
+            axes[0].set_title(title)
+        else:
+            fig.suptitle(title)
+    return _finish(fig, save, synthetic)
+
+
+# ----------------------------------------------------------------------------------------
+# data figures
+# ----------------------------------------------------------------------------------------
+def _to_numpy(a) -> np.ndarray:
+    if hasattr(a, "detach"):  # torch tensor, without importing torch here
+        a = a.detach().cpu().numpy()
+    return np.asarray(a)
+
+
+def example_images(
+    images,
+    labels,
+    class_names,
+    *,
+    per_class: int = 5,
+    title: str | None = None,
+    seed: int = 0,
+    save=None,
+    synthetic: bool = False,
+) -> Figure:
+    """A grid with one row per class and ``per_class`` random examples of it (report Fig. 4, 5).
+
+    ``images`` is a uint8 tensor or array ``(N, C, H, W)`` with ``C`` 1 (grey) or 3 (RGB), or
+    ``(N, H, W)``; ``labels`` ``(N,)`` or ``(N, 1)``. Each row's first axes carries the class
+    name as its y label; classes with fewer examples show what there is (empty cells blank;
+    the grid has ``min(per_class, largest class size)`` columns).
+    The choice is reproducible through ``seed``.
+    """
+    imgs = _to_numpy(images)
+    labs = _to_numpy(labels).reshape(-1)
+    if imgs.ndim == 3:
+        imgs = imgs[:, None]
+    if imgs.ndim != 4 or imgs.shape[1] not in (1, 3):
+        raise ValueError(f"images must be (N, C, H, W) with C 1 or 3, got shape {imgs.shape}")
+    if len(imgs) != len(labs):
+        raise ValueError(f"{len(imgs)} images but {len(labs)} labels")
+    if per_class < 1:
+        raise ValueError("per_class must be at least 1")
+    if isinstance(class_names, Mapping):
+        names = class_names_list(class_names, len(class_names))
+    else:
+        names = [str(c) for c in class_names]
+    rng = np.random.default_rng(seed)
+    most = max(int(np.sum(labs == c)) for c in range(len(names)))
+    per_class = max(1, min(per_class, most))  # no all-empty columns when every class is small
+    h, w = imgs.shape[2:]
+    cell, gap = 1.2, 0.05  # inches per image, fraction of a cell between images
+    label_w = 0.3 + 0.075 * max(len(n) for n in names)  # room for the row labels
+    title_h = 0.45 if title else 0.1
+    grid_w = cell * (per_class + gap * (per_class - 1))
+    grid_h = cell * h / w * (len(names) + gap * (len(names) - 1))
+    fig_w, fig_h = label_w + grid_w + 0.1, grid_h + title_h + 0.1
+    fig, axes = plt.subplots(len(names), per_class, figsize=(fig_w, fig_h), squeeze=False)
+    fig.subplots_adjust(
+        left=label_w / fig_w, right=1 - 0.1 / fig_w, bottom=0.1 / fig_h, top=1 - title_h / fig_h, wspace=gap, hspace=gap
+    )
+    for c, (row, name) in enumerate(zip(axes, names)):
+        idx = np.flatnonzero(labs == c)
+        chosen = rng.choice(idx, size=min(per_class, len(idx)), replace=False) if len(idx) else []
+        for j, ax in enumerate(row):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if j < len(chosen):
+                img = imgs[chosen[j]]
+                if img.shape[0] == 1:
+                    ax.imshow(img[0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+                else:
+                    ax.imshow(np.transpose(img, (1, 2, 0)), interpolation="nearest")
+        row[0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=10)
+    if title:
+        fig.suptitle(title, y=1 - 0.08 / fig_h, va="top")
+    return _finish(fig, save, synthetic)
+
+
+def class_distribution(
+    counts: Mapping[str, int] | Sequence[int],
+    class_names=None,
+    *,
+    title: str | None = None,
+    save=None,
+    synthetic: bool = False,
+) -> Figure:
+    """Bar chart of samples per class, each bar annotated with its count (thousands separated).
+
+    ``counts`` is a ``{class name: count}`` dict or a sequence of counts (named by
+    ``class_names``, or 0..C-1).
+    """
+    if isinstance(counts, Mapping):
+        names = [str(k) for k in counts]
+        values = [int(v) for v in counts.values()]
+    else:
+        values = [int(v) for v in _to_numpy(counts).reshape(-1)]
+        names = class_names_list(class_names, len(values))
+    if not values:
+        raise ValueError("class_distribution() needs at least one class")
+    long_names = max(len(n) for n in names) > 3
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.8 * len(names) + 2.0), 4.5), layout="constrained")
+    sns.barplot(x=names, y=values, color=sns.color_palette()[0], ax=ax)
+    ax.bar_label(ax.containers[0], labels=[f"{v:,}" for v in values], padding=2, fontsize=9)
+    ax.set_xlabel("class")
+    ax.set_ylabel("samples")
+    ax.margins(y=0.1)
+    if long_names:
+        ax.tick_params(axis="x", labelrotation=40)
+        plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
+    if title:
+        ax.set_title(title)
+    return _finish(fig, save, synthetic)

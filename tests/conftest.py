@@ -1,0 +1,38 @@
+"""Shared fixtures: a synthetic data root (official formats) and the real data root, when given."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory) -> Path:
+    from dive.synthetic import write_synthetic_root
+
+    return write_synthetic_root(tmp_path_factory.mktemp("synthetic-data"))
+
+
+@pytest.fixture(scope="session")
+def real_root() -> Path:
+    """``$DIVE_DATA`` when it holds real (non-synthetic) files; the test is skipped otherwise."""
+    from dive.data import is_synthetic_root
+
+    env = os.environ.get("DIVE_DATA")
+    if not env:
+        pytest.skip("real-data test: set DIVE_DATA to a folder with the real files (.ci/run uses ../shared/data)")
+    root = Path(env)
+    if not root.is_dir() or is_synthetic_root(root):
+        pytest.skip(f"real-data test: DIVE_DATA={env} is not a folder of real data files")
+    return root
+
+
+def need_real_file(root: Path, relpath: str) -> Path:
+    path = root / relpath
+    if not path.is_file():
+        pytest.skip(f"real-data test: {path} is not present")
+    return path
