@@ -1,0 +1,310 @@
+"""What a notebook leaves behind: figures, tables and one ``metrics.json`` per notebook.
+
+``python -m dive.report`` assembles the report from these files only, so everything a
+notebook wants in the report goes through an :class:`Outputs`::
+
+    out = Outputs(p.out_dir, notebook="04_alexnet_balancing", profile=p.profile, dataset=p.data_flag,
+                  synthetic=p.synthetic, device=device_name(dev), seed=p.seed, data_root=p.data_root)
+    # or, the same: out = Outputs.from_params(p, device=device_name(dev))
+    out.table(df, "balancing", caption="...", original=reference.TABLE1_BALANCING)
+    out.figure(fig, "confusion", caption="...")
+    out.add_run("balanced", "alexnet", params, fit=result, val=metrics_val)
+    out.write()
+
+Layout under ``out_dir``: ``figures/<name>.png``, ``tables/<name>.csv`` + ``.md`` (+
+``<name>.original.csv`` when the original report's table is given) and ``metrics.json``.
+Paths inside ``metrics.json`` are relative to ``out_dir``. Every change rewrites
+``metrics.json``, so a notebook that stops half-way still leaves one behind.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+
+#: The datasets the original report used (MNIST for SimpleCNN, PathMNIST for the rest).
+ORIGINAL_DATASETS = ("mnist", "pathmnist")
+SYNTHETIC_LINE = "SYNTHETIC DATA — not comparable with the original report"
+METRIC_KEYS = ("accuracy", "precision", "recall", "f1", "auc")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+def datasets_of(dataset: str | Iterable[str] | None) -> list[str]:
+    if dataset is None:
+        return []
+    if isinstance(dataset, str):
+        return [dataset]
+    return [str(d) for d in dataset]
+
+
+def comparability_notes(dataset: str | Iterable[str] | None, synthetic: bool) -> list[str]:
+    """Warnings that say why numbers cannot be set beside the original report's."""
+    notes = [SYNTHETIC_LINE] if synthetic else []
+    for d in datasets_of(dataset):
+        if d.lower() not in ORIGINAL_DATASETS:
+            notes.append(f"dataset {d}, not the report's pathmnist")
+    return notes
+
+
+def jsonable(obj: Any) -> Any:
+    """Plain JSON types: numpy/torch scalars and arrays, paths, dates; NaN/inf -> None."""
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, int):
+        return int(obj)
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if isinstance(obj, (_dt.datetime, _dt.date)):
+        return obj.isoformat()
+    if isinstance(obj, pd.DataFrame):
+        return jsonable(obj.to_dict(orient="records"))
+    if hasattr(obj, "tolist") and callable(obj.tolist):  # numpy arrays/scalars, torch tensors
+        return jsonable(obj.tolist())
+    if hasattr(obj, "item") and callable(obj.item):
+        try:
+            return jsonable(obj.item())
+        except (TypeError, ValueError):
+            pass
+    return str(obj)
+
+
+def _fraction(value: Any, what: str) -> float | None:
+    value = jsonable(value)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{what} must be a number in [0, 1], got {value!r}")
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{what} = {value} is outside [0, 1]; give accuracies and scores as fractions, not percent")
+    return float(value)
+
+
+def reduce_metrics(metrics: Mapping | None, what: str) -> dict | None:
+    """The five headline metrics of a ``dive.metrics.evaluate`` result, checked to lie in [0, 1]."""
+    if metrics is None:
+        return None
+    if not isinstance(metrics, Mapping):
+        raise TypeError(f"{what} must be a dict of metrics, got {type(metrics).__name__}")
+    return {k: _fraction(metrics.get(k), f"{what}[{k!r}]") for k in METRIC_KEYS}
+
+
+def _attr(obj: Any, name: str, default: Any = None) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def _check_name(name: str) -> str:
+    if not _NAME_RE.match(name):
+        raise ValueError(f"output name {name!r}: use letters, digits, '_', '-', '.' only (it becomes a file name)")
+    return name
+
+
+class Outputs:
+    """Collects one notebook's figures, tables, runs and notes; writes ``metrics.json``."""
+
+    def __init__(
+        self,
+        out_dir: str | os.PathLike,
+        *,
+        notebook: str,
+        profile: str,
+        dataset: str | list[str],
+        synthetic: bool,
+        device: str,
+        seed: int,
+        data_root: str | os.PathLike | None = None,
+        notes: list[str] | None = None,
+    ):
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.notebook = notebook
+        self.profile = profile
+        self.dataset = dataset if isinstance(dataset, str) else list(dataset)
+        self.data_root = Path(data_root) if data_root is not None else None
+        # A data root written by dive.synthetic carries a marker: never let such data pass as real.
+        marker = self.data_root is not None and (self.data_root / "SYNTHETIC.json").is_file()
+        self.synthetic = bool(synthetic) or marker
+        self.device = str(device)
+        self.seed = jsonable(seed)
+        self.notes: list[str] = []
+        for text in notes or []:
+            self.note(text, _write=False)
+        if marker and not synthetic:
+            self.note(f"data root {self.data_root} holds synthetic data (SYNTHETIC.json): marked synthetic", _write=False)
+        self.tables: list[dict] = []
+        self.figures: list[dict] = []
+        self.runs: list[dict] = []
+        self._t0 = time.perf_counter()
+        self.started = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+        self._commit: str | None | bool = False  # False = not looked up yet
+
+    @classmethod
+    def from_params(cls, p: Mapping, *, device: str, dataset: str | list[str] | None = None,
+                    notes: list[str] | None = None) -> "Outputs":
+        """An :class:`Outputs` for the parameters from ``dive.profiles.resolve`` (dataset defaults to ``p.data_flag``)."""
+        return cls(p["out_dir"], notebook=p["notebook"], profile=p["profile"],
+                   dataset=dataset if dataset is not None else p["data_flag"], synthetic=bool(p.get("synthetic")),
+                   device=device, seed=p["seed"], data_root=p.get("data_root"), notes=notes)
+
+    # --- paths --------------------------------------------------------------------------------
+    @property
+    def metrics_path(self) -> Path:
+        return self.out_dir / "metrics.json"
+
+    def _rel(self, path: Path) -> str:
+        return path.relative_to(self.out_dir).as_posix()
+
+    @staticmethod
+    def _replace(items: list[dict], entry: dict) -> None:
+        for i, old in enumerate(items):
+            if old["name"] == entry["name"]:
+                items[i] = entry
+                return
+        items.append(entry)
+
+    # --- content ------------------------------------------------------------------------------
+    def note(self, text: str, *, _write: bool = True) -> None:
+        """A free-text note shown with this notebook in the assembled report."""
+        text = str(text).strip()
+        if text and text not in self.notes:
+            self.notes.append(text)
+        if _write:
+            self.write()
+
+    def figure(self, fig, name: str, *, caption: str | None = None) -> Path:
+        """Save ``fig`` as ``figures/<name>.png`` (150 dpi); synthetic data get a visible mark."""
+        _check_name(name)
+        if self.synthetic and not getattr(fig, "_dive_synthetic_mark", False):
+            fig.text(0.5, 0.5, "SYNTHETIC DATA", transform=fig.transFigure, ha="center", va="center",
+                     fontsize=30, color="red", alpha=0.3, rotation=25, fontweight="bold", zorder=1000)
+            fig.text(0.01, 0.99, SYNTHETIC_LINE, transform=fig.transFigure,
+                     ha="left", va="top", fontsize=8, color="red", zorder=1000)
+            fig._dive_synthetic_mark = True
+        path = self.out_dir / "figures" / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=150, bbox_inches="tight")
+        self._replace(self.figures, {"name": name, "caption": caption, "png": self._rel(path)})
+        self.write()
+        return path
+
+    def table(self, df: pd.DataFrame, name: str, *, caption: str | None = None,
+              original: pd.DataFrame | None = None) -> Path:
+        """Save ``df`` as ``tables/<name>.csv`` and ``.md``; returns the csv path.
+
+        ``original`` (the original report's table, e.g. from :mod:`dive.reference`) is saved
+        beside it as ``<name>.original.csv`` and appended to the Markdown for comparison.
+        """
+        _check_name(name)
+        if not isinstance(df, pd.DataFrame):
+            df = pd.DataFrame(df)
+        flat = df if isinstance(df.index, pd.RangeIndex) else df.reset_index()
+        tdir = self.out_dir / "tables"
+        tdir.mkdir(parents=True, exist_ok=True)
+        csv, md = tdir / f"{name}.csv", tdir / f"{name}.md"
+        flat.to_csv(csv, index=False)
+        lines = comparability_notes(self.dataset, self.synthetic)  # first line: SYNTHETIC DATA ...
+        if caption:
+            lines.append(f"*{caption}*")
+        lines.append(flat.to_markdown(index=False))
+        orig_csv = tdir / f"{name}.original.csv"
+        if original is not None:
+            oflat = original if isinstance(original.index, pd.RangeIndex) else original.reset_index()
+            oflat.to_csv(orig_csv, index=False)
+            lines += ["", "Original report:", "", oflat.to_markdown(index=False)]
+        elif orig_csv.exists():
+            orig_csv.unlink()
+        md.write_text("\n\n".join(lines) + "\n", encoding="utf-8")
+        self._replace(self.tables, {"name": name, "caption": caption, "csv": self._rel(csv), "md": self._rel(md)})
+        self.write()
+        return csv
+
+    def add_run(self, name: str, model: str, params: Mapping, *, fit=None, val: Mapping | None = None,
+                test: Mapping | None = None, extra: Mapping | None = None) -> dict:
+        """Record one training run; ``fit`` is a ``dive.train.fit`` result (duck-typed)."""
+        history = jsonable(list(_attr(fit, "history", None) or [])) if fit is not None else []
+        for row in history:
+            for key in ("train_acc", "val_acc"):
+                if isinstance(row, dict) and key in row:
+                    _fraction(row[key], f"history epoch {row.get('epoch')} {key}")
+        secs = [r["seconds"] for r in history if isinstance(r, dict) and isinstance(r.get("seconds"), (int, float))]
+        epochs_run = _attr(fit, "epochs_run", None) if fit is not None else None
+        if epochs_run is None and history:
+            epochs_run = len(history)
+        run = {
+            "name": str(name),
+            "model": str(model),
+            "params": jsonable(dict(params or {})),
+            "epochs_run": jsonable(epochs_run),
+            "best_epoch": jsonable(_attr(fit, "best_epoch", None)) if fit is not None else None,
+            "seconds_per_epoch": (sum(secs) / len(secs)) if secs else None,
+            "val": reduce_metrics(val, f"run {name!r} val"),
+            "test": reduce_metrics(test, f"run {name!r} test"),
+            "history": history,
+            "extra": jsonable(dict(extra or {})),
+        }
+        self._replace(self.runs, run)
+        self.write()
+        return run
+
+    # --- metrics.json -------------------------------------------------------------------------
+    def _git_commit(self) -> str | None:
+        if self._commit is False:
+            try:
+                from dive.utils import git_commit
+
+                self._commit = git_commit()
+            except Exception:  # noqa: BLE001 - metadata only; never fail a notebook over it
+                self._commit = None
+        return self._commit  # type: ignore[return-value]
+
+    def as_dict(self) -> dict:
+        return {
+            "notebook": self.notebook,
+            "profile": self.profile,
+            "dataset": self.dataset,
+            "synthetic": self.synthetic,
+            "device": self.device,
+            "seed": self.seed,
+            "git_commit": self._git_commit(),
+            "seconds": round(time.perf_counter() - self._t0, 3),
+            "started": self.started,
+            "finished": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "notes": list(self.notes),
+            "tables": list(self.tables),
+            "figures": list(self.figures),
+            "runs": list(self.runs),
+        }
+
+    def write(self) -> Path:
+        """(Re)write ``metrics.json``; safe to call any number of times."""
+        data = jsonable(self.as_dict())
+        tmp = self.metrics_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
+        tmp.replace(self.metrics_path)
+        return self.metrics_path
+
+    def __repr__(self) -> str:
+        return (f"Outputs({str(self.out_dir)!r}, notebook={self.notebook!r}, profile={self.profile!r}, "
+                f"synthetic={self.synthetic}, {len(self.tables)} tables, {len(self.figures)} figures, {len(self.runs)} runs)")
+
+
+def load_metrics(path: str | os.PathLike) -> dict:
+    """Read a ``metrics.json`` (a directory holding one is fine too)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "metrics.json"
+    return json.loads(path.read_text(encoding="utf-8"))

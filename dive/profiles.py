@@ -1,0 +1,245 @@
+"""Run profiles: one YAML file per profile, resolved into the parameters of one notebook.
+
+A profile lives in ``notebooks/profiles/<profile>.yaml`` (``DIVE_PROFILES_DIR`` points
+elsewhere, e.g. in tests) and holds a ``common:`` mapping plus one mapping per notebook
+stem (``01_mnist_simplecnn:``) that overrides ``common``. :func:`resolve` merges
+
+    built-in defaults < common < the notebook's section < values given by the caller
+
+where a given value of ``None`` means "take the profile's value" (that is how a notebook's
+``parameters`` cell says "not set"). Shared keys mean the same thing in every notebook:
+
+=============  ==============================================================================
+profile        smoke | quick | full
+data_flag      ``mnist`` or a MedMNIST 2D flag (default ``pathmnist``); checked against
+               ``dive.data.DATASETS``
+data_root      given (or set in the profile) -> used; else ``synthetic: true`` ->
+               ``dive.synthetic.ensure_synthetic_root(<repo>/data/synthetic)``; else the
+               environment variable ``DIVE_DATA``; else ``dive.data.default_root()``
+synthetic      whether the data are the generated stand-ins (every output then says so)
+seed           22, the report's seed
+device         ``auto`` (CUDA, else MPS, else CPU) or a torch device string
+pretrained     ImageNet weights: true (required), "auto" (when cached; default), false
+out_dir        ``<reports>/<profile>/<notebook>/`` (``<reports>`` = ``DIVE_REPORTS_DIR`` or
+               ``<repo>/reports``); created
+model/models   checked against ``dive.models.MODEL_NAMES``
+=============  ==============================================================================
+
+``dive.data``, ``dive.synthetic`` and ``dive.models`` are imported only when needed (and
+through the small ``_datasets``/``_model_names``/``_ensure_synthetic``/``_default_data_root``
+helpers, which tests replace).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+PROFILES = ("smoke", "quick", "full")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: Values every notebook gets unless the profile or the caller says otherwise.
+DEFAULTS: dict[str, Any] = {
+    "data_flag": "pathmnist",
+    "seed": 22,
+    "device": "auto",
+    "pretrained": "auto",
+    "synthetic": False,
+}
+#: Shown first, in this order, by ``Params``' table.
+SHARED_KEYS = ("profile", "notebook", "data_flag", "data_root", "synthetic", "seed", "device", "pretrained", "out_dir")
+
+
+# --- hooks into modules other people are writing (lazy; replaced in tests) ---------------
+
+def _datasets() -> tuple[str, ...]:
+    from dive import data
+
+    return tuple(data.DATASETS)
+
+
+def _model_names() -> tuple[str, ...]:
+    from dive import models
+
+    return tuple(models.MODEL_NAMES)
+
+
+def _ensure_synthetic(root: Path) -> Path:
+    from dive import synthetic
+
+    return Path(synthetic.ensure_synthetic_root(root))
+
+
+def _default_data_root() -> Path:
+    from dive import data
+
+    return Path(data.default_root())
+
+
+# --- locations -----------------------------------------------------------------------------
+
+def profiles_dir() -> Path:
+    """``DIVE_PROFILES_DIR`` if set, else ``<repo>/notebooks/profiles``."""
+    env = os.environ.get("DIVE_PROFILES_DIR")
+    return Path(env) if env else REPO_ROOT / "notebooks" / "profiles"
+
+
+def reports_root() -> Path:
+    """``DIVE_REPORTS_DIR`` if set (``python -m dive.report --reports-dir`` sets it), else ``<repo>/reports``."""
+    env = os.environ.get("DIVE_REPORTS_DIR")
+    return Path(env) if env else REPO_ROOT / "reports"
+
+
+def notebook_stem(notebook: str | os.PathLike) -> str:
+    """``"notebooks/01_x.ipynb"`` -> ``"01_x"``; a bare stem is returned as is."""
+    name = Path(notebook).name
+    return name[: -len(".ipynb")] if name.endswith(".ipynb") else name
+
+
+def default_out_dir(notebook: str, profile: str, *, create: bool = True) -> Path:
+    """``<reports>/<profile>/<notebook stem>/`` (created unless ``create=False``)."""
+    check_profile(profile)
+    out = reports_root() / profile / notebook_stem(notebook)
+    if create:
+        out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+# --- validation ----------------------------------------------------------------------------
+
+def check_profile(profile: str) -> str:
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+    return profile
+
+
+def check_data_flag(flag: str) -> str:
+    valid = _datasets()
+    if flag not in valid:
+        raise ValueError(f"unknown data_flag {flag!r}; valid data flags: {', '.join(valid)}")
+    return flag
+
+
+def check_models(value: Any, key: str = "model") -> Any:
+    """``value`` is one name, a comma-separated string or a list of names."""
+    if value is None:
+        return value
+    names = [s.strip() for s in value.split(",")] if isinstance(value, str) else list(value)
+    valid = _model_names()
+    lowered = {v.lower() for v in valid}
+    bad = [n for n in names if str(n).lower() not in lowered]
+    if bad:
+        raise ValueError(f"unknown {key} {', '.join(map(repr, bad))}; valid models: {', '.join(valid)}")
+    return value
+
+
+# --- loading and merging -------------------------------------------------------------------
+
+def load_profile(profile: str, directory: str | os.PathLike | None = None) -> dict:
+    """The profile's YAML as ``{"common": {...}, "<notebook stem>": {...}, ...}``.
+
+    Empty sections read as ``{}``; ``common`` is always present.
+    """
+    check_profile(profile)
+    path = Path(directory) if directory is not None else profiles_dir()
+    path = path / f"{profile}.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"profile file {path} is missing (profiles: {', '.join(PROFILES)})")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"{path}: expected a mapping with 'common' and one section per notebook, got {type(raw).__name__}")
+    out: dict[str, dict] = {"common": {}}
+    for section, values in raw.items():
+        values = {} if values is None else values
+        if not isinstance(values, Mapping):
+            raise ValueError(f"{path}: section {section!r} must be a mapping of parameter names to values")
+        if "profile" in values:
+            raise ValueError(f"{path}: section {section!r} sets 'profile'; the file name is the profile")
+        out[str(section)] = dict(values)
+    return out
+
+
+def profile_values(notebook: str, profile: str, directory: str | os.PathLike | None = None) -> dict:
+    """The profile's raw values for one notebook: ``common`` updated by the notebook's section."""
+    data = load_profile(profile, directory)
+    merged = dict(data["common"])
+    merged.update(data.get(notebook_stem(notebook), {}))
+    return merged
+
+
+class Params(dict):
+    """A dict with attribute access (``p.epochs``) and a readable table for notebooks."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"no parameter {name!r}; parameters: {', '.join(self)}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+    def __delattr__(self, name: str) -> None:
+        try:
+            del self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def _rows(self) -> list[tuple[str, str]]:
+        return [(k, str(v) if isinstance(v, Path) else repr(v)) for k, v in self.items()]
+
+    def __repr__(self) -> str:
+        rows = self._rows()
+        width = max((len(k) for k, _ in rows), default=0)
+        return "Params(\n" + "\n".join(f"  {k:<{width}} = {v}" for k, v in rows) + "\n)"
+
+    def _repr_markdown_(self) -> str:
+        lines = ["| parameter | value |", "|---|---|"]
+        for k, v in self._rows():
+            lines.append(f"| `{k}` | `{v.replace('|', '&#124;')}` |")
+        return "\n".join(lines)
+
+
+def resolve(notebook: str, profile: str = "quick", **given: Any) -> Params:
+    """The parameters of ``notebook`` under ``profile``: defaults < common < section < given.
+
+    Given values of ``None`` are ignored (the profile's value is used). Validates the profile,
+    ``data_flag`` and any ``model``/``models`` key, fills in ``data_root`` and ``out_dir`` (see
+    the module docstring) and returns a :class:`Params`.
+    """
+    check_profile(profile)
+    stem = notebook_stem(notebook)
+    merged: dict[str, Any] = dict(DEFAULTS)
+    merged.update({k: v for k, v in profile_values(stem, profile).items() if v is not None})
+    merged.update({k: v for k, v in given.items() if v is not None})
+
+    check_data_flag(merged["data_flag"])
+    for key in ("model", "models"):
+        if key in merged:
+            check_models(merged[key], key)
+    merged["seed"] = int(merged["seed"])
+    merged["device"] = str(merged["device"])
+    merged["synthetic"] = bool(merged["synthetic"])
+
+    if merged.get("data_root") is not None:
+        merged["data_root"] = Path(merged["data_root"]).expanduser()
+    elif merged["synthetic"]:
+        merged["data_root"] = _ensure_synthetic(REPO_ROOT / "data" / "synthetic")
+    elif os.environ.get("DIVE_DATA"):
+        merged["data_root"] = Path(os.environ["DIVE_DATA"]).expanduser()
+    else:
+        merged["data_root"] = _default_data_root()
+
+    if merged.get("out_dir") is not None:
+        merged["out_dir"] = Path(merged["out_dir"]).expanduser()
+        merged["out_dir"].mkdir(parents=True, exist_ok=True)
+    else:
+        merged["out_dir"] = default_out_dir(stem, profile)
+
+    merged["profile"] = profile
+    merged["notebook"] = stem
+    ordered = {k: merged.pop(k) for k in SHARED_KEYS if k in merged}
+    ordered.update(merged)
+    return Params(ordered)

@@ -1,0 +1,157 @@
+"""The original report's numbers ("Dive into Deep Learning", Univ. Bamberg, Feb. 2024).
+
+Accuracies are fractions (the report prints percent: 84.16 % -> 0.8416). Tables keep the
+report's rows in the report's order; column names are the ones the notebooks use, so that
+:func:`side_by_side` can set a regenerated table beside the original one.
+
+Where a number comes from the report's prose rather than a table, the constant says so.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+# --- Table 1: AlexNet, unbalanced vs balanced (WeightedRandomSampler, weight 1/class count) --
+TABLE1_BALANCING = pd.DataFrame(
+    {
+        "val_acc": [0.8416, 0.8963, 0.8894, 0.9118],
+        "balancing": [False, True, False, True],
+        "epochs": [20, 20, 44, 20],
+        "early_stopping": [False, False, True, True],
+    }
+)
+#: Settings shared by the Table 1 runs (section 3.4.1).
+TABLE1_SETTINGS = {
+    "model": "alexnet", "optimizer": "adagrad", "lr": 0.01, "batch_size": 64, "split": 0.8,
+    "fixed_epochs": 20, "max_epochs": 50, "patience": 8,
+}
+
+# --- Table 2: AlexNet (balanced), without vs with augmentation -----------------------------
+TABLE2_AUGMENTATION = pd.DataFrame(
+    {
+        "val_acc": [0.8963, 0.8600, 0.9118, 0.9288],
+        "augmentation": [False, True, False, True],
+        "epochs": [20, 20, 20, 49],
+        "early_stopping": [False, False, True, True],
+    }
+)
+#: From the prose under Table 2: the early-stopped run without augmentation ran 28 epochs and
+#: its best model was from epoch 20 (the table prints 20); with augmentation all 50 epochs
+#: ran and the best model was from epoch 49.
+TABLE2_NOTE = {
+    "no_augmentation_es": {"epochs_run": 28, "best_epoch": 20},
+    "augmentation_es": {"epochs_run": 50, "best_epoch": 49},
+}
+TABLE2_SETTINGS = dict(TABLE1_SETTINGS, balancing=True)
+#: Appendix A.2: each augmentation applied with probability 0.1 (flips, rotation up to 30
+#: degrees, colour jitter); inputs resized to 256, centre-cropped to 224, ImageNet-normalised.
+AUGMENTATION = {
+    "hflip_p": 0.1, "vflip_p": 0.1, "rotation_degrees": 30, "rotation_p": 0.1, "color_jitter_p": 0.1,
+    "resize": 256, "crop": 224, "mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225),
+}
+
+# --- Table 3: AlexNet without / with batch normalisation after every convolution -----------
+TABLE3_BEST_EPOCHS = (34, 63, 27)  # prose of section 3.4.3, models 1, 2, 3
+TABLE3_BATCHNORM = pd.DataFrame(
+    {
+        "model": [1, 2, 3],
+        "batch_norm": [False, True, True],
+        "val_acc": [0.9729, 0.9750, 0.9642],
+        "best_epoch": list(TABLE3_BEST_EPOCHS),
+    }
+)
+TABLE3_SETTINGS = {
+    "model": "alexnet", "optimizer": "adagrad", "lr": 0.001, "batch_size": 64, "split": 0.8,
+    "balancing": True, "augmentation": True, "max_epochs": 150, "patience": 8,
+}
+
+# --- Table 4: final hyperparameters of the ResNet runs (section 3.5) -----------------------
+TABLE4_HYPERPARAMETERS = pd.DataFrame(
+    {
+        "hyperparameter": ["Learning rate", "Batch size", "Split", "Optimizer", "Max epochs"],
+        "value": ["0.0005", "64", "80/20", "Adagrad", "200"],
+    }
+)
+#: Table 4 as parameters, plus what the prose adds (patience 20, an adaptive LR scheduler,
+#: balancing and augmentation on, normalisation with the dataset's own mean/std, seed 22).
+FINAL_HYPERPARAMETERS = {
+    "lr": 0.0005, "batch_size": 64, "split": 0.8, "optimizer": "adagrad", "max_epochs": 200,
+    "patience": 20, "scheduler": "plateau", "balancing": True, "augmentation": True,
+    "normalize": "dataset", "seed": 22,
+}
+
+# --- Table 5 (appendix): SimpleCNN v1 on MNIST, one hyperparameter varied at a time ---------
+TABLE5_MNIST = pd.DataFrame(
+    {
+        "study": ["learning_rate"] * 3 + ["batch_size"] * 3 + ["epochs"] * 4,
+        "value": [0.001, 0.01, 0.1, 16, 32, 64, 5, 10, 15, 20],
+        "train_acc": [0.996, 0.977, 0.103, 0.997, 0.995, 0.994, 0.994, 0.996, 0.996, 0.997],
+        "val_acc": [0.989, 0.972, 0.100, 0.989, 0.989, 0.989, 0.988, 0.990, 0.990, 0.990],
+    }
+)
+#: Defaults held fixed while one value was varied (and found to be the best ones).
+MNIST_DEFAULTS = {"batch_size": 32, "lr": 0.001, "epochs": 15}
+#: The first, unsatisfying configuration (section 3.3).
+MNIST_FIRST_TRY = {"batch_size": 8, "lr": 0.1, "epochs": 5}
+
+#: SimpleCNN v2 on PathMNIST (section 3.3, Figure 7): three variants over 30 epochs with early
+#: stopping; batch norm alone did slightly better than batch norm + dropout (no numbers given).
+PATHMNIST_SIMPLECNN = {"epochs": 30, "variants": ("bn+dropout", "dropout", "bn"), "best": "bn"}
+
+# --- ResNet ------------------------------------------------------------------------------------
+#: Section 3.4: pretrained ResNet18, the confusion-matrix example (Figure 8).
+RESNET18_FIRST = {
+    "val_acc": 0.9757, "optimizer": "sgd", "lr": 0.01, "batch_size": 64, "split": 0.8,
+    "patience": 5, "stopped_epoch": 41, "pretrained": True,
+}
+#: Section 3.5, Figure 13: ResNet18 with Table 4's hyperparameters.
+RESNET18_OPTIMISED = {"val_acc": 0.9910, **{k: FINAL_HYPERPARAMETERS[k] for k in ("lr", "batch_size", "optimizer")}}
+#: Figure 14 (the prose calls it training accuracy; the figure is the validation curve).
+RESNET152 = {"val_acc": 0.9940}
+#: Averaging the outputs of two ResNet152 (same hyperparameters); measured on the course's
+#: Kaggle test set, which this project does not have.
+ENSEMBLE = {"acc": 0.9945, "member_acc": 0.9939, "members": ("resnet152", "resnet152"), "measured_on": "course Kaggle test set"}
+#: Average loss per optimizer in the ResNet18 comparison (lower is better; Adagrad chosen).
+OPTIMIZER_AVG_LOSS = {"sgd": 0.08, "nadam": 0.06, "adam": 0.06, "adagrad": 0.035}
+#: "a learning rate between 0.001 and 0.0001" before the scheduler; 0.0005 after.
+RESNET_LR_RANGE = (0.0001, 0.001)
+
+# --- Xception (section 3.6) ------------------------------------------------------------------
+XCEPTION = {
+    "native_input": 299, "input": 168, "optimizer": "adamw", "gpu": "V100 (Colab)",
+    "epoch_minutes": {64: 16, 32: 10},  # batch size -> minutes per epoch on the V100
+    "epoch_minutes_range": (10, 16),
+    "local_epoch_hours_batch64": 4,
+}
+
+# --- Datasets (section 3.1 and 3.2) -----------------------------------------------------------
+DATASET_FACTS = {
+    "mnist": {"train": 60_000, "test": 10_000, "classes": 10, "size": (1, 28, 28)},
+    "pathmnist": {"train": 89_996, "val": 10_004, "test": 7_180, "classes": 9, "size": (3, 28, 28),
+                  "source_size": (3, 224, 224), "report_split": 0.8},
+}
+
+SEED = 22
+
+
+def side_by_side(original: pd.DataFrame, this_run: pd.DataFrame, on: list[str], value_cols: list[str]) -> pd.DataFrame:
+    """The rows of both tables matched on ``on``, each value column twice.
+
+    Columns: ``on``, then ``"<col> (original)"`` and ``"<col> (this run)"`` for each value
+    column. Rows follow the original table; rows only in this run come last (and rows this run
+    lacks show NaN).
+    """
+    on, value_cols = list(on), list(value_cols)
+    for label, df in (("original", original), ("this_run", this_run)):
+        missing = [c for c in on + value_cols if c not in df.columns]
+        if missing:
+            raise ValueError(f"side_by_side: {label} lacks columns {missing}; it has {list(df.columns)}")
+    left = original[on + value_cols].rename(columns={c: f"{c} (original)" for c in value_cols})
+    right = this_run[on + value_cols].rename(columns={c: f"{c} (this run)" for c in value_cols})
+    merged = left.merge(right, on=on, how="outer", sort=False, indicator=False)
+    # pandas' outer merge keeps left-first order only with sort=False for matching keys; make it explicit
+    key = merged[on].apply(tuple, axis=1)
+    left_keys = list(left[on].apply(tuple, axis=1))
+    order = [left_keys.index(k) if k in left_keys else len(left_keys) + i for i, k in enumerate(key)]
+    merged = merged.iloc[sorted(range(len(merged)), key=order.__getitem__)].reset_index(drop=True)
+    cols = on + [f"{c} ({w})" for c in value_cols for w in ("original", "this run")]
+    return merged[cols]

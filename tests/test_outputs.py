@@ -1,0 +1,193 @@
+"""dive.outputs.Outputs: metrics.json schema, fractions enforced, tables, figures, synthetic marks."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from dive.outputs import SYNTHETIC_LINE, Outputs, comparability_notes, load_metrics  # noqa: E402
+
+TOP_KEYS = {"notebook", "profile", "dataset", "synthetic", "device", "seed", "git_commit", "seconds", "started",
+            "finished", "notes", "tables", "figures", "runs"}
+RUN_KEYS = {"name", "model", "params", "epochs_run", "best_epoch", "seconds_per_epoch", "val", "test", "history", "extra"}
+METRIC_KEYS = {"accuracy", "precision", "recall", "f1", "auc"}
+
+
+@dataclass
+class FakeFit:
+    epochs_run: int = 3
+    best_epoch: int | None = 2
+    history: list = field(default_factory=lambda: [
+        {"epoch": e, "train_loss": 1.0 / e, "train_acc": np.float32(0.5 + e / 10), "val_loss": 1.1 / e,
+         "val_acc": np.float64(0.45 + e / 10), "lr": 0.01, "seconds": 2.0 * e}
+        for e in (1, 2, 3)
+    ])
+
+
+def full_metrics(acc=0.9):
+    return {"accuracy": np.float64(acc), "precision": 0.8, "recall": np.float32(0.7), "f1": 0.75, "auc": 0.95,
+            "per_class": {"precision": np.array([0.8, 0.9])}, "confusion_matrix": np.eye(2, dtype=int), "n": np.int64(100)}
+
+
+def make(tmp_path, synthetic=True, dataset="pathmnist", **kw):
+    return Outputs(tmp_path / "out", notebook="04_demo", profile="smoke", dataset=dataset, synthetic=synthetic,
+                   device="cpu", seed=np.int64(22), **kw)
+
+
+def test_metrics_json_schema_and_run(tmp_path):
+    out = make(tmp_path, notes=["first note"])
+    run = out.add_run("balanced", "alexnet", {"lr": np.float32(0.01), "epochs": np.int64(3), "path": tmp_path},
+                      fit=FakeFit(), val=full_metrics(0.91), test=full_metrics(0.88), extra={"members": ("a", "b")})
+    out.add_run("no-fit", "resnet18", {}, val={"accuracy": 0.5, "auc": float("nan")})
+    out.note("pretrained weights not found: trained from scratch")
+    path = out.write()
+    assert path == tmp_path / "out" / "metrics.json"
+    m = json.loads(path.read_text())
+    assert set(m) == TOP_KEYS
+    assert m["synthetic"] is True and m["seed"] == 22 and m["dataset"] == "pathmnist" and m["device"] == "cpu"
+    assert m["notes"] == ["first note", "pretrained weights not found: trained from scratch"]
+    assert isinstance(m["seconds"], float) and m["started"] <= m["finished"]
+    r = m["runs"][0]
+    assert set(r) == RUN_KEYS and r == json.loads(json.dumps(run))
+    assert set(r["val"]) == METRIC_KEYS and set(r["test"]) == METRIC_KEYS
+    assert r["val"]["accuracy"] == pytest.approx(0.91) and r["test"]["accuracy"] == pytest.approx(0.88)
+    assert (r["epochs_run"], r["best_epoch"]) == (3, 2)
+    assert r["seconds_per_epoch"] == pytest.approx(4.0)
+    assert len(r["history"]) == 3 and r["history"][0]["train_acc"] == pytest.approx(0.6)
+    assert r["params"]["lr"] == pytest.approx(0.01) and r["params"]["path"] == str(tmp_path)
+    assert r["extra"] == {"members": ["a", "b"]}
+    r2 = m["runs"][1]
+    assert r2["test"] is None and r2["epochs_run"] is None and r2["history"] == []
+    assert r2["val"]["auc"] is None and r2["val"]["f1"] is None  # NaN / missing -> null
+    assert load_metrics(tmp_path / "out") == m
+
+
+def test_git_commit_recorded(tmp_path):
+    from dive.utils import git_commit
+
+    m = json.loads(make(tmp_path).write().read_text())
+    assert m["git_commit"] == git_commit()
+
+
+@pytest.mark.parametrize("where", ["val", "test"])
+def test_accuracy_must_be_a_fraction(tmp_path, where):
+    out = make(tmp_path)
+    with pytest.raises(ValueError, match="outside \\[0, 1\\]"):
+        out.add_run("pct", "alexnet", {}, **{where: full_metrics(acc=91.2)})
+    with pytest.raises(ValueError):
+        out.add_run("neg", "alexnet", {}, **{where: {"accuracy": -0.1}})
+    assert out.runs == []
+
+
+def test_history_accuracy_must_be_a_fraction(tmp_path):
+    fit = FakeFit()
+    fit.history[1]["val_acc"] = 85.0
+    with pytest.raises(ValueError, match="val_acc"):
+        make(tmp_path).add_run("pct", "alexnet", {}, fit=fit)
+
+
+def test_table_written_with_synthetic_line(tmp_path):
+    out = make(tmp_path)
+    df = pd.DataFrame({"balancing": [False, True], "val_acc": [np.float64(0.84), 0.9]})
+    orig = pd.DataFrame({"balancing": [False, True], "val_acc": [0.8416, 0.8963]})
+    csv = out.table(df, "balancing", caption="AlexNet with and without balancing", original=orig)
+    assert csv == tmp_path / "out" / "tables" / "balancing.csv"
+    assert pd.read_csv(csv).equals(df)
+    md = (tmp_path / "out" / "tables" / "balancing.md").read_text()
+    assert md.splitlines()[0] == SYNTHETIC_LINE and md.startswith("SYNTHETIC DATA")
+    assert "AlexNet with and without balancing" in md and "0.8416" in md
+    assert (tmp_path / "out" / "tables" / "balancing.original.csv").is_file()
+    out.table(df.set_index("balancing"), "balancing")  # same name again: replaced, index kept as a column
+    m = load_metrics(tmp_path / "out")
+    assert m["tables"] == [{"name": "balancing", "caption": None, "csv": "tables/balancing.csv", "md": "tables/balancing.md"}]
+    assert list(pd.read_csv(csv).columns) == ["balancing", "val_acc"]
+    assert not (tmp_path / "out" / "tables" / "balancing.original.csv").exists()
+
+
+def test_table_real_data_has_no_synthetic_line_but_flags_other_datasets(tmp_path):
+    out = make(tmp_path, synthetic=False)
+    out.table(pd.DataFrame({"a": [1]}), "t")
+    assert "SYNTHETIC" not in (tmp_path / "out" / "tables" / "t.md").read_text()
+    out2 = make(tmp_path / "b", synthetic=False, dataset=["mnist", "pneumoniamnist"])
+    out2.table(pd.DataFrame({"a": [1]}), "t")
+    assert (tmp_path / "b" / "out" / "tables" / "t.md").read_text().startswith("dataset pneumoniamnist, not the report's pathmnist")
+    assert comparability_notes("pathmnist", False) == [] and comparability_notes(["MNIST"], False) == []
+
+
+def test_figure_png_and_synthetic_mark(tmp_path):
+    out = make(tmp_path)
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.plot([0, 1], [0, 1])
+    png = out.figure(fig, "curve", caption="Validation accuracy")
+    assert png == tmp_path / "out" / "figures" / "curve.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert any("SYNTHETIC DATA" in t.get_text() for t in fig.texts)
+    n_texts = len(fig.texts)
+    out.figure(fig, "curve", caption="again")  # saved again: mark not added twice, entry replaced
+    assert len(fig.texts) == n_texts
+    assert load_metrics(tmp_path / "out")["figures"] == [{"name": "curve", "caption": "again", "png": "figures/curve.png"}]
+    plt.close(fig)
+
+    real = make(tmp_path / "real", synthetic=False)
+    fig, _ = plt.subplots(figsize=(2, 2))
+    real.figure(fig, "plain")
+    assert not any("SYNTHETIC" in t.get_text() for t in fig.texts)
+    plt.close(fig)
+    with pytest.raises(ValueError, match="file name"):
+        real.figure(fig, "../escape")
+
+
+def test_metrics_written_as_we_go_and_rewritable(tmp_path):
+    out = make(tmp_path)
+    out.note("started")
+    assert load_metrics(tmp_path / "out")["notes"] == ["started"]  # a notebook that dies now still left one
+    out.add_run("r", "simplecnn", {}, fit=FakeFit())
+    first = load_metrics(tmp_path / "out")
+    out.write()
+    second = load_metrics(tmp_path / "out")
+    assert len(second["runs"]) == 1 and second["seconds"] >= first["seconds"]
+
+
+def test_synthetic_marker_in_data_root_forces_synthetic(tmp_path):
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "SYNTHETIC.json").write_text("{}")
+    out = make(tmp_path, synthetic=False, data_root=root)
+    assert out.synthetic is True
+    assert json.loads(out.write().read_text())["synthetic"] is True
+
+
+def test_from_params(tmp_path):
+    p = {"out_dir": tmp_path / "o", "notebook": "05_x", "profile": "quick", "data_flag": "pneumoniamnist",
+         "synthetic": False, "seed": 22, "data_root": None}
+    out = Outputs.from_params(p, device="cpu")
+    m = json.loads(out.write().read_text())
+    assert (m["notebook"], m["profile"], m["dataset"], m["synthetic"], m["seed"]) == ("05_x", "quick", "pneumoniamnist", False, 22)
+    assert Outputs.from_params(p, device="cpu", dataset="mnist").dataset == "mnist"
+
+
+def test_side_by_side_sets_original_beside_this_run(tmp_path):
+    from dive import reference
+
+    this = pd.DataFrame({"balancing": [True, False], "early_stopping": [False, False], "val_acc": [0.9, 0.8], "epochs": [3, 3]})
+    both = reference.side_by_side(reference.TABLE1_BALANCING, this, ["balancing", "early_stopping"], ["val_acc", "epochs"])
+    assert list(both.columns) == ["balancing", "early_stopping", "val_acc (original)", "val_acc (this run)",
+                                  "epochs (original)", "epochs (this run)"]
+    assert len(both) == 4 and both["val_acc (original)"].tolist() == [0.8416, 0.8963, 0.8894, 0.9118]  # original order
+    assert both["val_acc (this run)"].tolist()[:2] == [0.8, 0.9] and both["val_acc (this run)"].isna().sum() == 2
+    with pytest.raises(ValueError, match="lacks columns"):
+        reference.side_by_side(reference.TABLE1_BALANCING, this, ["balancing"], ["f1"])
+    # reference values are fractions, as the outputs require
+    for table in (reference.TABLE1_BALANCING, reference.TABLE2_AUGMENTATION, reference.TABLE3_BATCHNORM, reference.TABLE5_MNIST):
+        assert table["val_acc"].between(0, 1).all()
+    assert reference.TABLE3_BATCHNORM["best_epoch"].tolist() == list(reference.TABLE3_BEST_EPOCHS) == [34, 63, 27]
+    out = make(tmp_path, synthetic=False)
+    out.table(both, "balancing", original=reference.TABLE1_BALANCING)
+    assert "val_acc (this run)" in (tmp_path / "out" / "tables" / "balancing.md").read_text()
