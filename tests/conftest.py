@@ -36,3 +36,17 @@ def need_real_file(root: Path, relpath: str) -> Path:
     if not path.is_file():
         pytest.skip(f"real-data test: {path} is not present")
     return path
+
+
+@pytest.fixture(scope="session")
+def smoke_report(tmp_path_factory) -> Path:
+    """Every notebook run once through ``python -m dive.report --profile smoke`` (papermill, HTML, PDF).
+
+    Returns ``<reports>/smoke``; the per-notebook tests read the artifacts there.
+    """
+    from dive.report.build import main
+
+    reports = tmp_path_factory.mktemp("reports")
+    rc = main(["--profile", "smoke", "--reports-dir", str(reports)])
+    assert rc == 0, "the smoke report failed (see the notebook and cell named above)"
+    return reports / "smoke"

@@ -117,9 +117,14 @@ def kernel_for(path: Path, requested: str | None = None) -> str:
 
 @contextlib.contextmanager
 def kernel_env(reports_dir: Path, profiles_dir: Path | None):
-    """Environment the notebook kernels inherit."""
-    saved = {k: os.environ.get(k) for k in ("DIVE_REPORTS_DIR", "DIVE_PROFILES_DIR", "PYTHONPATH")}
+    """Environment the notebook kernels inherit.
+
+    ``DIVE_QUIET=1`` turns off the per-epoch progress bars (widgets do not survive in executed
+    notebooks); each run's history is in its tables and metrics.json instead.
+    """
+    saved = {k: os.environ.get(k) for k in ("DIVE_REPORTS_DIR", "DIVE_PROFILES_DIR", "PYTHONPATH", "DIVE_QUIET")}
     os.environ["DIVE_REPORTS_DIR"] = str(Path(reports_dir).resolve())
+    os.environ.setdefault("DIVE_QUIET", "1")
     if profiles_dir is not None:
         os.environ["DIVE_PROFILES_DIR"] = str(Path(profiles_dir).resolve())
     paths = [str(REPO_ROOT)] + [p for p in (saved["PYTHONPATH"] or "").split(os.pathsep) if p]
