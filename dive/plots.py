@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter
+from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from dive.metrics import class_names_list
 
@@ -248,6 +248,7 @@ def learning_curves(
                     [epochs[best]], [values[best]], color=palette[run], s=45, zorder=3, edgecolor="black", linewidth=0.6
                 )
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(ylabel if (ylabel and len(metrics) == 1) else _METRIC_LABELS.get(m, m))
         if m.endswith("acc"):
             ax.yaxis.set_major_formatter(PercentFormatter(1.0))

@@ -7,6 +7,9 @@ from pathlib import Path
 import matplotlib
 import pytest
 
+# Before torch is imported: passive OpenMP waiting keeps the suite fast when cores are shared.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 matplotlib.use("Agg")
 
 
