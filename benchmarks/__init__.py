@@ -1,0 +1,1 @@
+"""Benchmarks of dive (``python -m benchmarks.throughput``, ``make bench``)."""

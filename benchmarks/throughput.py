@@ -1,0 +1,577 @@
+"""Training throughput of dive's batches against the conventional DataLoader pipeline.
+
+    python -m benchmarks.throughput [--cases a b] [--steps N] [--device auto] [--out reports/bench.json]
+    make bench BENCH_ARGS="--cases a"
+
+Images per second of whole training steps (forward + backward + SGD step, lr 0.01, momentum 0.9),
+*including all data preparation*, for two pipelines fed from the same file to the same model:
+
+* **dive**: :class:`dive.batches.Batches` (shuffled, ``train=True``) over the split that
+  :func:`dive.data.load` holds in memory as uint8; :class:`dive.batches.Preprocess` converts,
+  resizes, augments and normalises a whole batch at once (on the GPU when there is one, where the
+  split is kept on the device).
+* **baseline**: what the report (appendix A.2) and MedMNIST's examples do: medmnist's own dataset
+  class (``medmnist.PathMNIST(split="train", transform=...)``, which returns PIL images) with
+  per-sample torchvision transforms behind a ``torch.utils.data.DataLoader``. It is tuned, not
+  crippled: every ``num_workers`` in ``--workers`` (default 0 1 2) is measured, with
+  ``persistent_workers`` and, on CUDA, ``pin_memory``; the best one is reported.
+
+Cases: (a) SimpleCNN at 28 px, ToTensor + Normalize (the training split's statistics, for both);
+(b) ResNet18 (not pretrained) with the report's Resize(256) + CenterCrop(224) + ImageNet Normalize
+and its augmentations (flips p=0.1, RandomApply(RandomRotation(30), p=0.1),
+RandomApply(ColorJitter(), p=0.1)); dive uses ``Augment()``, the same operations.
+
+Method, robust against other processes on the machine: every pipeline variant (dive, baseline with
+each num_workers) gets its own copy of the same initial model and its own optimizer and runs the
+identical train step; after a warm-up, the variants run in *rounds*, interleaved and in a rotated
+order, so all of them see the same background load; each round times ``steps`` steps per variant
+(after per-segment warm-up steps that use up batches a worker may have prefetched while idle) and
+the median over rounds is reported. Then, interleaved again, the time of data preparation alone
+per batch (dive; baseline in-process, i.e. num_workers=0) and of the train step alone on a fixed
+batch, to show how a step splits into data and arithmetic.
+
+Without ``--data-root``, the data is a synthetic ``<flag>.npz`` written by
+:func:`dive.synthetic.write_synthetic_root` in the official format (same shapes and dtypes; the
+values do not change throughput); the output says so. ``--data-root DIR --flag NAME`` uses real
+files (``DIR/medmnist/NAME.npz``, 28 px).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:  # `python benchmarks/throughput.py` from anywhere
+    sys.path.insert(0, str(REPO_ROOT))
+
+DEFAULT_OUT = REPO_ROOT / "reports" / "bench.json"
+GPU_TARGET = 5.0
+SEED = 22
+
+
+@dataclass(frozen=True)
+class Case:
+    key: str
+    name: str
+    model: str
+    augment: bool  # the report's Resize/CenterCrop + augmentations (else plain ToTensor + Normalize)
+    steps: int  # timed steps per variant and round
+    rounds: int
+    warmup: int  # untimed steps per variant before the first round
+    probe: int  # repetitions of the data-alone / step-alone measurements
+    cpu_target: float
+    description: str
+
+
+CASES = {
+    "a": Case("a", "a_simplecnn_28px", "simplecnn", False, steps=40, rounds=5, warmup=10, probe=30,
+              cpu_target=1.2, description="SimpleCNN, 28 px, ToTensor + Normalize"),
+    "b": Case("b", "b_resnet18_224px_aug", "resnet18", True, steps=3, rounds=5, warmup=2, probe=3,
+              cpu_target=1.1,
+              description="ResNet18, Resize(256) + CenterCrop(224) + report augmentations"),
+}
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def prepare_root(data_root, flag: str, train_size: int, tmp: list) -> Path:
+    """The data root: ``data_root`` as given, or a fresh synthetic one (kept alive through ``tmp``)."""
+    if data_root is not None:
+        return Path(data_root).expanduser()
+    from dive.synthetic import write_synthetic_root
+
+    holder = tempfile.TemporaryDirectory(prefix="dive-bench-")
+    tmp.append(holder)
+    return write_synthetic_root(holder.name, datasets=[flag],
+                                sizes={"train": train_size, "val": 64, "test": 64})
+
+
+def medmnist_train_dataset(flag: str, root: Path, transform, as_rgb: bool):
+    """medmnist's own dataset class over ``root/medmnist/<flag>.npz``: items are (PIL image, label array)."""
+    import medmnist
+    from medmnist import INFO
+
+    cls = getattr(medmnist, INFO[flag]["python_class"])
+    ds = cls(split="train", root=str(root / "medmnist"), transform=transform, as_rgb=as_rgb, size=28)
+    n = len(ds.imgs)
+    if ds.info["n_samples"]["train"] != n:
+        # A synthetic file is smaller than the official one, and medmnist's __len__ asserts the official
+        # count: tell this instance the file's real length (items are read exactly as before).
+        ds.info = {**ds.info, "n_samples": {**ds.info["n_samples"], "train": n}}
+    return ds
+
+
+def baseline_transform(case: Case, mean, std):
+    """Per-sample PIL transforms, as the report (appendix A.2) and MedMNIST's examples write them."""
+    from torchvision import transforms
+    from torchvision.transforms import v2
+
+    if not case.augment:
+        return transforms.Compose([transforms.ToTensor(), transforms.Normalize(mean=mean, std=std)])
+    augmentations = v2.Compose([v2.RandomHorizontalFlip(0.1), v2.RandomVerticalFlip(0.1)])
+    augmentations_2 = v2.RandomApply(torch.nn.ModuleList([v2.RandomRotation(30)]), p=0.1)
+    augmentations_3 = v2.RandomApply(torch.nn.ModuleList([transforms.ColorJitter()]), p=0.1)
+    # Augmenting the uint8 PIL image before ToTensor is the cheapest honest order for this pipeline.
+    return transforms.Compose([
+        transforms.Resize(256),
+        transforms.CenterCrop(224),
+        augmentations,
+        augmentations_2,
+        augmentations_3,
+        transforms.ToTensor(),
+        transforms.Normalize(mean=mean, std=std),
+    ])
+
+
+# ----------------------------------------------------------------------------- training
+
+
+class Trainer:
+    """One model + SGD optimizer; ``step`` is the train step every pipeline runs, identically."""
+
+    def __init__(self, model: torch.nn.Module, device: torch.device, channels_last: bool):
+        self.model, self.device, self.channels_last = model, device, channels_last
+        self.opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        model.train()
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True)
+        y = y.to(self.device, non_blocking=True).view(-1)  # medmnist labels come as (N, 1)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        out = self.model(x)
+        loss = F.cross_entropy(out.float(), y)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return loss.detach()
+
+
+class Stream:
+    """Endless batches of one pipeline: a new epoch starts when one ends (its cost is counted)."""
+
+    def __init__(self, name: str, iterable, num_workers: int | None = None, prefetch: int = 2):
+        self.name, self.iterable, self.num_workers = name, iterable, num_workers
+        self.prefetch = prefetch
+        self._it = None
+
+    def next(self):
+        if self._it is None:
+            self._it = iter(self.iterable)
+        try:
+            return next(self._it)
+        except StopIteration:
+            self._it = iter(self.iterable)
+            return next(self._it)
+
+    def drain(self) -> None:
+        """Discard the batches that idle workers may have queued while other pipelines were timed."""
+        for _ in range(self.prefetch * (self.num_workers or 0)):
+            self.next()
+
+    def close(self) -> None:
+        it = getattr(self.iterable, "_iterator", None)
+        it = self._it if it is None else it
+        shutdown = getattr(it, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
+        self._it = None
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def timed_segment(stream: Stream, trainer: Trainer, steps: int, warmup: int = 1) -> float:
+    """Images per second over ``steps`` whole steps (next batch + train step).
+
+    Untimed before: the batches that workers queued while idle are discarded (they were made for free while
+    another pipeline ran), then ``warmup`` whole steps, during which the workers refill their queue."""
+    stream.drain()
+    for _ in range(warmup):
+        trainer.step(*stream.next())
+    _sync(trainer.device)
+    n, t0 = 0, time.perf_counter()
+    for _ in range(steps):
+        x, y = stream.next()
+        trainer.step(x, y)
+        n += len(y)
+    _sync(trainer.device)
+    return n / (time.perf_counter() - t0)
+
+
+def _median_ms(values) -> float:
+    return statistics.median(values) * 1e3
+
+
+# ----------------------------------------------------------------------------- one case
+
+
+def run_case(case: Case, bundle, root: Path, flag: str, device: torch.device, *, batch_size: int,
+             steps: int, rounds: int, warmup: int, probe: int, workers, channels_last: bool,
+             log=print) -> dict:
+    from torch.utils.data import DataLoader
+
+    from dive.batches import Augment, Batches, Preprocess
+    from dive.models import build_model
+
+    split = bundle.train
+    if split.multilabel:
+        raise ValueError(f"{flag} is multi-label; the benchmark needs a single-label dataset")
+    in_channels = split.channels if case.model.startswith("simplecnn") else 3
+    torch.manual_seed(SEED)
+    model0 = build_model(case.model, split.num_classes, in_channels)
+    spec = model0.spec
+    if spec.mean is not None:
+        mean, std = spec.mean, spec.std
+    else:
+        mean, std = split.mean_std()
+    if len(mean) != in_channels:
+        mean, std = tuple(mean) * in_channels, tuple(std) * in_channels
+    model0.to(device)
+    if channels_last:
+        model0.to(memory_format=torch.channels_last)
+
+    # dive
+    pre = Preprocess.for_model(spec, mean=mean, std=std, augment=Augment() if case.augment else None)
+    dive_batches = Batches(split, batch_size, pre, device=device, shuffle=True, train=True, drop_last=True,
+                           seed=SEED)
+    streams = [Stream("dive", dive_batches)]
+    # baseline: medmnist's PIL dataset + per-sample transforms + DataLoader, one per num_workers
+    ds = medmnist_train_dataset(flag, root, baseline_transform(case, mean, std),
+                                as_rgb=(split.channels == 1 and in_channels == 3))
+    for nw in workers:
+        loader = DataLoader(ds, batch_size=batch_size, shuffle=True, num_workers=nw, drop_last=True,
+                            pin_memory=device.type == "cuda", persistent_workers=nw > 0,
+                            generator=torch.Generator().manual_seed(SEED))
+        streams.append(Stream(f"baseline nw={nw}", loader, num_workers=nw))
+    trainers = {s.name: Trainer(copy.deepcopy(model0), device, channels_last) for s in streams}
+    del model0
+
+    log(f"\n[{case.key}] {case.description}: {flag} train split ({len(split)} images, "
+        f"{'SYNTHETIC' if split.synthetic else 'real'}), batch {batch_size}, device {device}")
+    try:
+        for s in streams:  # warm-up: allocator, kernel caches, worker start
+            t0 = time.perf_counter()
+            for _ in range(warmup):
+                trainers[s.name].step(*s.next())
+            _sync(device)
+            log(f"  warm-up {s.name:<15} {warmup} steps in {time.perf_counter() - t0:.1f} s")
+
+        rates: dict[str, list[float]] = {s.name: [] for s in streams}
+        for r in range(rounds):
+            order = streams[r % len(streams):] + streams[: r % len(streams)]
+            for s in order:
+                rates[s.name].append(timed_segment(s, trainers[s.name], steps))
+            log(f"  round {r + 1}/{rounds}: " + ", ".join(f"{s.name} {rates[s.name][-1]:.1f}" for s in streams)
+                + " img/s")
+
+        # data preparation alone and train step alone, interleaved as well
+        dive_s = streams[0]
+        base_s = next((s for s in streams if s.num_workers == 0), None)
+        own_base = base_s is None
+        if own_base:
+            base_s = Stream("baseline nw=0", DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=True),
+                            num_workers=0)
+        xb, yb = dive_s.next()
+        probe_trainer = trainers["dive"]
+        t_dive, t_base, t_step = [], [], []
+        for _ in range(probe):
+            _sync(device)
+            t0 = time.perf_counter()
+            x, _y = dive_s.next()
+            _sync(device)
+            t_dive.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            x, _y = base_s.next()
+            t_base.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            probe_trainer.step(xb, yb)
+            _sync(device)
+            t_step.append(time.perf_counter() - t0)
+        if own_base:
+            base_s.close()
+    finally:
+        for s in streams:
+            s.close()
+
+    med = {name: statistics.median(v) for name, v in rates.items()}
+    best = max((s for s in streams[1:]), key=lambda s: med[s.name])
+    dive_rate, base_rate = med["dive"], med[best.name]
+    data_dive, data_base, step_ms = _median_ms(t_dive), _median_ms(t_base), _median_ms(t_step)
+    target = case.cpu_target if device.type == "cpu" else GPU_TARGET if device.type == "cuda" else None
+    ratio = dive_rate / base_rate
+    by_round = [d / b for d, b in zip(rates["dive"], rates[best.name])]
+    bound = (data_base + step_ms) / step_ms  # dive with free data vs the in-process baseline (>= vs the best)
+    verdict = _verdict(ratio, by_round, target, bound)
+    return {
+        "name": case.name,
+        "case": case.key,
+        "description": case.description,
+        "device": str(device),
+        "dive_img_s": round(dive_rate, 2),
+        "baseline_img_s": round(base_rate, 2),
+        "ratio": round(ratio, 3),
+        "target": target,
+        "target_met": None if target is None else verdict == "met",
+        "verdict": verdict,
+        "ratio_by_round": [round(v, 3) for v in by_round],
+        "predicted_ratio_nw0": round((data_base + step_ms) / (data_dive + step_ms), 3),
+        "ratio_bound_free_data_nw0": round(bound, 3),
+        "baseline_num_workers": best.num_workers,
+        "baseline_img_s_by_workers": {str(s.num_workers): round(med[s.name], 2) for s in streams[1:]},
+        "rounds_img_s": {name: [round(v, 2) for v in vals] for name, vals in rates.items()},
+        "model": case.model,
+        "batch_size": batch_size,
+        "steps": steps,
+        "rounds": rounds,
+        "image_size": int(pre.crop or pre.resize or split.image_size),
+        "source_image_size": split.image_size,
+        "dataset": flag,
+        "train_images": len(split),
+        "synthetic": bool(split.synthetic),
+        "channels_last": channels_last,
+        "data_ms_per_batch": {"dive": round(data_dive, 3), "baseline_nw0": round(data_base, 3)},
+        "step_ms": round(step_ms, 3),
+        "data_share_of_step": {"dive": round(data_dive / (data_dive + step_ms), 4),
+                               "baseline_nw0": round(data_base / (data_base + step_ms), 4)},
+    }
+
+
+def _verdict(ratio: float, by_round: list[float], target: float | None, bound: float = math.inf) -> str | None:
+    """``met`` only when the median ratio and every interleaved round reach the target; ``not met`` when the
+    median misses it and either no round reaches it or it is out of reach (``bound``: the ratio a data path
+    costing nothing would get against the in-process baseline, from the measured step and data times);
+    otherwise ``inconclusive`` (too noisy to claim the target)."""
+    if target is None:
+        return None
+    if ratio >= target and min(by_round) >= target:
+        return "met"
+    if ratio < target and (max(by_round) < target or bound < target):
+        return "not met"
+    return "inconclusive"
+
+
+# ----------------------------------------------------------------------------- metadata
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _load() -> list[float] | None:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def _busy(before, after) -> bool:
+    """Other processes competing: a 1-minute load average above 1 before the run, or above cores + 1 after it
+    (the benchmark itself keeps the cores busy)."""
+    cores = os.cpu_count() or 1
+    return bool((before is not None and before[0] > 1.0) or (after is not None and after[0] > cores + 1.0))
+
+
+def machine_info(device: torch.device) -> dict:
+    info = {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def versions() -> dict:
+    import medmnist
+    import numpy
+    import PIL
+    import torchvision
+
+    out = {"torch": torch.__version__, "torchvision": torchvision.__version__, "medmnist": medmnist.__version__,
+           "numpy": numpy.__version__, "pillow": PIL.__version__, "python": platform.python_version()}
+    try:
+        from dive.utils import git_commit
+
+        out["dive_commit"] = git_commit()
+    except Exception:  # pragma: no cover - metadata only
+        pass
+    return out
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def format_table(cases: list[dict]) -> str:
+    head = (f"{'case':<22} {'device':<6} {'dive img/s':>10} {'baseline img/s':>14} {'nw':>3} {'ratio':>6} "
+            f"{'rounds':>11} {'target':>6}  {'met':<12} {'data ms/batch dive|base':>24} {'step ms':>9}")
+    lines = [head, "-" * len(head)]
+    for c in cases:
+        target = "-" if c["target"] is None else f">={c['target']:g}"
+        met = {None: "-", "met": "yes", "not met": "NO"}.get(c["verdict"], "inconclusive")
+        spread = f"{min(c['ratio_by_round']):.2f}-{max(c['ratio_by_round']):.2f}"
+        data = f"{c['data_ms_per_batch']['dive']:.2f} | {c['data_ms_per_batch']['baseline_nw0']:.2f}"
+        lines.append(f"{c['name']:<22} {c['device']:<6} {c['dive_img_s']:>10.1f} {c['baseline_img_s']:>14.1f} "
+                     f"{c['baseline_num_workers']:>3} {c['ratio']:>6.2f} {spread:>11} {target:>6}  {met:<12} "
+                     f"{data:>24} {c['step_ms']:>9.1f}")
+    return "\n".join(lines)
+
+
+def verdicts(cases: list[dict]) -> list[str]:
+    out = []
+    for c in cases:
+        by_nw = ", ".join(f"nw={k}: {v:.1f}" for k, v in c["baseline_img_s_by_workers"].items())
+        d_dive, d_base, step = c["data_ms_per_batch"]["dive"], c["data_ms_per_batch"]["baseline_nw0"], c["step_ms"]
+        split = (f"data alone {d_dive:.1f} ms/batch (dive) vs {d_base:.1f} ms/batch (baseline in-process); train "
+                 f"step alone {step:.1f} ms, so data is {c['data_share_of_step']['dive']:.1%} (dive) / "
+                 f"{c['data_share_of_step']['baseline_nw0']:.1%} (baseline nw=0) of a step; these costs predict "
+                 f"{c['predicted_ratio_nw0']:.2f}x against the in-process baseline, and a data path costing "
+                 f"nothing at most {c['ratio_bound_free_data_nw0']:.2f}x")
+        rounds = ", ".join(f"{v:.2f}" for v in c["ratio_by_round"])
+        if c["verdict"] is None:
+            status = f"ratio {c['ratio']:.2f} (no target for device {c['device']})"
+        elif c["verdict"] == "met":
+            status = f"target met: ratio {c['ratio']:.2f} >= {c['target']:g} (every round: {rounds})"
+        elif c["verdict"] == "not met":
+            why = ("every round below" if max(c["ratio_by_round"]) < c["target"] else
+                   f"out of reach on this machine: a free data path would give at most "
+                   f"{c['ratio_bound_free_data_nw0']:.2f}x; rounds")
+            status = f"TARGET NOT MET: ratio {c['ratio']:.2f} < {c['target']:g} ({why}: {rounds})"
+        else:
+            status = (f"TARGET NOT CONFIRMED: ratio {c['ratio']:.2f}, target {c['target']:g}, but the rounds disagree "
+                      f"({rounds}): too noisy to claim it; re-run on a quiet machine or with more --rounds")
+        out.append(f"[{c['case']}] {status}\n    baseline by num_workers: {by_nw} img/s\n    {split}")
+    return out
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.throughput", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cases", nargs="+", choices=sorted(CASES), default=sorted(CASES), help="cases to run (default: a b)")
+    p.add_argument("--steps", type=int, default=None, help="timed steps per variant and round (default: a 40, b 3)")
+    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds, median reported (default: a 5, b 5)")
+    p.add_argument("--batch-size", type=int, default=64, help="batch size of both pipelines (default 64)")
+    p.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2],
+                   help="baseline DataLoader num_workers to try; the best is reported (default 0 1 2)")
+    p.add_argument("--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda, ...")
+    p.add_argument("--data-root", default=None,
+                   help="real data root holding medmnist/<flag>.npz (default: a synthetic file in a temp dir)")
+    p.add_argument("--flag", default="pathmnist", help="MedMNIST 2D flag (default pathmnist)")
+    p.add_argument("--train-size", type=int, default=16384, help="images in the synthetic train split (default 16384)")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
+    p.add_argument("--channels-last", action="store_true", help="channels_last model and inputs, for both pipelines")
+    p.add_argument("--quick", action="store_true", help="tiny settings for tests: 128 images, batch 4, 1 step, 1 round")
+    p.add_argument("--out", default=str(DEFAULT_OUT), help=f"JSON output (default {DEFAULT_OUT.relative_to(REPO_ROOT)})")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.train_size = min(args.train_size, 128)
+        args.batch_size = min(args.batch_size, 4)
+        args.steps = args.steps or 1
+        args.rounds = args.rounds or 1
+    for name in ("steps", "rounds", "batch_size", "train_size"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            p.error(f"--{name.replace('_', '-')} must be positive, got {value}")
+    if any(w < 0 for w in args.workers):
+        p.error("--workers must be >= 0")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from dive.data import check_name, load
+    from dive.utils import resolve_device
+
+    flag = check_name(args.flag)
+    if flag == "mnist":
+        raise SystemExit("the baseline reads medmnist's dataset classes: choose a MedMNIST flag, not mnist")
+    threads_before = torch.get_num_threads()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    tmp: list = []
+    load_before = _load()
+    started = time.perf_counter()
+    try:
+        root = prepare_root(args.data_root, flag, args.train_size, tmp)
+        bundle = load(flag, root, size=28)
+        if bundle.synthetic:
+            print(f"data: SYNTHETIC {flag}.npz in the official format ({len(bundle.train)} train images, written by "
+                  "dive.synthetic); the pixel values do not change throughput. Use --data-root/--flag for real files.")
+        else:
+            print(f"data: real {flag} from {root} ({len(bundle.train)} train images)")
+        print(f"device: {device}; torch {torch.__version__}, {torch.get_num_threads()} threads, "
+              f"{os.cpu_count()} cores; load average {load_before}")
+        results = []
+        for key in args.cases:
+            case = CASES[key]
+            quick = args.quick
+            results.append(run_case(
+                case, bundle, root, flag, device, batch_size=args.batch_size,
+                steps=args.steps or case.steps, rounds=args.rounds or case.rounds,
+                warmup=1 if quick else case.warmup, probe=1 if quick else case.probe,
+                workers=list(dict.fromkeys(args.workers)), channels_last=args.channels_last))
+        machine = machine_info(device)
+    finally:
+        for holder in tmp:
+            holder.cleanup()
+        torch.set_num_threads(threads_before)  # main() may run inside a test session
+    machine["load_average_before"] = load_before
+    machine["load_average_after"] = load_after = _load()
+    busy = _busy(load_before, load_after)
+    machine["busy"] = busy
+    report = {
+        "cases": results,
+        "machine": machine,
+        "versions": versions(),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "seconds": round(time.perf_counter() - started, 1),
+        "synthetic": any(c["synthetic"] for c in results),
+        "method": "median over interleaved rounds of images/s of whole train steps (data + forward + backward + "
+                  "SGD step); baseline = best num_workers of a DataLoader over medmnist's PIL dataset",
+        "quick": bool(args.quick),
+    }
+    print("\n" + format_table(results))
+    for line in verdicts(results):
+        print(line)
+    if busy:
+        print(f"WARNING: the machine was busy (load average {load_before} before, {load_after} after, on "
+              f"{os.cpu_count()} cores): other processes competed for the CPU, so the absolute figures are low and "
+              "noisy; the ratios are fairer (interleaved rounds) but re-run when `uptime` shows a quiet machine.")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""The throughput benchmark runs end to end on tiny settings and writes the documented JSON.
+
+Timing ratios are never asserted here: they belong in the benchmark's output only.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from benchmarks import throughput as T  # noqa: E402
+
+
+def test_quick_benchmark_writes_schema(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    threads = torch.get_num_threads()
+    # one torch thread: on a shared, busy machine two spinning OpenMP threads can take a second per tiny step
+    assert T.main(["--quick", "--cases", "a", "--workers", "0", "1", "--device", "cpu", "--threads", "1",
+                   "--out", str(out)]) == 0
+    assert torch.get_num_threads() == threads  # restored for the rest of the session
+    report = json.loads(out.read_text())
+    assert set(report) >= {"cases", "machine", "versions", "date"}
+    assert {"cpu", "cores"} <= set(report["machine"])
+    assert {"torch", "torchvision", "medmnist"} <= set(report["versions"])
+    [case] = report["cases"]
+    for key in ("name", "device", "dive_img_s", "baseline_img_s", "ratio", "baseline_num_workers", "batch_size",
+                "steps", "image_size", "synthetic"):
+        assert key in case, key
+    assert case["device"] == "cpu"
+    assert case["dive_img_s"] > 0 and case["baseline_img_s"] > 0
+    assert case["ratio"] == pytest.approx(case["dive_img_s"] / case["baseline_img_s"], rel=0.05)  # rounding
+    assert report["machine"]["torch_threads"] == 1
+    assert case["baseline_num_workers"] in (0, 1)
+    assert set(case["baseline_img_s_by_workers"]) == {"0", "1"}
+    assert case["synthetic"] is True and case["image_size"] == 28 and case["batch_size"] == 4
+    assert isinstance(case["target_met"], bool)
+    printed = capsys.readouterr().out
+    assert "SYNTHETIC" in printed and case["name"] in printed
+
+
+def test_pipelines_produce_the_same_shapes(tmp_path):
+    """Both pipelines of case (b) give 224 px, normalised 3-channel images from the same file."""
+    from dive.batches import Augment, Batches, Preprocess
+    from dive.data import load
+    from dive.models import model_spec
+
+    root = T.prepare_root(None, "pathmnist", 16, keep := [])
+    try:
+        bundle = load("pathmnist", root)
+        spec = model_spec("resnet18")
+        ds = T.medmnist_train_dataset("pathmnist", root, T.baseline_transform(T.CASES["b"], spec.mean, spec.std),
+                                      as_rgb=False)
+        assert len(ds) == len(bundle.train) == 16
+        x_base, y_base = ds[0]
+        pre = Preprocess.for_model(spec, augment=Augment())
+        x_dive, y_dive = next(iter(Batches(bundle.train, 2, pre, device="cpu", train=True)))
+        assert x_base.shape == (3, 224, 224) and x_dive.shape == (2, 3, 224, 224)
+        assert x_base.dtype == x_dive.dtype == torch.float32
+        assert int(y_base[0]) == int(bundle.train.labels[0])
+    finally:
+        for holder in keep:
+            holder.cleanup()
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(SystemExit):
+        T.parse_args(["--steps", "0"])
+    with pytest.raises(SystemExit):
+        T.parse_args(["--cases", "c"])
