@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -332,6 +332,19 @@ class DatasetBundle:
     @property
     def channels(self) -> int:
         return self.train.channels
+
+    def subsets(self, train: int | None = None, val: int | None = None, test: int | None = None, *,
+                seed: int = DEFAULT_SEED) -> "DatasetBundle":
+        """The same bundle with seeded, stratified subsets of its splits (see :meth:`Split.sample`).
+
+        ``None`` keeps a split whole, as does a size at least as large as the split. The profiles
+        use this to shrink the report's experiments to a CPU budget.
+        """
+        for what, n in (("train", train), ("val", val), ("test", test)):
+            if n is not None and int(n) < 1:
+                raise ValueError(f"{what} subset size must be positive or None (all), got {n}")
+        return replace(self, train=self.train.sample(train, seed), val=self.val.sample(val, seed),
+                       test=self.test.sample(test, seed))
 
     def stats(self) -> dict:
         """Split sizes, per-channel mean/std of train, class counts and imbalance ratio."""

@@ -78,6 +78,18 @@ def resolve_pretrained(model_name: str, pretrained) -> tuple[bool, str | None]:
     raise ValueError(f"pretrained must be True, False or 'auto', got {pretrained!r}")
 
 
+def describe_pretrained(model_name: str, pretrained) -> str:
+    """:func:`resolve_pretrained` as one line for a notebook (fails the same way, before any training)."""
+    use, note = resolve_pretrained(model_name, pretrained)
+    if use:
+        return f"{model_name}: ImageNet weights from {weights_cache_path(model_name)}"
+    if note:
+        return note
+    if weights_cache_path(model_name) is None:
+        return f"{model_name}: no pretrained weights exist for this model; trained from scratch"
+    return f"{model_name}: trained from scratch (pretrained=False)"
+
+
 def _prepare_checkpoint_dir(ckpt: Path, params: dict, resume: bool) -> bool:
     """Resume only a checkpoint of the very same parameters; otherwise start it afresh."""
     ckpt.mkdir(parents=True, exist_ok=True)
@@ -106,6 +118,7 @@ def run(
     weight_decay: float = 0.0,
     momentum: float = 0.9,
     scheduler: str | None = None,
+    scheduler_kwargs: dict | None = None,
     balanced: bool = False,
     augment: bool | Augment = False,
     normalize: str = "auto",
@@ -133,7 +146,8 @@ def run(
     224 for AlexNet/ResNet, 299 for Xception; the report used 168 for Xception). ``normalize``:
     ``"auto"`` (ImageNet statistics for ImageNet-style models, else the training split's own),
     ``"imagenet"`` or ``"dataset"`` (report 3.5). ``augment=True``: the report's augmentations.
-    ``pretrained``: True, False or ``"auto"`` (see :func:`resolve_pretrained`). With
+    ``scheduler``/``scheduler_kwargs``: see :func:`dive.train.make_scheduler` (e.g. ``"plateau"`` with
+    ``{"patience": 5, "factor": 0.5}``). ``pretrained``: True, False or ``"auto"`` (see :func:`resolve_pretrained`). With
     ``checkpoint_dir`` a run that was interrupted continues where it stopped (``resume``).
     ``outputs``: a :class:`dive.outputs.Outputs`; the run is recorded there.
     """
@@ -143,6 +157,7 @@ def run(
     aug = Augment() if augment is True else (augment or None)
     params = {"model": model, "epochs": epochs, "patience": patience, "batch_size": batch_size,
               "optimizer": optimizer, "lr": lr, "weight_decay": weight_decay, "scheduler": scheduler,
+              "scheduler_kwargs": dict(scheduler_kwargs or {}) or None,
               "balanced": balanced, "augment": bool(aug), "normalize": normalize, "image_size": image_size,
               "pretrained": use_weights, "batch_norm": batch_norm, "dropout": dropout,
               "activation": activation, "seed": seed, "split": data.split_mode,
@@ -163,8 +178,8 @@ def run(
     if checkpoint_dir is not None:
         do_resume = _prepare_checkpoint_dir(Path(checkpoint_dir), params, resume)
     result = fit(net, train_b, val_b, epochs=epochs, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
-                 momentum=momentum, scheduler=scheduler, patience=patience, restore_best=restore_best,
-                 device=dev, amp=amp, channels_last=channels_last, checkpoint_dir=checkpoint_dir,
+                 momentum=momentum, scheduler=scheduler, scheduler_kwargs=scheduler_kwargs, patience=patience,
+                 restore_best=restore_best, device=dev, amp=amp, channels_last=channels_last, checkpoint_dir=checkpoint_dir,
                  resume=do_resume, seed=seed, deterministic=deterministic, quiet=quiet, desc=run_name)
     multilabel = data.train.multilabel
     y_val, p_val = M.predict(net, val_b, multilabel=multilabel)

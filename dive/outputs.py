@@ -128,6 +128,7 @@ class Outputs:
         seed: int,
         data_root: str | os.PathLike | None = None,
         notes: list[str] | None = None,
+        checkpoints: bool = True,
     ):
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -140,6 +141,7 @@ class Outputs:
         self.synthetic = bool(synthetic) or marker
         self.device = str(device)
         self.seed = jsonable(seed)
+        self.checkpoints = bool(checkpoints)
         self.notes: list[str] = []
         for text in notes or []:
             self.note(text, _write=False)
@@ -156,14 +158,21 @@ class Outputs:
     def from_params(cls, p: Mapping, *, device: str, dataset: str | list[str] | None = None,
                     notes: list[str] | None = None) -> "Outputs":
         """An :class:`Outputs` for the parameters from ``dive.profiles.resolve`` (dataset defaults to ``p.data_flag``)."""
+        checkpoints = p.get("checkpoints")
         return cls(p["out_dir"], notebook=p["notebook"], profile=p["profile"],
                    dataset=dataset if dataset is not None else p["data_flag"], synthetic=bool(p.get("synthetic")),
-                   device=device, seed=p["seed"], data_root=p.get("data_root"), notes=notes)
+                   device=device, seed=p["seed"], data_root=p.get("data_root"), notes=notes,
+                   checkpoints=True if checkpoints is None else bool(checkpoints))
 
     # --- paths --------------------------------------------------------------------------------
     @property
     def metrics_path(self) -> Path:
         return self.out_dir / "metrics.json"
+
+    def checkpoint_dir(self, run: str) -> Path | None:
+        """``<out_dir>/checkpoints/<run>/`` for a resumable run, or ``None`` when checkpoints are off
+        (the profile's ``checkpoints: false``, for runs of seconds)."""
+        return self.out_dir / "checkpoints" / _check_name(run) if self.checkpoints else None
 
     def _rel(self, path: Path) -> str:
         return path.relative_to(self.out_dir).as_posix()
@@ -184,6 +193,18 @@ class Outputs:
             self.notes.append(text)
         if _write:
             self.write()
+
+    def note_departures(self, p: Mapping, reference: str = "full") -> pd.DataFrame:
+        """Note where the parameters ``p`` depart from the report's (``full`` profile) settings and
+        return them as a table (empty when the run uses the report's settings)."""
+        from dive.profiles import departures, departures_note
+
+        text = departures_note(p, reference)
+        if text:
+            self.note(text)
+        rows = departures(p, reference)
+        return pd.DataFrame(rows, columns=["parameter", "report", "this_run"]).rename(
+            columns={"report": f"report ({reference} profile)", "this_run": f"this run ({p['profile']})"})
 
     def figure(self, fig, name: str, *, caption: str | None = None) -> Path:
         """Save ``fig`` as ``figures/<name>.png`` (150 dpi); synthetic data get a visible mark."""

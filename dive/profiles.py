@@ -243,3 +243,38 @@ def resolve(notebook: str, profile: str = "quick", **given: Any) -> Params:
     ordered = {k: merged.pop(k) for k in SHARED_KEYS if k in merged}
     ordered.update(merged)
     return Params(ordered)
+
+
+#: Keys that say *where* or *how* a notebook runs, not *what* it computes: never a departure.
+_NOT_SETTINGS = ("profile", "notebook", "synthetic", "data_root", "out_dir", "device", "checkpoints")
+#: How ``None`` reads for some keys in the departures table.
+_NONE_MEANS = {"train_size": "all", "val_size": "all", "test_size": "all", "image_size": "the model's own"}
+
+
+def departures(p: Mapping[str, Any], reference: str = "full") -> list[dict]:
+    """Where the parameters ``p`` (from :func:`resolve`) depart from the ``reference`` profile's.
+
+    The ``full`` profile holds the original report's settings, so the default answers "what did this
+    run shrink or change?". One ``{"parameter", "report", "this_run"}`` row per differing key, in the
+    order of ``p``; keys about place and machinery (data root, output folder, device, checkpoints) are
+    left out.
+    """
+    raw = profile_values(p["notebook"], reference)
+    ref = dict(DEFAULTS)
+    ref.update({k: v for k, v in raw.items() if v is not None})
+
+    def show(key: str, value: Any) -> str:
+        return _NONE_MEANS.get(key, "default") if value is None else str(value)
+
+    keys = [k for k in p if k not in _NOT_SETTINGS] + [k for k in raw if k not in p and k not in _NOT_SETTINGS]
+    return [{"parameter": k, "report": show(k, ref.get(k)), "this_run": show(k, p.get(k))}
+            for k in keys if p.get(k) != ref.get(k)]
+
+
+def departures_note(p: Mapping[str, Any], reference: str = "full") -> str | None:
+    """One sentence listing :func:`departures` (``None`` when there are none)."""
+    rows = departures(p, reference)
+    if not rows:
+        return None
+    return (f"profile '{p['profile']}' departs from the report's settings: "
+            + "; ".join(f"{r['parameter']} {r['this_run']} (report: {r['report']})" for r in rows))

@@ -173,3 +173,18 @@ def test_real_medmnist_loads_through_the_pathmnist_code_path(real_root, flag, si
     assert not b.synthetic and (len(b.train), len(b.val), len(b.test)) == sizes
     assert b.classes == data.classes_of(flag) and b.task == "binary-class"
     assert b.train.images.shape[1:] == (1, 28, 28) and b.stats()["imbalance_ratio"] > 1
+
+
+def test_bundle_subsets_are_seeded_stratified_and_keep_metadata(synthetic_root):
+    full = data.load("pathmnist", synthetic_root, split="report")
+    sub = full.subsets(train=90, val=45, seed=3)
+    assert (len(sub.train), len(sub.val), len(sub.test)) == (90, 45, len(full.test))
+    assert sub.classes == full.classes and sub.synthetic and sub.split_mode == "report"
+    share_full = full.train.class_counts() / len(full.train)
+    share_sub = sub.train.class_counts() / len(sub.train)
+    assert abs(share_full - share_sub).max() <= 1.0 / 90 + 1e-9  # stratified: proportions kept to one image
+    again = full.subsets(train=90, val=45, seed=3)
+    assert torch.equal(again.train.images, sub.train.images)
+    assert not torch.equal(full.subsets(train=90, seed=4).train.images, sub.train.images)  # another seed, other images
+    with pytest.raises(ValueError, match="positive"):
+        full.subsets(train=0)

@@ -90,3 +90,19 @@ def test_one_at_a_time_design():
                     ("batch_size", 16, {"lr": 1e-3, "batch_size": 16, "epochs": 15})]
     with pytest.raises(ValueError, match="momentum"):
         experiment.one_at_a_time({"lr": 1}, {"momentum": [0.9]})
+
+
+def test_scheduler_kwargs_reach_the_scheduler(path_data):
+    small = path_data.subsets(train=96, val=48)
+    # StepLR's default would step once, after epoch 1 of 3 (a third of the epochs) with gamma 0.1; ours halves every epoch
+    r = experiment.run(small, "simplecnn", epochs=3, batch_size=32, lr=1e-3, scheduler="step",
+                       scheduler_kwargs={"step_size": 1, "gamma": 0.5}, quiet=True)
+    assert [h["lr"] for h in r.history] == pytest.approx([1e-3, 5e-4, 2.5e-4])
+    assert r.params["scheduler_kwargs"] == {"step_size": 1, "gamma": 0.5}
+
+
+def test_describe_pretrained(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    assert "from scratch" in experiment.describe_pretrained("resnet18", "auto")
+    assert "no pretrained weights" in experiment.describe_pretrained("simplecnn", "auto")
+    assert experiment.describe_pretrained("alexnet", False).endswith("(pretrained=False)")

@@ -68,3 +68,16 @@ def test_notebook_is_clean_and_parameterised(path: Path):
     assert code and code[0] is nb["cells"][tagged[0]], f"{path.name}: the 'parameters' cell must be the first code cell"
     names = _assigned_names(_source(code[0]))
     assert "profile" in names, f"{path.name}: the parameters cell must define `profile` (it defines {sorted(names)})"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_papermill_sees_every_parameter(path: Path):
+    # `papermill --help-notebook` is how users discover the parameters; a line papermill cannot parse
+    # (e.g. a comment it misreads) would silently vanish from that list
+    import papermill
+
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    code = [c for c in nb["cells"] if c.get("cell_type") == "code"]
+    names = _assigned_names(_source(code[0]))
+    seen = set(papermill.inspect_notebook(str(path)))
+    assert names == seen, f"{path.name}: papermill misses {sorted(names - seen)} of the parameters cell"

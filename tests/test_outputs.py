@@ -191,3 +191,26 @@ def test_side_by_side_sets_original_beside_this_run(tmp_path):
     out = make(tmp_path, synthetic=False)
     out.table(both, "balancing", original=reference.TABLE1_BALANCING)
     assert "val_acc (this run)" in (tmp_path / "out" / "tables" / "balancing.md").read_text()
+
+
+def test_checkpoint_dir_follows_the_checkpoints_parameter(tmp_path):
+    base = {"out_dir": tmp_path, "notebook": "03_x", "profile": "quick", "data_flag": "pathmnist", "seed": 22}
+    on = Outputs.from_params({**base, "checkpoints": True}, device="cpu")
+    assert on.checkpoint_dir("run_1") == tmp_path / "checkpoints" / "run_1"
+    assert Outputs.from_params(base, device="cpu").checkpoint_dir("a") is not None  # not set: resumable
+    assert Outputs.from_params({**base, "checkpoints": False}, device="cpu").checkpoint_dir("a") is None
+    with pytest.raises(ValueError, match="file name"):
+        on.checkpoint_dir("../escape")
+
+
+def test_note_departures_records_a_note_and_returns_the_table(tmp_path, monkeypatch):
+    from dive import profiles
+
+    monkeypatch.setattr(profiles, "profile_values", lambda nb, prof: {"epochs": 20, "train_size": None})
+    p = {"out_dir": tmp_path, "notebook": "03_x", "profile": "quick", "data_flag": "pathmnist", "seed": 22,
+         "epochs": 3, "train_size": 100}
+    out = Outputs.from_params(p, device="cpu")
+    table = out.note_departures(p)
+    assert list(table["parameter"]) == ["epochs", "train_size"]
+    assert list(table.columns) == ["parameter", "report (full profile)", "this run (quick)"]
+    assert any("epochs 3 (report: 20)" in n and "train_size 100 (report: all)" in n for n in load_metrics(out.metrics_path)["notes"])

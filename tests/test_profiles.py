@@ -155,3 +155,18 @@ def test_hooks_read_the_real_modules():
         pytest.skip(f"dive.data/dive.models not importable yet: {err}")
     assert profiles._datasets() == tuple(data.DATASETS) and "pathmnist" in profiles._datasets()
     assert profiles._model_names() == tuple(models.MODEL_NAMES)
+
+
+def test_departures_list_what_differs_from_the_full_profile(env):
+    (env["pdir"] / "full.yaml").write_text(yaml.safe_dump({
+        "common": {"epochs": 20, "lr": 0.01, "batch_size": 32, "device": "cuda", "checkpoints": True},
+        "01_demo": {"train_size": None, "image_size": None}}))
+    p = resolve("01_demo", "quick", train_size=500, device="cpu", checkpoints=False)
+    rows = {r["parameter"]: (r["report"], r["this_run"]) for r in profiles.departures(p)}
+    # epochs 5 vs 20, a subset vs all; the same lr and batch size, and device/checkpoints/paths are no departure
+    assert rows == {"epochs": ("20", "5"), "train_size": ("all", "500"), "model": ("default", "resnet18"),
+                    "models": ("default", "['alexnet', 'resnet18']")}
+    note = profiles.departures_note(p)
+    assert note.startswith("profile 'quick' departs") and "epochs 5 (report: 20)" in note
+    same = resolve("01_demo", "full", device="cpu")  # the report's own settings; the device is no setting
+    assert profiles.departures(same) == [] and profiles.departures_note(same) is None
