@@ -201,3 +201,11 @@ def test_no_browser_error_names_apt_package(monkeypatch):
     monkeypatch.setattr(build.shutil, "which", lambda name: None)
     with pytest.raises(build.BrowserNotFound, match="apt-get install -y chromium"):
         build.find_browser()
+
+
+def test_misspelt_parameter_stops_before_running(tmp_path, capsys):
+    project = make_project(tmp_path)
+    assert build.main(cli(project, "-p", "epoch", "5", "--no-pdf")) == 1
+    err = capsys.readouterr().err
+    assert "epoch" in err and "not defined by any of the notebooks" in err and "epochs, lr, profile, tag" in err
+    assert not (project["reports"] / "quick" / "executed").exists()

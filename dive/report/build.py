@@ -195,12 +195,18 @@ def run_notebooks(
         values.update(overrides or {})
         validate_values(values, f"{src.stem} ({profile})")
         plans.append((src, values))
+    declared_by = {src: notebook_parameters(src) for src in notebooks}
+    known = set().union(*declared_by.values()) if declared_by else set()
+    unknown = sorted(set(overrides or {}) - known)
+    if unknown and notebooks:  # a misspelt -p would otherwise be injected and silently ignored
+        raise ValueError(f"parameter(s) {', '.join(unknown)} are not defined by any of the notebooks run "
+                         f"({', '.join(p.stem for p in notebooks)}); their parameters: {', '.join(sorted(known))}")
     out_dir = reports_dir / profile / "executed"
     out_dir.mkdir(parents=True, exist_ok=True)
     executed = []
     with kernel_env(reports_dir, pdir):
         for i, (src, values) in enumerate(plans, 1):
-            declared = notebook_parameters(src)
+            declared = declared_by[src]
             params: dict[str, Any] = {"profile": profile}
             params.update({k: v for k, v in values.items() if k in declared and k != "profile"})
             params.update(overrides or {})  # also where the notebook does not declare them, as papermill -p does
