@@ -59,27 +59,53 @@ class Augment:
         return any(v > 0 for v in (self.brightness, self.contrast, self.saturation, self.hue))
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Augment a float batch (N, C, H, W) with values in [0, 1]."""
-        n = x.shape[0]
+        """Augment a float batch (N, C, H, W) with values in [0, 1].
 
-        def draw(p):  # which images get an operation: decided per image
-            return (torch.rand(n, generator=generator) < p).to(x.device)
+        ``x`` itself is never modified: the result is a copy (or ``x`` unchanged when no image was
+        selected for any operation).
+        """
+        return self._apply(x, generator, inplace=False)
+
+    def _apply(self, x: torch.Tensor, generator: torch.Generator | None, *, inplace: bool) -> torch.Tensor:
+        """Augment ``x``; ``inplace=True`` writes into ``x`` (for callers that own it), else copies once.
+
+        The random numbers are drawn from ``generator`` on the CPU, in a fixed order (per operation: one
+        uniform per image, then the operation's own draws for the selected images), and only the
+        selected images are touched, so picking the images needs no device synchronisation.
+        """
+        n = x.shape[0]
+        writable = inplace
+
+        def draw(p):  # which images get an operation: decided per image (indices on the CPU)
+            return torch.nonzero(torch.rand(n, generator=generator) < p).flatten()
+
+        def prepare(sel):  # the selection's indices on x's device; x made writable on first use
+            nonlocal x, writable
+            if not writable:
+                x, writable = x.clone(), True
+            return sel.to(x.device, non_blocking=True)
 
         if self.hflip > 0:
-            x = torch.where(draw(self.hflip)[:, None, None, None], x.flip(-1), x)
+            sel = draw(self.hflip)
+            if len(sel):
+                idx = prepare(sel)
+                x[idx] = x[idx].flip(-1)
         if self.vflip > 0:
-            x = torch.where(draw(self.vflip)[:, None, None, None], x.flip(-2), x)
+            sel = draw(self.vflip)
+            if len(sel):
+                idx = prepare(sel)
+                x[idx] = x[idx].flip(-2)
         if self.rotation_p > 0 and self.degrees > 0:
-            sel = torch.nonzero(draw(self.rotation_p)).flatten()
+            sel = draw(self.rotation_p)
             if len(sel):
                 angles = (torch.rand(len(sel), generator=generator) * 2 - 1) * self.degrees
-                x = x.clone()
-                x[sel] = rotate(x[sel], angles.to(x.device))
+                idx = prepare(sel)
+                x[idx] = rotate(x[idx], angles.to(x.device, non_blocking=True))
         if self.jitter_p > 0 and self.jitters:
-            sel = torch.nonzero(draw(self.jitter_p)).flatten()
+            sel = draw(self.jitter_p)
             if len(sel):
-                x = x.clone()
-                x[sel] = self._jitter(x[sel], generator)
+                idx = prepare(sel)
+                x[idx] = self._jitter(x[idx], generator)
         return x
 
     def _jitter(self, x: torch.Tensor, generator) -> torch.Tensor:
@@ -129,6 +155,20 @@ def rotate(x: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
 
 
+def _resize_weights(n_in: int, n_out: int, antialias: bool, dtype: torch.dtype) -> torch.Tensor:
+    """(n_out, n_in) matrix of bilinear resize weights along one axis (``align_corners=False``).
+
+    Obtained as ``F.interpolate``'s own response to unit impulses, so ``Wh @ img @ Ww.T`` equals
+    ``F.interpolate(img, size=(out_h, out_w), mode="bilinear", align_corners=False, antialias=...)``
+    (the filter is separable) up to float rounding.
+    """
+    # Image k: two identical rows with a 1 at column k, resized along the width only. (Two rows, not
+    # one: the antialiased kernel mishandles some images with sides of length 1.)
+    impulses = torch.eye(n_in, dtype=dtype)[:, None, None, :].expand(n_in, 1, 2, n_in).contiguous()
+    out = F.interpolate(impulses, size=(2, n_out), mode="bilinear", align_corners=False, antialias=antialias)
+    return out[:, 0, 0, :].T
+
+
 class Preprocess:
     """uint8 batch (N, C, H, W) -> float batch ready for a model, computed on the batch's device.
 
@@ -137,6 +177,10 @@ class Preprocess:
     the pretrained models); augment (training batches only); repeat a grey channel to ``channels``
     when the model takes 3; normalise with ``mean``/``std`` (ImageNet statistics for pretrained
     models, or the training split's own, report 3.5).
+
+    The resize and the crop are computed together as two small matrix products per image and channel
+    (the bilinear weights of the rows and columns the crop keeps, cached per input size), and the
+    augmentation and normalisation work in place on the float batch made here.
     """
 
     def __init__(self, *, resize: int | None = None, crop: int | None = None, mean=None, std=None,
@@ -152,9 +196,10 @@ class Preprocess:
                   dataset_stats: tuple | None = None, normalize: str = "auto") -> "Preprocess":
         """Preprocessing for a model's ``spec`` (``dive.models.ModelSpec``).
 
-        ``size``: the side the model sees (default ``spec.input_size``). Models that take the report's
-        ImageNet-style input get ``Resize(size * 256/224)`` + ``CenterCrop(size)``; SimpleCNNs a plain
-        resize. ``normalize``: ``"imagenet"`` (the spec's statistics), ``"dataset"`` (``dataset_stats``,
+        ``size``: the side the model sees (default ``spec.input_size``). Models whose spec asks for a
+        centre crop (AlexNet, ResNet: the report's ``Resize(256)`` + ``CenterCrop(224)``) get
+        ``Resize(size * 256/224)`` + ``CenterCrop(size)``; the others (SimpleCNNs, Xception) a plain
+        resize to ``size``. ``normalize``: ``"imagenet"`` (the spec's statistics), ``"dataset"`` (``dataset_stats``,
         the training split's (mean, std)) or ``"auto"`` (the spec's when it has them, else the dataset's).
         """
         size = size or spec.input_size
@@ -170,9 +215,9 @@ class Preprocess:
                 if dataset_stats is None:
                     raise ValueError("normalize='dataset' needs dataset_stats=(mean, std) of the training split")
                 mean, std = dataset_stats
-        imagenet_style = spec.name not in ("simplecnn", "simplecnn_v1")
-        resize = int(round(size * 256 / 224)) if imagenet_style else size
-        crop = size if imagenet_style else None
+        crops = getattr(spec, "center_crop", False)
+        resize = int(round(size * 256 / 224)) if crops else size
+        crop = size if crops else None
         return cls(resize=resize, crop=crop, mean=mean, std=std, channels=spec.in_channels, augment=augment)
 
     def _stats(self, device, dtype, c):
@@ -188,26 +233,54 @@ class Preprocess:
             self._cache[key] = (mean[None, :, None, None], std[None, :, None, None])
         return self._cache[key]
 
+    def _resize_crop_weights(self, h: int, w: int, device, dtype):
+        """(Wh, Ww.T) for resize + centre crop of an (h, w) image, or None when there is no resize."""
+        key = ("resize", h, w, device, dtype)
+        if key not in self._cache:
+            weights = None
+            if self.resize is not None and min(h, w) != self.resize:
+                scale = self.resize / min(h, w)
+                oh, ow = max(self.resize, round(h * scale)), max(self.resize, round(w * scale))
+                wdtype = dtype if dtype in (torch.float32, torch.float64) else torch.float32
+                wh = _resize_weights(h, oh, scale < 1, wdtype)
+                ww = _resize_weights(w, ow, scale < 1, wdtype)
+                if self.crop is not None:  # keep the rows and columns the centre crop keeps
+                    top, left = (oh - self.crop) // 2, (ow - self.crop) // 2
+                    wh, ww = wh[top: top + self.crop], ww[left: left + self.crop]
+                weights = (wh.contiguous().to(device), ww.T.contiguous().to(device))
+            self._cache[key] = weights
+        return self._cache[key]
+
     def __call__(self, x: torch.Tensor, *, train: bool = False, generator: torch.Generator | None = None,
                  dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        owned = x.dtype != dtype  # the conversion copies: the batch is ours to modify in place
         x = x.to(dtype).div_(255) if x.dtype == torch.uint8 else x.to(dtype)
-        if self.resize is not None:
-            h, w = x.shape[-2:]
-            if min(h, w) != self.resize:
-                scale = self.resize / min(h, w)
-                out = (max(self.resize, round(h * scale)), max(self.resize, round(w * scale)))
-                x = F.interpolate(x, size=out, mode="bilinear", align_corners=False, antialias=scale < 1)
-        if self.crop is not None:
-            h, w = x.shape[-2:]
+        h, w = x.shape[-2:]
+        weights = self._resize_crop_weights(h, w, x.device, dtype)
+        if weights is not None:  # resize (+ crop): Wh @ x @ Ww.T, cheaper product first
+            wh, wwt = weights
+            xc = x if x.dtype == wh.dtype else x.to(wh.dtype)
+            oh, ow = wh.shape[0], wwt.shape[1]
+            if oh * w * (h + ow) <= h * ow * (w + oh):
+                x = torch.matmul(torch.matmul(wh, xc), wwt)
+            else:
+                x = torch.matmul(wh, torch.matmul(xc, wwt))
+            x, owned = x.to(dtype), True
+        elif self.crop is not None:
             top, left = (h - self.crop) // 2, (w - self.crop) // 2
             x = x[..., top: top + self.crop, left: left + self.crop]
         if train and self.augment is not None:
-            x = self.augment(x, generator)
+            if isinstance(self.augment, Augment):  # returns x itself, augmented in place when owned, or its own copy
+                y = self.augment._apply(x, generator, inplace=owned)
+                owned = owned or y is not x
+            else:  # any other callable: its result may share the caller's memory
+                y, owned = self.augment(x, generator), False
+            x = y
         if self.channels == 3 and x.shape[1] == 1:
-            x = x.expand(-1, 3, -1, -1)
+            x, owned = x.expand(-1, 3, -1, -1), False
         if self.mean is not None:
             mean, std = self._stats(x.device, x.dtype, x.shape[1])
-            x = (x - mean) / std
+            x = x.sub_(mean).div_(std) if owned and x.is_contiguous() else (x - mean).div_(std)
         return x.contiguous()
 
     def __repr__(self) -> str:

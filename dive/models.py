@@ -107,6 +107,10 @@ class ModelSpec:
     std: tuple[float, ...] | None
     pretrained: bool
     weights_url: str | None
+    #: ``True``: the torchvision recipe, ``Resize(size * 256/224)`` + ``CenterCrop(size)`` (AlexNet,
+    #: ResNet: the report's Resize(256) + CenterCrop(224)); ``False``: a plain resize to ``size``
+    #: (the SimpleCNNs; Xception, whose images the report resized to 168 px).
+    center_crop: bool = False
 
 
 # --------------------------------------------------------------------------- names / specs
@@ -170,7 +174,7 @@ def model_spec(name: str, *, pretrained: bool = False, image_size: int | None = 
     else:
         mean, std = IMAGENET_MEAN, IMAGENET_STD
     return ModelSpec(key, _NATIVE_SIZE[key], _MIN_SIZE[key], 3, mean, std, bool(pretrained),
-                     weights_url(key))
+                     weights_url(key), center_crop=key != "xception")
 
 
 # --------------------------------------------------------------------------- SimpleCNNs
