@@ -192,7 +192,7 @@ def test_pretrained_true_loads_cached_imagenet_weights(offline_torch_home, tmp_p
     assert run["params"]["pretrained"] is True
     assert not any("from scratch" in n for n in m["notes"]), m["notes"]
     executed = (reports / "smoke" / "executed" / "03_resnet18_baseline.ipynb").read_text(encoding="utf-8")
-    assert "loaded from the torch hub cache" in executed
+    assert f"resnet18: ImageNet weights from {path}" in executed
 
 
 def test_pretrained_true_without_weights_fails_early_naming_the_cache_path(offline_torch_home, tmp_path, capsys):
