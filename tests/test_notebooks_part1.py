@@ -195,7 +195,7 @@ def test_real_medical_simplecnn_beats_majority(real_root, tmp_path):
     from dive.metrics import majority_rate
 
     need_real_file(real_root, "medmnist/pneumoniamnist.npz")
-    overrides = {"data_root": str(real_root), "data_flag": "pneumoniamnist", "train_size": None, "val_size": None,
+    overrides = {"data_root": str(real_root), "data_flag": "pneumoniamnist", "train_size": 2000, "val_size": None,
                  "epochs": 2, "patience": 1}
     run_notebooks("quick", reports_dir=tmp_path, overrides=overrides, only=["02"], log=lambda s: None)
     m = _metrics(tmp_path / "quick", "02_pathmnist_simplecnn")
