@@ -179,8 +179,9 @@ def run(
         do_resume = _prepare_checkpoint_dir(Path(checkpoint_dir), params, resume)
     result = fit(net, train_b, val_b, epochs=epochs, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
                  momentum=momentum, scheduler=scheduler, scheduler_kwargs=scheduler_kwargs, patience=patience,
-                 restore_best=restore_best, device=dev, amp=amp, channels_last=channels_last, checkpoint_dir=checkpoint_dir,
-                 resume=do_resume, seed=seed, deterministic=deterministic, quiet=quiet, desc=run_name)
+                 restore_best=restore_best, device=dev, amp=amp, channels_last=channels_last,
+                 checkpoint_dir=checkpoint_dir, resume=do_resume, seed=seed, deterministic=deterministic, quiet=quiet,
+                 desc=run_name)
     multilabel = data.train.multilabel
     y_val, p_val = M.predict(net, val_b, multilabel=multilabel)
     val = M.evaluate(y_val, p_val, data.task, data.classes)

@@ -199,10 +199,10 @@ class Outputs:
         return them as a table (empty when the run uses the report's settings)."""
         from dive.profiles import departures, departures_note
 
-        text = departures_note(p, reference)
+        rows = departures(p, reference)
+        text = departures_note(p, reference, rows)
         if text:
             self.note(text)
-        rows = departures(p, reference)
         return pd.DataFrame(rows, columns=["parameter", "report", "this_run"]).rename(
             columns={"report": f"report ({reference} profile)", "this_run": f"this run ({p['profile']})"})
 

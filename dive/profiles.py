@@ -271,9 +271,9 @@ def departures(p: Mapping[str, Any], reference: str = "full") -> list[dict]:
             for k in keys if p.get(k) != ref.get(k)]
 
 
-def departures_note(p: Mapping[str, Any], reference: str = "full") -> str | None:
-    """One sentence listing :func:`departures` (``None`` when there are none)."""
-    rows = departures(p, reference)
+def departures_note(p: Mapping[str, Any], reference: str = "full", rows: list[dict] | None = None) -> str | None:
+    """One sentence listing :func:`departures` (``None`` when there are none); ``rows``: already computed."""
+    rows = departures(p, reference) if rows is None else rows
     if not rows:
         return None
     return (f"profile '{p['profile']}' departs from the report's settings: "

@@ -74,3 +74,23 @@ def test_bad_arguments_are_refused():
         T.parse_args(["--steps", "0"])
     with pytest.raises(SystemExit):
         T.parse_args(["--cases", "c"])
+
+
+def test_verdict_claims_a_target_only_when_every_round_reaches_it():
+    assert T._verdict(1.25, [1.21, 1.3, 1.22], 1.2) == "met"
+    assert T._verdict(1.25, [1.1, 1.3, 1.4], 1.2) == "inconclusive"  # median above, one round below
+    assert T._verdict(1.1, [1.05, 1.15, 1.1], 1.2) == "not met"  # no round reaches it
+    assert T._verdict(1.15, [1.1, 1.25, 1.15], 1.2, bound=1.12) == "not met"  # out of reach by the measured costs
+    assert T._verdict(1.15, [1.1, 1.25, 1.15], 1.2, bound=1.5) == "inconclusive"
+    assert T._verdict(3.0, [3.0], None) is None
+
+
+def test_verdict_message_flags_a_ratio_above_its_own_bound():
+    case = {"case": "a", "verdict": "inconclusive", "ratio": 1.33, "target": 1.2, "ratio_by_round": [1.08, 1.48],
+            "ratio_bound_free_data_nw0": 1.23, "predicted_ratio_nw0": 1.22, "step_ms": 80.0,
+            "baseline_img_s_by_workers": {"0": 647.1}, "data_ms_per_batch": {"dive": 0.5, "baseline_nw0": 18.2},
+            "data_share_of_step": {"dive": 0.007, "baseline_nw0": 0.185}}
+    [text] = T.verdicts([case])
+    assert "TARGET NOT CONFIRMED" in text and "background load" in text and "1.23x" in text
+    [text] = T.verdicts([{**case, "ratio": 1.21}])
+    assert "TARGET NOT CONFIRMED" in text and "background load" not in text
