@@ -139,10 +139,15 @@ MEDMNIST_V2_CITATION = (
 )
 #: The seven methods of Table 3, in the paper's order. ResNet-18/50 (28): MedMNIST's ResNets with a 3x3
 #: stride-1 stem and no max-pool, trained on the 28 px images; (224): torchvision's ResNets on the images
-#: resized to 224 px. All trained with Adam lr 0.001, batch 128, 100 epochs, lr x0.1 at epochs 50 and 75,
-#: the model kept by validation AUC; single runs.
-MEDMNIST_V2_METHODS = ('ResNet-18 (28)', 'ResNet-18 (224)', 'ResNet-50 (28)', 'ResNet-50 (224)', 'auto-sklearn', 'AutoKeras', 'Google AutoML Vision')
-#: What each method is (for table notes).
+#: resized to 224 px; the four ResNets were trained with :data:`MEDMNIST_V2_RECIPE`. auto-sklearn, AutoKeras
+#: and Google AutoML Vision are AutoML systems run on the same splits. Single runs.
+MEDMNIST_V2_METHODS = (
+    "ResNet-18 (28)", "ResNet-18 (224)", "ResNet-50 (28)", "ResNet-50 (224)",
+    "auto-sklearn", "AutoKeras", "Google AutoML Vision",
+)
+#: MedMNIST v2's training recipe for its ResNets (paper, and train_and_eval_pytorch.py of MedMNIST/experiments:
+#: inputs scaled to [0, 1] then normalised with mean 0.5 / std 0.5, no augmentation; milestones at 0.5 and 0.75
+#: of the epochs).
 MEDMNIST_V2_RECIPE = {
     "optimizer": "adam", "lr": 0.001, "batch_size": 128, "epochs": 100, "milestones": (50, 75), "gamma": 0.1,
     "selection": "best validation AUC", "normalize": {"mean": 0.5, "std": 0.5}, "augmentation": None,
