@@ -2,7 +2,11 @@
 confusion matrices, probability ensembles and the majority-class baseline.
 
 All arithmetic is scikit-learn's; this module only arranges it the way the report (and
-MedMNIST's own ``medmnist.evaluator``) scores a model.
+MedMNIST's own ``medmnist.evaluator``) scores a model. ``accuracy`` and ``auc`` are MedMNIST's ACC
+and AUC for every task type (multi-class; binary-class: the last column's score, threshold 0.5;
+multi-label: per label at threshold 0.5, averaged over the labels; ordinal regression: scored as
+multi-class): ``tests/test_metrics.py`` checks them against ``medmnist.Evaluator`` reading a file
+of the official format, to 1e-9, including ties and scores exactly at the threshold.
 
 Undefined AUC
 -------------
@@ -81,7 +85,8 @@ def class_names_list(class_names, n: int) -> list[str]:
 # prediction
 # ----------------------------------------------------------------------------------------
 @torch.no_grad()
-def predict(model: torch.nn.Module, batches: Iterable, *, multilabel: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def predict(model: torch.nn.Module, batches: Iterable, *, multilabel: bool = False,
+            plan=None) -> tuple[np.ndarray, np.ndarray]:
     """Run ``model`` over ``batches`` and return ``(y_true, probs)`` as NumPy arrays.
 
     ``batches`` is any iterable of ``(x, y)`` tensor pairs, ``x`` already preprocessed and on
@@ -91,15 +96,21 @@ def predict(model: torch.nn.Module, batches: Iterable, *, multilabel: bool = Fal
     logits or log-probabilities; softmax of log-softmax output gives the same probabilities),
     or the sigmoid for multi-label.
 
-    The model is put in eval mode and every submodule's previous mode is restored afterwards.
+    The model is put in eval mode and every submodule's previous mode is restored afterwards; the
+    forward passes run under ``torch.inference_mode()`` and, with a :class:`dive.precision.Plan`, in the
+    run's precision and memory format.
     """
+    from dive import precision as P
+
+    plan = plan or P.Plan("fp32", False, False)
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
     ys: list[np.ndarray] = []
     ps: list[np.ndarray] = []
     try:
         for x, y in batches:
-            out = model(x)
+            with torch.inference_mode(), P.autocast(x.device, plan):
+                out = model(P.prepare_input(x, plan))
             if out.ndim == 1:
                 out = out.unsqueeze(1)
             out = out.float()

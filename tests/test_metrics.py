@@ -259,3 +259,79 @@ def test_tasks_constant_matches_medmnist_info():
     import medmnist
 
     assert {info["task"] for info in medmnist.INFO.values()} <= set(metrics.TASKS)
+
+
+# --- parity with medmnist.Evaluator on files of the official format ------------------------------
+
+#: One MedMNIST 2D flag per task type (RetinaMNIST's ordinal regression is scored as multi-class).
+PARITY_FLAGS = {
+    "multi-class": "pathmnist",
+    "binary-class": "pneumoniamnist",
+    "multi-label, binary-class": "chestmnist",
+    "ordinal-regression": "retinamnist",
+}
+
+
+@pytest.fixture(scope="module")
+def parity_root(tmp_path_factory):
+    from dive.synthetic import write_synthetic_root
+
+    return write_synthetic_root(tmp_path_factory.mktemp("parity"), datasets=tuple(PARITY_FLAGS.values()),
+                                sizes={"train": 160, "val": 60, "test": 90})
+
+
+def test_parity_flags_cover_every_task_type():
+    import medmnist
+
+    assert set(PARITY_FLAGS) == set(TASKS)
+    assert all(medmnist.INFO[flag]["task"] == task for task, flag in PARITY_FLAGS.items())
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.UndefinedMetricWarning")
+@pytest.mark.parametrize("task", TASKS)
+def test_parity_with_medmnist_evaluator_on_model_predictions(parity_root, task):
+    """A dive model's predictions on the official test split (dive's loader, batches and ``predict``),
+    scored by dive and by ``medmnist.Evaluator`` reading the labels from the same file."""
+    from medmnist import Evaluator
+
+    from dive import data
+    from dive.batches import Batches, Preprocess
+    from dive.models import build_model
+
+    flag = PARITY_FLAGS[task]
+    ds = data.load(flag, parity_root, split="official")
+    assert ds.task == task
+    torch.manual_seed(0)
+    net = build_model("simplecnn", ds.num_classes, ds.channels, multilabel=ds.train.multilabel)
+    pre = Preprocess.for_model(net.spec, dataset_stats=ds.train.mean_std(), normalize="dataset")
+    y, probs = predict(net, Batches(ds.test, 32, pre, device="cpu"), multilabel=ds.train.multilabel)
+    evaluator = Evaluator(flag, "test", root=str(parity_root / "medmnist"))
+    assert probs.dtype == np.float32 and len(probs) == len(evaluator.labels) == 90
+    np.testing.assert_array_equal(y.reshape(len(y), -1), evaluator.labels)  # same images, same order
+    auc, acc = evaluator.evaluate(probs)
+    m = evaluate(y, probs, ds.task, ds.classes)
+    assert m["auc"] == pytest.approx(auc, abs=1e-9, rel=0)
+    assert m["accuracy"] == pytest.approx(acc, abs=1e-9, rel=0)
+    assert not math.isnan(auc) and 0.0 < acc < 1.0
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.UndefinedMetricWarning")
+@pytest.mark.parametrize("task", TASKS)
+def test_parity_with_medmnist_evaluator_with_ties_and_float32(parity_root, task):
+    """Scores rounded to one decimal (many ties, values exactly at the 0.5 threshold), in float32."""
+    from medmnist import Evaluator
+
+    flag = PARITY_FLAGS[task]
+    evaluator = Evaluator(flag, "test", root=str(parity_root / "medmnist"))
+    labels = evaluator.labels
+    rng = np.random.default_rng(3)
+    if task == "multi-label, binary-class":
+        scores = rng.random(labels.shape)
+    else:
+        scores = rng.dirichlet(np.ones(len(evaluator.info["label"])), size=len(labels))
+    scores = np.round(scores, 1).astype(np.float32)
+    assert (scores == 0.5).any()  # the threshold itself occurs: '> 0.5' vs '>= 0.5' would differ
+    auc, acc = evaluator.evaluate(scores)
+    m = evaluate(labels, scores, task)
+    assert m["auc"] == pytest.approx(auc, abs=1e-9, rel=0)
+    assert m["accuracy"] == pytest.approx(acc, abs=1e-9, rel=0)
