@@ -45,6 +45,7 @@ __all__ = [
     "SimpleCNNv1",
     "SimpleCNN",
     "model_spec",
+    "min_image_size",
     "build_model",
     "count_parameters",
     "weights_url",
@@ -152,6 +153,12 @@ def _check_image_size(key: str, image_size: int) -> int:
     if not isinstance(image_size, int) or image_size < need:
         raise ValueError(f"{key} needs an integer image_size >= {need}, got {image_size!r}")
     return image_size
+
+
+def min_image_size(name: str) -> int:
+    """Smallest ``image_size`` that ``name`` runs on (checked by ``dive.profiles`` before any work)."""
+    key = _canonical(name)
+    return (4 if key == "simplecnn_v1" else 8) if key in _SIMPLE else _MIN_SIZE[key]
 
 
 def model_spec(name: str, *, pretrained: bool = False, image_size: int | None = None,
