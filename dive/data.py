@@ -500,13 +500,14 @@ def status_table(names, root=None, size: int = 28, fetch: bool = True) -> list[d
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m dive.data", description="Fetch (when online) and verify dataset files.")
     p.add_argument("names", nargs="*", default=list(REPORT_DATASETS),
-                   help=f"datasets (default: {' '.join(REPORT_DATASETS)}); valid: {', '.join(DATASETS)}")
+                   help=f"datasets (default: {' '.join(REPORT_DATASETS)}), or 'all' (mnist and every MedMNIST 2D "
+                        f"flag); valid: {', '.join(DATASETS)}")
     p.add_argument("--root", default=None, help="data root (default: $DIVE_DATA, else <repo>/data)")
     p.add_argument("--size", type=int, default=28, help=f"MedMNIST image size, one of {MEDMNIST_SIZES}")
     p.add_argument("--no-download", action="store_true", help="only verify, never fetch")
     args = p.parse_args(argv)
-    try:
-        names = [check_name(n) for n in args.names]
+    try:  # 'all': every dataset dive knows (make data DATASETS=all)
+        names = list(dict.fromkeys(n for a in args.names for n in (DATASETS if a.lower() == "all" else [check_name(a)])))
     except ValueError as exc:
         p.error(str(exc))
     root = resolve_root(args.root)
