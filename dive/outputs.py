@@ -24,8 +24,9 @@ import math
 import os
 import re
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -150,13 +151,14 @@ class Outputs:
         self.tables: list[dict] = []
         self.figures: list[dict] = []
         self.runs: list[dict] = []
+        self._explicit_groups: list[dict] = []
         self._t0 = time.perf_counter()
         self.started = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
         self._commit: str | None | bool = False  # False = not looked up yet
 
     @classmethod
     def from_params(cls, p: Mapping, *, device: str, dataset: str | list[str] | None = None,
-                    notes: list[str] | None = None) -> "Outputs":
+                    notes: list[str] | None = None) -> Outputs:
         """An :class:`Outputs` for the parameters from ``dive.profiles.resolve`` (dataset defaults to ``p.data_flag``)."""
         checkpoints = p.get("checkpoints")
         return cls(p["out_dir"], notebook=p["notebook"], profile=p["profile"],
@@ -178,9 +180,9 @@ class Outputs:
         return path.relative_to(self.out_dir).as_posix()
 
     @staticmethod
-    def _replace(items: list[dict], entry: dict) -> None:
+    def _replace(items: list[dict], entry: dict, key: tuple[str, ...] = ("name",)) -> None:
         for i, old in enumerate(items):
-            if old["name"] == entry["name"]:
+            if all(old.get(k) == entry.get(k) for k in key):
                 items[i] = entry
                 return
         items.append(entry)
@@ -254,8 +256,16 @@ class Outputs:
         return csv
 
     def add_run(self, name: str, model: str, params: Mapping, *, fit=None, val: Mapping | None = None,
-                test: Mapping | None = None, extra: Mapping | None = None) -> dict:
-        """Record one training run; ``fit`` is a ``dive.train.fit`` result (duck-typed)."""
+                test: Mapping | None = None, extra: Mapping | None = None, seed: int | None = None,
+                group: str | None = None, config=None) -> dict:
+        """Record one training run; ``fit`` is a ``dive.train.fit`` result (duck-typed).
+
+        A run is identified by ``(name, seed)``: the same name with another seed is another run (one entry
+        per seed), the same name and seed replaces the entry. ``seed`` defaults to ``config.seed``, else
+        ``params["seed"]``. ``group`` (default: the run's name) gathers the seeds of one configuration
+        into ``metrics.json``'s ``groups`` (mean, std and 95 % interval over seeds, :mod:`dive.stats`).
+        ``config``: the run's ``RunConfig`` (or a dict); its ``fingerprint()`` is recorded when it has one.
+        """
         history = jsonable(list(_attr(fit, "history", None) or [])) if fit is not None else []
         for row in history:
             for key in ("train_acc", "val_acc"):
@@ -265,21 +275,115 @@ class Outputs:
         epochs_run = _attr(fit, "epochs_run", None) if fit is not None else None
         if epochs_run is None and history:
             epochs_run = len(history)
+        best_epoch = jsonable(_attr(fit, "best_epoch", None)) if fit is not None else None
+        # the epoch whose weights were evaluated: the best one when fit restored it, else the last
+        kept = best_epoch if (best_epoch and _attr(fit, "restored_best", False)) else (len(history) or None)
+        kept_row = history[kept - 1] if kept and kept <= len(history) and isinstance(history[kept - 1], dict) else {}
+        if seed is None:
+            seed = _attr(config, "seed", None) if config is not None else None
+        if seed is None:
+            seed = (params or {}).get("seed")
+        fingerprint = None
+        if config is not None and callable(getattr(config, "fingerprint", None)):
+            fingerprint = config.fingerprint()
         run = {
             "name": str(name),
+            "seed": jsonable(seed),
+            "group": str(group) if group is not None else str(name),
             "model": str(model),
             "params": jsonable(dict(params or {})),
+            "fingerprint": jsonable(fingerprint),
             "epochs_run": jsonable(epochs_run),
-            "best_epoch": jsonable(_attr(fit, "best_epoch", None)) if fit is not None else None,
+            "best_epoch": best_epoch,
+            "kept_epoch": kept,
             "seconds_per_epoch": (sum(secs) / len(secs)) if secs else None,
             "val": reduce_metrics(val, f"run {name!r} val"),
+            "val_loss": jsonable(kept_row.get("val_loss")),
             "test": reduce_metrics(test, f"run {name!r} test"),
             "history": history,
             "extra": jsonable(dict(extra or {})),
         }
-        self._replace(self.runs, run)
+        if isinstance(run["seed"], bool) or not isinstance(run["seed"], (int, type(None))):
+            raise TypeError(f"run {name!r}: seed must be an integer or None, got {seed!r}")
+        clash = [r["name"] for r in self.runs if r["group"] == run["group"] and r["seed"] == run["seed"]
+                 and r["name"] != run["name"]]
+        if clash:
+            raise ValueError(f"run {name!r}: group {run['group']!r} already has seed {run['seed']} (run {clash[0]!r}); "
+                             "a group holds one configuration, one run per seed")
+        self._replace(self.runs, run, key=("name", "seed"))
         self.write()
         return run
+
+    def add_group(self, name: str, runs: Iterable[str] | None = None, *, values=None) -> dict:
+        """Gather seeds of one configuration under ``name`` in ``metrics.json``'s ``groups``.
+
+        ``runs``: names of recorded runs (every seed of each). ``values``: per-seed numbers that are not a
+        run's own metrics (e.g. Table 5's accuracy read at a given epoch): a frame with a ``seed`` column and
+        one column per metric, or ``{seed: {metric: value}}``. A group given here replaces the automatic
+        group of the same name (runs are grouped by their ``group``, by default their name).
+        """
+        _check_name(name)
+        if (runs is None) == (values is None):
+            raise ValueError(f"group {name!r}: give either runs (run names) or values (per-seed metrics)")
+        if runs is not None:
+            runs = [runs] if isinstance(runs, str) else [str(r) for r in runs]
+            known = list(dict.fromkeys(r["name"] for r in self.runs))
+            unknown = [r for r in runs if r not in known]
+            if unknown:
+                raise ValueError(f"group {name!r}: no recorded run named {unknown}; recorded: {', '.join(known) or 'none'}")
+            seeds = [r["seed"] for r in self.runs if r["name"] in runs]
+            twice = sorted({str(x) for x in seeds if seeds.count(x) > 1})
+            if twice:
+                raise ValueError(f"group {name!r}: seed(s) {', '.join(twice)} appear in more than one of the runs "
+                                 f"{runs}; a group holds one configuration, one run per seed")
+            entry = {"name": name, "runs": runs, "values": None}
+        else:
+            if isinstance(values, pd.DataFrame):
+                if "seed" not in values.columns:
+                    raise ValueError(f"group {name!r}: the values frame needs a 'seed' column; it has {list(values.columns)}")
+                rows = {r.pop("seed"): r for r in jsonable(values.to_dict(orient="records"))}
+                if len(rows) != len(values):
+                    raise ValueError(f"group {name!r}: a seed appears more than once in values")
+            elif isinstance(values, Mapping):
+                rows = {k: dict(v) for k, v in jsonable(values).items()}
+            else:
+                raise TypeError(f"group {name!r}: values must be a DataFrame or {{seed: {{metric: value}}}}")
+            entry = {"name": name, "runs": None, "values": rows}
+        self._replace(self._explicit_groups, entry)
+        self.write()
+        return next(g for g in self.groups() if g["name"] == name)
+
+    def groups(self) -> list[dict]:
+        """The ``groups`` of ``metrics.json``: per configuration its seeds, per-seed values and their summary."""
+        from dive.stats import summarize
+
+        explicit = {g["name"]: g for g in self._explicit_groups}
+        order = list(dict.fromkeys([r["group"] for r in self.runs] + list(explicit)))
+        out = []
+        for gname in order:
+            g = explicit.get(gname)
+            if g is None or g["runs"] is not None:
+                names = g["runs"] if g is not None else None
+                members = [r for r in self.runs if (r["name"] in names if names is not None else r["group"] == gname)]
+                per_seed = {r["seed"]: _run_values(r) for r in members}  # seed None: an unseeded run
+                run_names = list(dict.fromkeys(r["name"] for r in members))
+            else:
+                per_seed = {(int(k) if isinstance(k, str) and k.lstrip("-").isdigit() else k): v
+                            for k, v in g["values"].items()}
+                run_names = []
+            seeds = list(per_seed)
+            metrics = list(dict.fromkeys(m for v in per_seed.values() for m in v))
+            values = {m: [per_seed[s].get(m) for s in seeds] for m in metrics}
+            summary = {}
+            for m, vals in values.items():
+                present = [v for v in vals if isinstance(v, (int, float)) and not isinstance(v, bool)]
+                if present:
+                    s = summarize(present)
+                    summary[m] = {"n": s.n, "mean": s.mean, "std": s.std, "ci_low": s.ci_low, "ci_high": s.ci_high,
+                                  "interval": "95% t" if s.n > 1 else "none (single run)"}
+            out.append({"name": gname, "n": len(seeds), "seeds": seeds, "runs": run_names, "values": values,
+                        "summary": summary})
+        return out
 
     # --- metrics.json -------------------------------------------------------------------------
     def _git_commit(self) -> str | None:
@@ -308,6 +412,7 @@ class Outputs:
             "tables": list(self.tables),
             "figures": list(self.figures),
             "runs": list(self.runs),
+            "groups": self.groups(),
         }
 
     def write(self) -> Path:
@@ -321,6 +426,20 @@ class Outputs:
     def __repr__(self) -> str:
         return (f"Outputs({str(self.out_dir)!r}, notebook={self.notebook!r}, profile={self.profile!r}, "
                 f"synthetic={self.synthetic}, {len(self.tables)} tables, {len(self.figures)} figures, {len(self.runs)} runs)")
+
+
+#: The metrics a run contributes to its group: ``<split>_<metric>`` of its val/test results, and the
+#: validation loss of the epoch whose weights were evaluated.
+GROUP_METRICS = ("val_accuracy", "val_auc", "test_accuracy", "test_auc", "val_loss")
+
+
+def _run_values(run: Mapping) -> dict:
+    out = {}
+    for split in ("val", "test"):
+        for key in ("accuracy", "auc"):
+            out[f"{split}_{key}"] = (run.get(split) or {}).get(key)
+    out["val_loss"] = run.get("val_loss")
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def load_metrics(path: str | os.PathLike) -> dict:

@@ -7,16 +7,18 @@ from dataclasses import dataclass, field
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
 
-from dive.outputs import SYNTHETIC_LINE, Outputs, comparability_notes, load_metrics  # noqa: E402
+from dive.outputs import SYNTHETIC_LINE, Outputs, comparability_notes, load_metrics
 
 TOP_KEYS = {"notebook", "profile", "dataset", "synthetic", "device", "seed", "git_commit", "seconds", "started",
-            "finished", "notes", "tables", "figures", "runs"}
-RUN_KEYS = {"name", "model", "params", "epochs_run", "best_epoch", "seconds_per_epoch", "val", "test", "history", "extra"}
+            "finished", "notes", "tables", "figures", "runs", "groups"}
+RUN_KEYS = {"name", "seed", "group", "model", "params", "fingerprint", "epochs_run", "best_epoch", "kept_epoch",
+            "seconds_per_epoch", "val", "val_loss", "test", "history", "extra"}
+GROUP_KEYS = {"name", "n", "seeds", "runs", "values", "summary"}
 METRIC_KEYS = {"accuracy", "precision", "recall", "f1", "auc"}
 
 
@@ -59,6 +61,7 @@ def test_metrics_json_schema_and_run(tmp_path):
     assert set(r["val"]) == METRIC_KEYS and set(r["test"]) == METRIC_KEYS
     assert r["val"]["accuracy"] == pytest.approx(0.91) and r["test"]["accuracy"] == pytest.approx(0.88)
     assert (r["epochs_run"], r["best_epoch"]) == (3, 2)
+    assert (r["seed"], r["group"], r["fingerprint"]) == (None, "balanced", None)  # no seed given: an unseeded run
     assert r["seconds_per_epoch"] == pytest.approx(4.0)
     assert len(r["history"]) == 3 and r["history"][0]["train_acc"] == pytest.approx(0.6)
     assert r["params"]["lr"] == pytest.approx(0.01) and r["params"]["path"] == str(tmp_path)
@@ -214,3 +217,92 @@ def test_note_departures_records_a_note_and_returns_the_table(tmp_path, monkeypa
     assert list(table["parameter"]) == ["epochs", "train_size"]
     assert list(table.columns) == ["parameter", "report (full profile)", "this run (quick)"]
     assert any("epochs 3 (report: 20)" in n and "train_size 100 (report: all)" in n for n in load_metrics(out.metrics_path)["notes"])
+
+
+# --- seeds and groups (issue #10) ---------------------------------------------------------------
+T_975_DF1 = 12.706204736174703  # Student t, 97.5 % quantile, 1 degree of freedom (t tables: 12.706)
+
+
+@dataclass
+class FakeConfig:
+    seed: int = 7
+
+    def fingerprint(self):
+        return "abc123"
+
+
+def test_one_entry_per_seed_and_a_group_with_n_2(tmp_path):
+    out = make(tmp_path)
+    out.add_run("balanced", "alexnet", {"seed": 22, "lr": 0.01}, val=full_metrics(0.90), test=full_metrics(0.80))
+    out.add_run("balanced", "alexnet", {"seed": 23, "lr": 0.01}, val=full_metrics(0.92), test=full_metrics(0.86))
+    out.add_run("balanced", "alexnet", {"seed": 22, "lr": 0.01}, val=full_metrics(0.90), test=full_metrics(0.84))  # replaces
+    out.add_run("unbalanced", "alexnet", {"seed": 22}, val=full_metrics(0.85))
+    m = load_metrics(out.write())
+    assert [(r["name"], r["seed"]) for r in m["runs"]] == [("balanced", 22), ("balanced", 23), ("unbalanced", 22)]
+    assert m["runs"][0]["test"]["accuracy"] == pytest.approx(0.84)
+    g = {x["name"]: x for x in m["groups"]}
+    assert list(g) == ["balanced", "unbalanced"] and all(set(x) == GROUP_KEYS for x in m["groups"])
+    b = g["balanced"]
+    assert (b["n"], b["seeds"], b["runs"]) == (2, [22, 23], ["balanced"])
+    assert b["values"]["val_accuracy"] == pytest.approx([0.90, 0.92])
+    assert b["values"]["test_accuracy"] == pytest.approx([0.84, 0.86]) and b["values"]["val_auc"] == pytest.approx([0.95, 0.95])
+    s = b["summary"]["val_accuracy"]
+    # by hand: mean 0.91, std sqrt(2 * 0.01^2 / 1) = 0.0141421, half-width t(0.975, 1) * std / sqrt(2) = 12.706 * 0.01
+    assert s["n"] == 2 and s["mean"] == pytest.approx(0.91) and s["std"] == pytest.approx(0.01 * 2 ** 0.5)
+    assert (s["ci_low"], s["ci_high"]) == pytest.approx((0.91 - T_975_DF1 * 0.01, 0.91 + T_975_DF1 * 0.01))
+    assert b["summary"]["test_accuracy"]["mean"] == pytest.approx(0.85)
+    u = g["unbalanced"]
+    assert u["n"] == 1 and "test_accuracy" not in u["summary"]  # no test results: no fake entry
+    su = u["summary"]["val_accuracy"]
+    assert su["mean"] == pytest.approx(0.85) and su["std"] is None and su["ci_low"] is None and su["ci_high"] is None
+    assert su["interval"] == "none (single run)"
+
+
+def test_seed_keyword_config_fingerprint_and_explicit_group(tmp_path):
+    out = make(tmp_path)
+    r = out.add_run("a_seed7", "alexnet", {"seed": 1}, config=FakeConfig(), group="alexnet", val=full_metrics(0.5))
+    assert (r["seed"], r["fingerprint"], r["group"]) == (7, "abc123", "alexnet")  # config wins over params
+    r = out.add_run("a_seed9", "alexnet", {"seed": 1}, seed=9, config=FakeConfig(), group="alexnet", val=full_metrics(0.7))
+    assert r["seed"] == 9  # the keyword wins
+    (g,) = load_metrics(out.metrics_path)["groups"]
+    assert (g["name"], g["n"], g["seeds"], g["runs"]) == ("alexnet", 2, [7, 9], ["a_seed7", "a_seed9"])
+    with pytest.raises(ValueError, match="already has seed 9"):
+        out.add_run("other", "alexnet", {}, seed=9, group="alexnet")
+    with pytest.raises(TypeError, match="integer"):
+        out.add_run("bad", "alexnet", {"seed": "x"})
+    assert len(out.runs) == 2
+
+
+def test_kept_epoch_and_its_validation_loss(tmp_path):
+    out = make(tmp_path)
+    last = out.add_run("last", "alexnet", {}, fit=FakeFit())  # no restored best: the last epoch's weights
+    assert (last["kept_epoch"], last["val_loss"]) == (3, pytest.approx(1.1 / 3))
+    fit = FakeFit()
+    fit.restored_best = True
+    best = out.add_run("best", "alexnet", {}, fit=fit)
+    assert (best["kept_epoch"], best["val_loss"]) == (2, pytest.approx(1.1 / 2))
+    assert load_metrics(out.metrics_path)["groups"][1]["summary"]["val_loss"]["mean"] == pytest.approx(0.55)
+
+
+def test_add_group_from_runs_or_per_seed_values(tmp_path):
+    out = make(tmp_path)
+    out.add_run("x_seed22", "alexnet", {"seed": 22}, val=full_metrics(0.6))
+    out.add_run("x_seed23", "alexnet", {"seed": 23}, val=full_metrics(0.8))
+    g = out.add_group("x", ["x_seed22", "x_seed23"])
+    assert (g["n"], g["seeds"]) == (2, [22, 23]) and g["summary"]["val_accuracy"]["mean"] == pytest.approx(0.7)
+    per_seed = pd.DataFrame({"seed": [22, 23, 24], "val_accuracy": [0.97, 0.98, 0.99], "train_accuracy": [0.99, 1.0, 1.0]})
+    g = out.add_group("table5_lr0.001", values=per_seed)
+    assert (g["n"], g["seeds"], g["runs"]) == (3, [22, 23, 24], [])
+    assert g["summary"]["val_accuracy"]["mean"] == pytest.approx(0.98) and g["summary"]["val_accuracy"]["std"] == pytest.approx(0.01)
+    m = load_metrics(out.metrics_path)
+    assert [x["name"] for x in m["groups"]] == ["x_seed22", "x_seed23", "x", "table5_lr0.001"]
+    assert m["groups"][3]["values"]["train_accuracy"] == pytest.approx([0.99, 1.0, 1.0])
+    with pytest.raises(ValueError, match="no recorded run named \\['nope'\\]; recorded: x_seed22, x_seed23"):
+        out.add_group("y", ["nope"])
+    with pytest.raises(ValueError, match="either runs"):
+        out.add_group("y")
+    with pytest.raises(ValueError, match="'seed' column"):
+        out.add_group("y", values=pd.DataFrame({"val_accuracy": [0.5]}))
+    out.add_run("z", "alexnet", {"seed": 22}, val=full_metrics(0.5))
+    with pytest.raises(ValueError, match="seed\\(s\\) 22 appear in more than one"):
+        out.add_group("y", ["x_seed22", "z"])
