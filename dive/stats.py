@@ -1,0 +1,411 @@
+"""Seeds and honest statistics: mean, spread and 95 % intervals over seeds, paired differences, verdicts.
+
+The original report compares single runs whose differences are often a fraction of a point while
+saying that identical settings "could differ by up to 2 points". Here every configuration is run
+over several seeds and compared as follows (scipy does the arithmetic):
+
+* :func:`summarize` -- mean, sample standard deviation (ddof 1) and a 95 % confidence interval of
+  the mean: Student t over the seeds (``scipy.stats.t``, the default) or a percentile bootstrap
+  (``scipy.stats.bootstrap``). One seed gives the mean and **no** interval (never a fake one).
+* :func:`compare` -- the difference A - B of two configurations **paired by seed** (both ran with
+  the same seeds), its 95 % interval and p-value (paired t-test, ``scipy.stats.ttest_rel``) and a
+  verdict: ``"A better"``, ``"B better"``, ``"within noise"`` (the interval contains 0) or
+  ``"single run: no interval"`` (n = 1). When the two share no seed at all the comparison is
+  unpaired (Welch's t-test) and says so in ``method``.
+* :func:`compare_to_reference` -- several configurations each against one reference, with the
+  Holm step-down correction of the paired t-tests' p-values (:func:`holm`) and the adjusted verdict.
+* :func:`summary_table`, :func:`comparison_table` -- the tables a notebook shows; the latter sets
+  mean ± CI and n beside the original report's single value (from :mod:`dive.reference`).
+
+Data come as plain lists, ``{seed: value}`` mappings, ``{config: [values] or {seed: value}}`` or a
+long pandas frame with columns ``config``, ``seed`` and the metric, so a notebook calls each in one
+line::
+
+    stats.comparison_table(per_seed, "val_acc", reference="alexnet_unbalanced_fixed",
+                           original={"alexnet_balanced_fixed": 0.8963, "alexnet_unbalanced_fixed": 0.8416})
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats as _st
+
+__all__ = [
+    "A_BETTER",
+    "B_BETTER",
+    "CONFIDENCE",
+    "SINGLE_RUN",
+    "WITHIN_NOISE",
+    "Comparison",
+    "Summary",
+    "compare",
+    "compare_to_reference",
+    "comparison_table",
+    "holm",
+    "per_config",
+    "summarize",
+    "summary_table",
+]
+
+CONFIDENCE = 0.95
+A_BETTER = "A better"
+B_BETTER = "B better"
+WITHIN_NOISE = "within noise"
+SINGLE_RUN = "single run: no interval"
+METHODS = ("t", "bootstrap")
+
+
+# ----------------------------------------------------------------------------------------------
+# one configuration
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Summary:
+    """Mean over seeds with its spread and confidence interval (``None`` where n = 1)."""
+
+    n: int
+    mean: float
+    std: float | None
+    ci_low: float | None
+    ci_high: float | None
+    method: str  # "t", "bootstrap" or "none" (n = 1)
+    confidence: float = CONFIDENCE
+
+    @property
+    def half_width(self) -> float | None:
+        if self.ci_low is None or self.ci_high is None:
+            return None
+        return (self.ci_high - self.ci_low) / 2
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def format(self, scale: float = 1.0, digits: int = 4) -> str:
+        """``"90.12 ± 1.05 (n=3)"`` (t: symmetric), ``"90.12 [88.90, 91.20] (n=3)"`` (bootstrap) or
+        ``"90.12 (n=1, single run: no interval)"``."""
+        m = f"{self.mean * scale:.{digits}f}"
+        if self.ci_low is None:
+            return f"{m} (n={self.n}, {SINGLE_RUN})"
+        if self.method == "t":
+            return f"{m} ± {self.half_width * scale:.{digits}f} (n={self.n})"
+        return f"{m} [{self.ci_low * scale:.{digits}f}, {self.ci_high * scale:.{digits}f}] (n={self.n})"
+
+
+def _array(values, what: str) -> np.ndarray:
+    if isinstance(values, Mapping):
+        values = list(values.values())
+    try:
+        a = np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{what}: values must be numbers, got {values!r}") from err
+    if a.ndim != 1:
+        raise ValueError(f"{what}: need a flat list of values (one per seed), got shape {a.shape}")
+    if a.size == 0:
+        raise ValueError(f"{what}: no values")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{what}: values must be finite numbers, got {a.tolist()}")
+    return a
+
+
+def _check(confidence: float, method: str) -> None:
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
+    if method not in METHODS:
+        raise ValueError(f"unknown interval method {method!r}; valid: {', '.join(METHODS)}")
+
+
+def _t_interval(a: np.ndarray, confidence: float) -> tuple[float, float]:
+    mean, sem = float(a.mean()), float(a.std(ddof=1)) / math.sqrt(a.size)
+    h = float(_st.t.ppf((1 + confidence) / 2, a.size - 1)) * sem
+    return mean - h, mean + h
+
+
+def _bootstrap_interval(a: np.ndarray, confidence: float, n_resamples: int, seed: int) -> tuple[float, float]:
+    if np.all(a == a[0]):  # every resample has the same mean: the interval is that point
+        return float(a[0]), float(a[0])
+    res = _st.bootstrap((a,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
+                        method="percentile", rng=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def summarize(values, *, confidence: float = CONFIDENCE, method: str = "t", n_resamples: int = 9999,
+              seed: int = 0) -> Summary:
+    """Mean, standard deviation (ddof 1) and ``confidence`` interval of the mean of ``values`` (one per seed).
+
+    ``method="t"``: mean ± t_{(1+c)/2, n-1} · s / √n (``scipy.stats.t``). ``method="bootstrap"``: percentile
+    bootstrap of the mean (``scipy.stats.bootstrap``, ``n_resamples``, reproducible through ``seed``); with a
+    handful of seeds it is narrower than the t interval, so t is the default. n = 1: no std, no interval.
+    """
+    _check(confidence, method)
+    a = _array(values, "summarize")
+    if a.size == 1:
+        return Summary(1, float(a[0]), None, None, None, "none", confidence)
+    lo, hi = _t_interval(a, confidence) if method == "t" else _bootstrap_interval(a, confidence, n_resamples, seed)
+    return Summary(int(a.size), float(a.mean()), float(a.std(ddof=1)), lo, hi, method, confidence)
+
+
+# ----------------------------------------------------------------------------------------------
+# two configurations
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Comparison:
+    """A - B over seeds. ``diff`` is the mean paired difference (unpaired: difference of means)."""
+
+    a: str
+    b: str
+    n: int
+    seeds: tuple | None
+    mean_a: float
+    mean_b: float
+    diff: float
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    verdict: str
+    method: str  # "paired t", "paired bootstrap", "Welch t (unpaired)" or "none"
+    higher_is_better: bool = True
+    confidence: float = CONFIDENCE
+
+    @property
+    def better(self) -> str | None:
+        """The name of the better configuration, or ``None`` (within noise / single run)."""
+        return {A_BETTER: self.a, B_BETTER: self.b}.get(self.verdict)
+
+    @property
+    def statement(self) -> str:
+        """The verdict with names: ``"balanced better"``, ``"within noise"``, ``"single run: no interval"``."""
+        return f"{self.better} better" if self.better else self.verdict
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["seeds"] = list(self.seeds) if self.seeds is not None else None
+        return d
+
+    def format_diff(self, scale: float = 1.0, digits: int = 4) -> str:
+        d = f"{self.diff * scale:+.{digits}f}"
+        if self.ci_low is None:
+            return d
+        return f"{d} [{self.ci_low * scale:+.{digits}f}, {self.ci_high * scale:+.{digits}f}]"
+
+
+def _verdict(diff: float, lo: float | None, hi: float | None, higher_is_better: bool) -> str:
+    if lo is None or hi is None:
+        return SINGLE_RUN
+    if lo <= 0 <= hi:
+        return WITHIN_NOISE
+    return A_BETTER if (diff > 0) == higher_is_better else B_BETTER
+
+
+def _direction(diff: float, higher_is_better: bool) -> str:
+    return A_BETTER if (diff > 0) == higher_is_better else B_BETTER
+
+
+def _seeded(values, what: str) -> dict:
+    """``{seed: value}`` from a mapping, or ``{position: value}`` from a list."""
+    if isinstance(values, pd.Series):
+        values = values.to_dict()
+    if isinstance(values, Mapping):
+        keys = list(values)
+        return dict(zip(keys, _array([values[k] for k in keys], what).tolist()))
+    return dict(enumerate(_array(values, what).tolist()))
+
+
+def compare(a, b, *, names: tuple[str, str] = ("A", "B"), higher_is_better: bool = True,
+            confidence: float = CONFIDENCE, method: str = "t", n_resamples: int = 9999, seed: int = 0) -> Comparison:
+    """Configuration A against B over the same seeds.
+
+    ``a`` and ``b`` are lists of equal length (paired by position) or ``{seed: value}`` mappings (paired on
+    the seeds both have; when they share none and both have n >= 2, Welch's unpaired t-test, said in
+    ``method``). The interval is that of the mean paired difference (t, or a percentile bootstrap with
+    ``method="bootstrap"``); the p-value is the paired t-test's (``scipy.stats.ttest_rel``). Verdict:
+    ``"within noise"`` when the interval contains 0, else ``"A better"``/``"B better"`` (higher is better
+    unless ``higher_is_better=False``, e.g. for a loss); ``"single run: no interval"`` for one pair.
+    """
+    _check(confidence, method)
+    na, nb = (str(x) for x in names)
+    if isinstance(a, (Mapping, pd.Series)) != isinstance(b, (Mapping, pd.Series)):
+        raise ValueError("compare: give both as lists (paired by position) or both as {seed: value} mappings")
+    da, db = _seeded(a, f"compare: {na}"), _seeded(b, f"compare: {nb}")
+    if not isinstance(a, (Mapping, pd.Series)) and len(da) != len(db):
+        raise ValueError(f"compare: {na} has {len(da)} values and {nb} {len(db)}; paired lists need one value per "
+                         "seed each (give {seed: value} mappings to pair on common seeds)")
+    common = [s for s in da if s in db]
+    mean_a, mean_b = float(np.mean(list(da.values()))), float(np.mean(list(db.values())))
+    if not common:
+        if len(da) < 2 or len(db) < 2:
+            return Comparison(na, nb, 0, (), mean_a, mean_b, mean_a - mean_b, None, None, None, SINGLE_RUN, "none",
+                              higher_is_better, confidence)
+        x, y = np.array(list(da.values())), np.array(list(db.values()))
+        res = _st.ttest_ind(x, y, equal_var=False)
+        ci = res.confidence_interval(confidence)
+        diff = mean_a - mean_b
+        lo, hi = float(ci.low), float(ci.high)
+        if not (math.isfinite(lo) and math.isfinite(hi)):  # both without spread
+            lo = hi = diff
+        p = float(res.pvalue) if math.isfinite(res.pvalue) else (0.0 if diff != 0 else 1.0)
+        return Comparison(na, nb, min(len(x), len(y)), (), mean_a, mean_b, diff, lo, hi, p,
+                          _verdict(diff, lo, hi, higher_is_better), "Welch t (unpaired)", higher_is_better, confidence)
+    x, y = np.array([da[s] for s in common]), np.array([db[s] for s in common])
+    d = x - y
+    diff, n = float(d.mean()), int(d.size)
+    seeds = tuple(common)
+    if n == 1:
+        return Comparison(na, nb, 1, seeds, float(x.mean()), float(y.mean()), diff, None, None, None, SINGLE_RUN,
+                          "none", higher_is_better, confidence)
+    if np.all(d == d[0]):  # no spread in the differences: t is undefined, the interval is the point
+        lo = hi = diff
+        p = 0.0 if diff != 0 else 1.0
+    else:
+        p = float(_st.ttest_rel(x, y).pvalue)
+        lo, hi = _t_interval(d, confidence) if method == "t" else _bootstrap_interval(d, confidence, n_resamples, seed)
+    return Comparison(na, nb, n, seeds, float(x.mean()), float(y.mean()), diff, lo, hi, p,
+                      _verdict(diff, lo, hi, higher_is_better), "paired t" if method == "t" else "paired bootstrap",
+                      higher_is_better, confidence)
+
+
+# ----------------------------------------------------------------------------------------------
+# several configurations against one reference
+# ----------------------------------------------------------------------------------------------
+def holm(p_values: Sequence[float | None]) -> list[float | None]:
+    """Holm's step-down adjusted p-values, in the input order (``None``/NaN stay ``None`` and do not count).
+
+    Sorted ascending, p_(i) becomes max_{j <= i} min(1, (m - j + 1) p_(j)); reject where adjusted p < alpha.
+    """
+    idx = [i for i, p in enumerate(p_values) if p is not None and math.isfinite(p)]
+    for i in idx:
+        if not 0 <= p_values[i] <= 1:
+            raise ValueError(f"holm: p-values must lie in [0, 1], got {p_values[i]!r}")
+    order = sorted(idx, key=lambda i: p_values[i])
+    m, running = len(order), 0.0
+    out: list[float | None] = [None] * len(p_values)
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        out[i] = running
+    return out
+
+
+def per_config(data, metric: str | None = None, *, config: str = "config", seed: str = "seed") -> dict[str, dict]:
+    """``{config: {seed: value}}`` in the order configurations first appear.
+
+    ``data``: a long frame with columns ``config``, ``seed`` and ``metric``; or a mapping
+    ``{config: [values]}`` (seeds = positions) or ``{config: {seed: value}}``.
+    """
+    if isinstance(data, pd.DataFrame):
+        if metric is None:
+            raise ValueError("per_config: name the metric column of the frame")
+        missing = [c for c in (config, seed, metric) if c not in data.columns]
+        if missing:
+            raise ValueError(f"per_config: the frame lacks columns {missing}; it has {list(data.columns)}")
+        dup = data.duplicated([config, seed])
+        if dup.any():
+            c, s = (x.item() if hasattr(x, "item") else x for x in data.loc[dup, [config, seed]].iloc[0])
+            raise ValueError(f"per_config: configuration {c!r} has seed {s!r} more than once")
+        out: dict[str, dict] = {}
+        for c, s, v in zip(data[config], data[seed], data[metric]):
+            out.setdefault(str(c), {})[s.item() if hasattr(s, "item") else s] = v
+        return {c: _seeded(v, f"configuration {c!r}") for c, v in out.items()}
+    if isinstance(data, Mapping):
+        return {str(c): _seeded(v, f"configuration {c!r}") for c, v in data.items()}
+    raise TypeError(f"per_config: need a DataFrame or a mapping, got {type(data).__name__}")
+
+
+def compare_to_reference(data, reference: str, metric: str | None = None, *, config: str = "config",
+                         seed: str = "seed", higher_is_better: bool = True, confidence: float = CONFIDENCE,
+                         alpha: float | None = None) -> pd.DataFrame:
+    """Every other configuration against ``reference`` (A = the row's configuration, B = the reference),
+    paired by seed, with Holm's correction over the m comparisons.
+
+    Columns: ``config``, ``reference``, ``n``, ``mean``, ``mean (reference)``, ``difference``, ``ci_low``,
+    ``ci_high`` (the unadjusted 95 % interval of the paired difference), ``p (paired t)``,
+    ``p (Holm, m=<m>)``, ``verdict`` (from the unadjusted interval) and ``verdict (Holm)`` (adjusted p <
+    alpha = 1 - confidence, else within noise). The caption is in ``frame.attrs["caption"]``.
+    """
+    alpha = 1 - confidence if alpha is None else alpha
+    groups = per_config(data, metric, config=config, seed=seed)
+    if reference not in groups:
+        raise ValueError(f"reference configuration {reference!r} not in the data; valid: {', '.join(groups)}")
+    others = [c for c in groups if c != reference]
+    if not others:
+        raise ValueError(f"compare_to_reference: nothing to compare with {reference!r} (only configuration)")
+    comps = [compare(groups[c], groups[reference], names=(c, reference), higher_is_better=higher_is_better,
+                     confidence=confidence) for c in others]
+    adjusted = holm([c.p_value for c in comps])
+    m = sum(p is not None for p in adjusted)
+    p_holm = f"p (Holm, m={m})"
+    rows = []
+    for c, ph in zip(comps, adjusted):
+        if ph is None:
+            v_holm = c.verdict
+        else:
+            v_holm = _direction(c.diff, higher_is_better) if ph < alpha else WITHIN_NOISE
+        rows.append({"config": c.a, "reference": c.b, "n": c.n, "mean": c.mean_a, "mean (reference)": c.mean_b,
+                     "difference": c.diff, "ci_low": c.ci_low, "ci_high": c.ci_high, "p (paired t)": c.p_value,
+                     p_holm: ph, "verdict": c.verdict, "verdict (Holm)": v_holm, "method": c.method})
+    df = pd.DataFrame(rows)
+    df.attrs["caption"] = (f"A = the row's configuration, B = {reference}; difference A - B paired by seed with its "
+                           f"{confidence:.0%} interval (t); p from the paired t-test, Holm step-down correction over "
+                           f"the {m} comparisons (alpha {alpha:g}); "
+                           + ("higher is better" if higher_is_better else "lower is better"))
+    return df
+
+
+# ----------------------------------------------------------------------------------------------
+# tables
+# ----------------------------------------------------------------------------------------------
+def summary_table(data, metric: str | None = None, *, config: str = "config", seed: str = "seed",
+                  confidence: float = CONFIDENCE, method: str = "t", scale: float = 1.0, digits: int = 4) -> pd.DataFrame:
+    """One row per configuration: ``config``, ``n``, ``seeds``, ``mean``, ``std``, ``ci_low``, ``ci_high``
+    and ``mean ± CI`` (formatted, values times ``scale``)."""
+    rows = []
+    for c, vals in per_config(data, metric, config=config, seed=seed).items():
+        s = summarize(list(vals.values()), confidence=confidence, method=method)
+        rows.append({"config": c, "n": s.n, "seeds": ", ".join(map(str, vals)), "mean": s.mean, "std": s.std,
+                     "ci_low": s.ci_low, "ci_high": s.ci_high, "mean ± CI": s.format(scale, digits)})
+    df = pd.DataFrame(rows)
+    df.attrs["caption"] = f"mean over seeds, std (ddof 1), {confidence:.0%} interval of the mean ({method})"
+    return df
+
+
+def comparison_table(data, metric: str | None = None, *, reference: str, original: Mapping | None = None,
+                     config: str = "config", seed: str = "seed", higher_is_better: bool = True,
+                     confidence: float = CONFIDENCE, scale: float = 100.0, digits: int = 2) -> pd.DataFrame:
+    """The comparison table of a notebook: each configuration's original single value (``original``:
+    ``{config: value}``, e.g. from :mod:`dive.reference`; fractions, shown times ``scale``), this run's mean
+    ± CI and n, its difference from ``reference`` with the interval, the Holm-adjusted p and the verdict.
+
+    The reference's own row shows "reference" as its verdict. Caption in ``frame.attrs["caption"]``.
+    """
+    groups = per_config(data, metric, config=config, seed=seed)
+    original = dict(original or {})
+    unknown = [k for k in original if k not in groups]
+    if unknown:
+        raise ValueError(f"comparison_table: original values for {unknown}, which are not configurations here; "
+                         f"valid: {', '.join(groups)}")
+    vs = compare_to_reference(groups, reference, higher_is_better=higher_is_better, confidence=confidence)
+    p_holm = next(c for c in vs.columns if c.startswith("p (Holm"))
+    by = vs.set_index("config")
+    ci_col = f"this run: mean ± {confidence:.0%} CI (t)"
+    rows = []
+    for c, vals in groups.items():
+        s = summarize(list(vals.values()), confidence=confidence)
+        row = {"config": c, "original (single run)": (original[c] * scale if original.get(c) is not None else None),
+               ci_col: s.format(scale, digits).rsplit(" (n=", 1)[0], "n": s.n}
+        if c == reference:
+            row.update({f"difference vs {reference}": "", p_holm: None, "verdict": "reference"})
+        else:
+            r = by.loc[c]
+            diff = f"{r['difference'] * scale:+.{digits}f}"
+            if r["ci_low"] is not None and not pd.isna(r["ci_low"]):
+                diff += f" [{r['ci_low'] * scale:+.{digits}f}, {r['ci_high'] * scale:+.{digits}f}]"
+            v = r["verdict (Holm)"]
+            row.update({f"difference vs {reference}": diff, p_holm: r[p_holm],
+                        "verdict": {A_BETTER: f"{c} better", B_BETTER: f"{reference} better"}.get(v, v)})
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    df.attrs["caption"] = (f"{metric or 'value'} times {scale:g}; this run: mean over seeds ± half-width of the "
+                           f"{confidence:.0%} t interval; difference vs {reference} paired by seed with its interval; "
+                           f"verdict from the paired t-test with Holm's correction over the other configurations")
+    return df

@@ -1,0 +1,172 @@
+"""dive.stats against values worked out by hand.
+
+Hand arithmetic uses Student t quantiles from the tables (97.5 %: 12.706 for 1, 4.303 for 2 degrees of
+freedom) and, for 2 degrees of freedom, the closed-form t distribution F(t) = 1/2 + t / (2 sqrt(2 + t^2)),
+so a two-sided p-value is p = 1 - |t| / sqrt(2 + t^2).
+"""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from dive import stats
+
+T2 = 4.302652729911275  # t(0.975, df=2); tables: 4.303
+T1 = 12.706204736174703  # t(0.975, df=1); tables: 12.706
+
+
+def p_df2(t):
+    return 1 - abs(t) / math.sqrt(2 + t * t)
+
+
+def test_summarize_t_interval_by_hand():
+    s = stats.summarize([0.90, 0.92, 0.94])
+    # mean 0.92; deviations -0.02, 0, 0.02 -> std sqrt(0.0008 / 2) = 0.02; sem 0.02 / sqrt(3) = 0.011547
+    assert (s.n, s.mean, s.std, s.method) == (3, pytest.approx(0.92), pytest.approx(0.02), "t")
+    half = T2 * 0.02 / math.sqrt(3)  # 0.049683
+    assert half == pytest.approx(0.049683, abs=1e-6)
+    assert (s.ci_low, s.ci_high) == pytest.approx((0.92 - half, 0.92 + half))
+    assert s.format(scale=100, digits=2) == "92.00 ± 4.97 (n=3)"
+    two = stats.summarize({22: 0.90, 23: 0.92})  # a {seed: value} mapping works too
+    assert (two.ci_low, two.ci_high) == pytest.approx((0.91 - T1 * 0.01, 0.91 + T1 * 0.01))
+
+
+def test_single_run_has_no_interval():
+    s = stats.summarize([0.8963])
+    assert (s.n, s.mean, s.std, s.ci_low, s.ci_high, s.method) == (1, 0.8963, None, None, None, "none")
+    assert s.format(100, 2) == "89.63 (n=1, single run: no interval)"
+    c = stats.compare([0.8963], [0.8416], names=("balanced", "unbalanced"))
+    assert c.verdict == stats.SINGLE_RUN == "single run: no interval"
+    assert c.diff == pytest.approx(0.0547) and c.ci_low is None and c.p_value is None
+    assert c.statement == "single run: no interval"
+
+
+def test_bootstrap_interval_is_reproducible_and_inside_the_range():
+    vals = [0.90, 0.92, 0.94, 0.91, 0.95]
+    a = stats.summarize(vals, method="bootstrap", seed=1)
+    b = stats.summarize(vals, method="bootstrap", seed=1)
+    assert a == b and a.method == "bootstrap"
+    assert 0.90 <= a.ci_low < a.mean < a.ci_high <= 0.95  # a resampled mean never leaves the data's range
+    assert a.format(100, 1).startswith("92.4 [")
+    same = stats.summarize([0.5, 0.5, 0.5], method="bootstrap")
+    assert (same.ci_low, same.ci_high) == (0.5, 0.5)
+
+
+def test_paired_difference_whose_interval_excludes_zero():
+    ref = [0.80, 0.81, 0.79]
+    a = [0.82, 0.84, 0.83]  # differences 0.02, 0.03, 0.04: mean 0.03, std 0.01
+    c = stats.compare(a, ref, names=("balanced", "unbalanced"))
+    half = T2 * 0.01 / math.sqrt(3)  # 0.024841
+    assert (c.n, c.method) == (3, "paired t")
+    assert c.diff == pytest.approx(0.03) and (c.ci_low, c.ci_high) == pytest.approx((0.03 - half, 0.03 + half))
+    t = 0.03 / (0.01 / math.sqrt(3))  # 5.196
+    assert c.p_value == pytest.approx(p_df2(t)) and c.p_value == pytest.approx(0.0351, abs=1e-4)
+    assert c.verdict == "A better" and c.better == "balanced" and c.statement == "balanced better"
+    # the same numbers as a loss: lower is better, so B wins
+    assert stats.compare(a, ref, higher_is_better=False).verdict == "B better"
+    assert stats.compare(ref, a).verdict == "B better"
+
+
+def test_paired_difference_whose_interval_contains_zero():
+    c = stats.compare([0.82, 0.84, 0.80], [0.81, 0.81, 0.81])  # differences 0.01, 0.03, -0.01: mean 0.01, std 0.02
+    half = T2 * 0.02 / math.sqrt(3)  # 0.049683 > 0.01
+    assert (c.ci_low, c.ci_high) == pytest.approx((0.01 - half, 0.01 + half))
+    assert c.ci_low < 0 < c.ci_high and c.verdict == "within noise" and c.better is None
+    assert c.p_value == pytest.approx(p_df2(0.01 / (0.02 / math.sqrt(3))))  # 0.478
+
+
+def test_pairing_is_by_seed_not_by_position():
+    a = {22: 0.82, 23: 0.84, 24: 0.83}
+    b = {24: 0.79, 22: 0.80, 23: 0.81, 25: 0.99}  # seed 25 has no partner and is left out
+    c = stats.compare(a, b)
+    assert c.seeds == (22, 23, 24) and c.n == 3 and c.diff == pytest.approx(0.03) and c.verdict == "A better"
+    with pytest.raises(ValueError, match="both as lists"):
+        stats.compare([0.1, 0.2], {1: 0.1, 2: 0.2})
+    with pytest.raises(ValueError, match="3 values and .* 2"):
+        stats.compare([0.1, 0.2, 0.3], [0.1, 0.2])
+
+
+def test_no_common_seed_is_unpaired_welch():
+    c = stats.compare({1: 0.80, 2: 0.82}, {3: 0.70, 4: 0.72})
+    # means 0.81 and 0.71, both variances 0.0002: se sqrt(0.0001 + 0.0001) = 0.014142, Welch df = 2
+    assert c.method == "Welch t (unpaired)" and c.diff == pytest.approx(0.10)
+    assert (c.ci_low, c.ci_high) == pytest.approx((0.10 - T2 * 0.014142136, 0.10 + T2 * 0.014142136))
+    assert c.verdict == "A better"
+    assert stats.compare({1: 0.8}, {3: 0.7}).verdict == stats.SINGLE_RUN
+
+
+def test_identical_differences_and_bad_input():
+    c = stats.compare([0.5, 0.6], [0.4, 0.5])  # differences exactly 0.1, 0.1: no spread
+    assert (c.ci_low, c.ci_high, c.p_value, c.verdict) == (pytest.approx(0.1), pytest.approx(0.1), 0.0, "A better")
+    tie = stats.compare([0.5, 0.6], [0.5, 0.6])
+    assert tie.verdict == "within noise" and tie.p_value == 1.0
+    with pytest.raises(ValueError, match="finite"):
+        stats.summarize([0.5, float("nan")])
+    with pytest.raises(ValueError, match="no values"):
+        stats.summarize([])
+    with pytest.raises(ValueError, match="valid: t, bootstrap"):
+        stats.summarize([0.5, 0.6], method="normal")
+
+
+def test_holm_by_hand_and_in_input_order():
+    # sorted: 0.01 * 3 = 0.03; 0.035 * 2 = 0.07; 0.5 * 1 = 0.5
+    assert stats.holm([0.035, 0.01, 0.5]) == pytest.approx([0.07, 0.03, 0.5])
+    # monotone step-down: 0.02 * 3 = 0.06; 0.025 * 2 = 0.05 -> raised to 0.06; 0.04 * 1 -> 0.06
+    assert stats.holm([0.04, 0.02, 0.025]) == pytest.approx([0.06, 0.06, 0.06])
+    assert stats.holm([0.4, None, 0.9]) == [pytest.approx(0.8), None, pytest.approx(0.9)]  # m = 2
+    assert stats.holm([0.6, 0.7]) == [1.0, 1.0]  # capped at 1
+
+
+def _three_vs_reference():
+    ref = [0.80, 0.81, 0.79]
+    rows = {"reference": ref,
+            "small": [0.82, 0.84, 0.83],   # +0.02 +0.03 +0.04: p = 0.0351
+            "large": [0.85, 0.87, 0.86],   # +0.05 +0.06 +0.07: p = 0.0092
+            "none": [0.81, 0.84, 0.78]}    # +0.01 +0.03 -0.01: p = 0.4778
+    return pd.DataFrame([{"config": c, "seed": 22 + i, "val_acc": v} for c, vals in rows.items()
+                         for i, v in enumerate(vals)])
+
+
+def test_compare_to_reference_holm_changes_a_verdict():
+    df = _three_vs_reference()
+    t = stats.compare_to_reference(df, "reference", "val_acc")
+    assert list(t["config"]) == ["small", "large", "none"]
+    p = [p_df2(0.03 / (0.01 / math.sqrt(3))), p_df2(0.06 / (0.01 / math.sqrt(3))), p_df2(0.01 / (0.02 / math.sqrt(3)))]
+    assert t["p (paired t)"].tolist() == pytest.approx(p)
+    assert p == pytest.approx([0.0351, 0.0092, 0.4778], abs=1e-4)
+    # Holm by hand: large 0.0092 * 3 = 0.0275; small 0.0351 * 2 = 0.0702; none 0.4778 * 1 = 0.4778
+    assert t["p (Holm, m=3)"].tolist() == pytest.approx([2 * p[0], 3 * p[1], p[2]])
+    assert t["verdict"].tolist() == ["A better", "A better", "within noise"]
+    assert t["verdict (Holm)"].tolist() == ["within noise", "A better", "within noise"]  # Holm changes "small"
+    assert "Holm" in t.attrs["caption"] and "B = reference" in t.attrs["caption"]
+    with pytest.raises(ValueError, match="valid: reference, small, large, none"):
+        stats.compare_to_reference(df, "nope", "val_acc")
+    with pytest.raises(ValueError, match="seed 22 more than once"):
+        stats.compare_to_reference(pd.concat([df, df.iloc[:1]]), "reference", "val_acc")
+    with pytest.raises(ValueError, match="lacks columns \\['loss'\\]"):
+        stats.compare_to_reference(df, "reference", "loss")
+
+
+def test_tables_show_mean_ci_n_beside_the_original():
+    df = _three_vs_reference()
+    s = stats.summary_table(df, "val_acc", scale=100, digits=2)
+    assert s.loc[0, "config"] == "reference" and s.loc[0, "n"] == 3 and s.loc[0, "seeds"] == "22, 23, 24"
+    assert s.loc[0, "mean ± CI"] == f"80.00 ± {100 * T2 * 0.01 / math.sqrt(3):.2f} (n=3)"
+    t = stats.comparison_table(df, "val_acc", reference="reference", original={"reference": 0.8416, "large": 0.8963})
+    assert list(t.columns) == ["config", "original (single run)", "this run: mean ± 95% CI (t)", "n",
+                               "difference vs reference", "p (Holm, m=3)", "verdict"]
+    orig = t["original (single run)"]
+    assert orig[0] == pytest.approx(84.16) and orig[2] == pytest.approx(89.63) and orig[[1, 3]].isna().all()
+    assert t.loc[2, "this run: mean ± 95% CI (t)"] == "86.00 ± 2.48" and t.loc[2, "n"] == 3
+    assert t.loc[2, "difference vs reference"] == "+6.00 [+3.52, +8.48]"
+    assert t["verdict"].tolist() == ["reference", "within noise", "large better", "within noise"]
+    with pytest.raises(ValueError, match="not configurations here"):
+        stats.comparison_table(df, "val_acc", reference="reference", original={"alexnet": 0.9})
+
+
+def test_comparison_table_single_seed_says_so():
+    t = stats.comparison_table({"a": [0.9], "b": [0.8]}, reference="b")
+    assert t.loc[0, "this run: mean ± 95% CI (t)"] == "90.00" and t.loc[0, "n"] == 1
+    assert t.loc[0, "verdict"] == "single run: no interval" and t.loc[0, "difference vs b"] == "+10.00"
