@@ -1,0 +1,371 @@
+"""Notebook 09: the report's recipes on every MedMNIST 2D dataset, beside MedMNIST v2's published baselines.
+
+* :func:`select_flags` -- which datasets run. ``"all"`` (or ``None``) means every MedMNIST 2D flag;
+  a flag whose file is absent then gets a "not available" row and the benchmark goes on. Flags
+  asked for by name must be present: a missing one fails at once. A corrupt file (md5 mismatch)
+  always fails, before any training, naming the file.
+* :data:`METHODS` and :func:`recipe` -- the three recipes compared, as keyword settings of
+  :func:`dive.experiment.run`: the report's improved SimpleCNN (notebook 02's best variant, batch
+  normalisation without dropout), ResNet-18 with MedMNIST v2's own recipe on 28 px images, and
+  ResNet-18 with the report's final recipe (Table 4). :class:`Budget` shrinks the epochs and the
+  training/validation images for the smoke and quick profiles; the test split is always complete.
+* :func:`run_method` -- one recipe, one dataset, one seed -> one row of test ACC and AUC (scored as
+  MedMNIST's evaluator does, see :mod:`dive.metrics`).
+* :func:`summarise`, :func:`comparison_table`, :func:`verdict_table`, :func:`difference_heatmap` --
+  mean (and, over several seeds, the 95 % interval of :mod:`dive.stats`) per dataset and method,
+  set beside the seven published methods of :data:`dive.reference.MEDMNIST_V2_2D`, the difference
+  to the published ResNet-18 (28) and a verdict per dataset and method.
+
+Published values carry three decimals; a verdict compares this run's value rounded to three
+decimals, so "at or above" means "not below at the published precision".
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from dive import data as ddata
+from dive import reference
+
+ALL = "all"
+#: The twelve MedMNIST 2D flags, in medmnist.INFO's order.
+FLAGS_2D: tuple[str, ...] = tuple(f for f in ddata.DATASETS if f != "mnist")
+BASELINE = "ResNet-18 (28)"
+ABOVE = f"at or above the published {BASELINE}"
+BELOW = f"below the published {BASELINE}"
+METRICS = (("ACC", "test_acc", "acc"), ("AUC", "test_auc", "auc"))  # label, this run's column, published column
+DECIMALS = 3  # the published precision
+
+
+# ----------------------------------------------------------------------------------------------
+# which datasets
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FlagStatus:
+    """One dataset's file: ``present`` or ``missing`` (corrupt files never get this far)."""
+
+    flag: str
+    status: str
+    path: Path
+    url: str
+    md5: str
+
+    @property
+    def available(self) -> bool:
+        return self.status == "present"
+
+    def not_available(self) -> str:
+        """The row text for a missing file."""
+        return f"not available: place {self.path.name} at {self.path} (md5 {self.md5}; {self.url})"
+
+
+def parse_flags(flags) -> tuple[list[str], bool]:
+    """``(flags, explicit)``: ``None``/``"all"`` -> every 2D flag, not explicit; a list or a comma-separated
+    string -> those flags (checked, duplicates dropped), explicit. Unknown names list the valid ones."""
+    if flags is None or (isinstance(flags, str) and flags.strip().lower() == ALL):
+        return list(FLAGS_2D), False
+    names = [s.strip() for s in flags.split(",")] if isinstance(flags, str) else [str(f).strip() for f in flags]
+    names = [n.lower() for n in names if n]
+    if not names:
+        raise ValueError(f"flags is empty; give '{ALL}' or MedMNIST 2D flags: {', '.join(FLAGS_2D)}")
+    bad = [n for n in names if n not in FLAGS_2D]
+    if bad:
+        raise ValueError(f"unknown MedMNIST 2D flag(s) {', '.join(map(repr, bad))}; valid: {ALL}, {', '.join(FLAGS_2D)}")
+    return list(dict.fromkeys(names)), True
+
+
+def select_flags(flags, root: str | os.PathLike | None, size: int = 28) -> list[FlagStatus]:
+    """Check every selected dataset's file before any work (see the module docstring).
+
+    Raises :class:`dive.data.DatasetFileError` (path, URL and md5 of each problem file) when a file is
+    corrupt, or missing although its flag was asked for by name.
+    """
+    names, explicit = parse_flags(flags)
+    out, problems = [], []
+    for name in names:
+        (spec,) = ddata.files_for(name, root, size)
+        status = spec.status()
+        if status == "corrupt" or (status == "missing" and explicit):
+            try:
+                ddata.ensure_files(name, root, size)
+            except ddata.DatasetFileError as err:
+                problems.append(str(err))
+            continue
+        out.append(FlagStatus(name, status, spec.path, spec.url, spec.md5))
+    if problems:
+        why = "asked for by name (flags=...) or corrupt" if explicit else "corrupt"
+        raise ddata.DatasetFileError(f"benchmark stopped before any training: files {why}:\n" + "\n".join(problems))
+    return out
+
+
+def availability_table(statuses: Sequence[FlagStatus]) -> pd.DataFrame:
+    rows = [{"dataset": s.flag, "task": ddata.task_of(s.flag), "file": str(s.path),
+             "status": "present" if s.available else s.not_available()} for s in statuses]
+    return pd.DataFrame(rows, columns=["dataset", "task", "file", "status"])
+
+
+# ----------------------------------------------------------------------------------------------
+# the recipes
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Method:
+    key: str
+    label: str
+    model: str
+    about: str
+
+
+METHODS: dict[str, Method] = {m.key: m for m in (
+    Method("simplecnn_report", "SimpleCNN (report)", "simplecnn",
+           "the report's improved SimpleCNN as notebook 02 kept it (batch normalisation, no dropout): Adam lr 0.001, "
+           "batch 32, at most 30 epochs, early stopping on validation accuracy (patience 5), the data set's own "
+           "normalisation, 28 px"),
+    Method("resnet18_medmnist", "ResNet-18 (28), MedMNIST recipe", "resnet18_28",
+           "MedMNIST v2's ResNet-18 for 28 px images (3x3 stride-1 first convolution, no max-pool) with MedMNIST's "
+           "recipe: Adam lr 0.001, batch 128, 100 epochs, learning rate x0.1 at epochs 50 and 75, no augmentation, "
+           "the weights of the epoch with the best validation AUC kept"),
+    Method("resnet18_report", "ResNet-18, report recipe", "resnet18",
+           "torchvision's ResNet-18 with the report's final recipe (Table 4): Adagrad lr 0.0005, batch 64, class "
+           "balancing, the report's augmentations, adaptive learning rate (plateau), early stopping on validation "
+           "accuracy with patience 20 within 200 epochs, the data set's own normalisation, 224 px"),
+)}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What a profile may shrink. ``None`` sizes mean all images; the defaults are the recipes' own."""
+
+    train_size: int | None = None
+    val_size: int | None = None
+    simplecnn_epochs: int = reference.PATHMNIST_SIMPLECNN["epochs"]
+    simplecnn_patience: int = 5
+    medmnist_epochs: int = reference.MEDMNIST_V2_RECIPE["epochs"]
+    report_max_epochs: int = reference.FINAL_HYPERPARAMETERS["max_epochs"]
+    report_patience: int = reference.FINAL_HYPERPARAMETERS["patience"]
+    report_image_size: int | None = None  # None: 224 (the report's Resize 256 + CenterCrop 224)
+    pretrained: Any = False  # the report's ResNet-18 started from ImageNet weights (full profile: True)
+
+    @classmethod
+    def from_params(cls, p: Mapping) -> "Budget":
+        """The fields that ``p`` (a profile's parameters) sets; the others keep their defaults."""
+        return cls(**{k: p[k] for k in cls.__dataclass_fields__ if p.get(k) is not None})
+
+    def is_full(self) -> bool:
+        """True when nothing is shrunk (the published recipes' own budgets)."""
+        return replace(self, pretrained=False) == Budget()
+
+    def departures(self) -> list[str]:
+        full = Budget()
+        return [f"{k} {getattr(self, k)} (recipe: {'all' if getattr(full, k) is None else getattr(full, k)})"
+                for k in self.__dataclass_fields__ if k != "pretrained" and getattr(self, k) != getattr(full, k)]
+
+
+def medmnist_milestones(epochs: int) -> list[int]:
+    """MedMNIST's milestones at half and three quarters of the epochs (50 and 75 of 100)."""
+    return sorted({max(1, int(0.5 * epochs)), max(1, int(0.75 * epochs))})
+
+
+def recipe(method: str, task: str, budget: Budget | None = None) -> tuple[str, dict, list[str]]:
+    """``(model, settings, notes)`` for :func:`dive.experiment.run` (keyword style).
+
+    ``notes`` say where the recipe cannot apply as written (class balancing needs one class per image,
+    so multi-label ChestMNIST is trained without it).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+    b = budget or Budget()
+    sizes = {"train_size": b.train_size, "val_size": b.val_size}
+    notes: list[str] = []
+    if method == "simplecnn_report":
+        settings = dict(batch_norm=True, dropout=False, optimizer="adam", lr=0.001, batch_size=32,
+                        epochs=b.simplecnn_epochs, patience=b.simplecnn_patience, normalize="dataset", image_size=28)
+    elif method == "resnet18_medmnist":
+        r = reference.MEDMNIST_V2_RECIPE
+        settings = dict(optimizer=r["optimizer"], lr=r["lr"], batch_size=r["batch_size"], epochs=b.medmnist_epochs,
+                        scheduler="multistep",
+                        scheduler_kwargs={"milestones": medmnist_milestones(b.medmnist_epochs), "gamma": r["gamma"]},
+                        monitor="val_auc", patience=None, restore_best=True, image_size=28, pretrained=False)
+    else:
+        f = reference.FINAL_HYPERPARAMETERS
+        balanced = task != "multi-label, binary-class"
+        if not balanced:
+            notes.append("report recipe on a multi-label dataset: class balancing needs one class per image, "
+                         "so this run draws the images uniformly")
+        settings = dict(optimizer=f["optimizer"], lr=f["lr"], batch_size=f["batch_size"], balanced=balanced,
+                        augment=True, scheduler=f["scheduler"], epochs=b.report_max_epochs, patience=b.report_patience,
+                        normalize=f["normalize"], image_size=b.report_image_size, pretrained=b.pretrained)
+    return METHODS[method].model, {**settings, **sizes}, notes
+
+
+def run_method(data, method: str, budget: Budget | None = None, *, seed: int, device="auto", outputs=None,
+               **run_kwargs) -> tuple[dict, Any]:
+    """Train and score one recipe on ``data`` (the official split, :func:`dive.data.load`) with one seed.
+
+    Returns ``(row, result)``: the row holds dataset, method, seed, test and validation ACC/AUC, epochs run
+    and best epoch; ``result`` is :func:`dive.experiment.run`'s.
+    """
+    from dive import experiment
+
+    if data.split_mode != "official":
+        raise ValueError(f"the benchmark scores MedMNIST's official splits; {data.name} was loaded with split "
+                         f"{data.split_mode!r} (use dive.data.load(flag, root, split='official'))")
+    model, settings, notes = recipe(method, data.task, budget)
+    r = experiment.run(data, model, name=f"{data.name}_{method}_seed{seed}", seed=seed, device=device,
+                       evaluate_test=True, outputs=outputs, **settings, **run_kwargs)
+    if outputs is not None:
+        for n in notes:
+            outputs.note(f"{data.name}: {n}")
+    row = {"dataset": data.name, "method": method, "seed": seed,
+           "test_acc": r.test["accuracy"], "test_auc": r.test["auc"],
+           "val_acc": r.val["accuracy"], "val_auc": r.val["auc"],
+           "epochs_run": r.fit.epochs_run, "best_epoch": r.fit.best_epoch, "test_images": r.test["n"]}
+    return row, r
+
+
+# ----------------------------------------------------------------------------------------------
+# tables
+# ----------------------------------------------------------------------------------------------
+def summarise(rows: Iterable[Mapping]) -> pd.DataFrame:
+    """One row per dataset and method: n seeds, mean test ACC and AUC, and their 95 % intervals
+    (:func:`dive.stats.summarize`: Student t over the seeds; NaN for a single seed, never a made-up interval)."""
+    from dive.stats import summarize
+
+    df = pd.DataFrame(list(rows))
+    cols = ["dataset", "method", "n_seeds"] + [c for _, m, _ in METRICS for c in (m, f"{m}_ci_low", f"{m}_ci_high")]
+    if df.empty:
+        return pd.DataFrame(columns=cols)
+    out = []
+    for (dataset, method), g in df.groupby(["dataset", "method"], sort=False):
+        row = {"dataset": dataset, "method": method, "n_seeds": int(g["seed"].nunique())}
+        for _, m, _ in METRICS:
+            values = g[m].astype(float).tolist()
+            if any(math.isnan(v) for v in values):
+                row.update({m: math.nan, f"{m}_ci_low": math.nan, f"{m}_ci_high": math.nan})
+                continue
+            s = summarize(values)
+            no_ci = s.ci_low is None
+            row.update({m: s.mean, f"{m}_ci_low": math.nan if no_ci else s.ci_low,
+                        f"{m}_ci_high": math.nan if no_ci else s.ci_high})
+        out.append(row)
+    return pd.DataFrame(out, columns=cols)
+
+
+def published(dataset: str, method: str = BASELINE) -> dict:
+    """MedMNIST v2's published ``{"acc", "auc"}`` for one dataset and method."""
+    t = reference.MEDMNIST_V2_2D
+    hit = t[(t["dataset"] == dataset) & (t["method"] == method)]
+    if hit.empty:
+        raise KeyError(f"no published value for {dataset!r} / {method!r}; datasets: {sorted(set(t['dataset']))}, "
+                       f"methods: {list(reference.MEDMNIST_V2_METHODS)}")
+    return {"acc": float(hit["acc"].iloc[0]), "auc": float(hit["auc"].iloc[0])}
+
+
+def verdict(acc: float, auc: float, pub_acc: float, pub_auc: float) -> str:
+    """Both metrics at or above the published value (at its three decimals) -> :data:`ABOVE`; both below ->
+    :data:`BELOW`; otherwise says which one is below. An undefined AUC (nan) is said so."""
+    def at_or_above(x, ref):
+        return round(float(x), DECIMALS) >= ref
+
+    if auc is None or math.isnan(auc):
+        side = "at or above" if at_or_above(acc, pub_acc) else "below"
+        return f"ACC {side} the published {BASELINE}; AUC undefined (a class absent from the test images)"
+    a, u = at_or_above(acc, pub_acc), at_or_above(auc, pub_auc)
+    if a and u:
+        return ABOVE
+    if not a and not u:
+        return BELOW
+    return f"mixed: ACC {'at or above' if a else 'below'}, AUC {'at or above' if u else 'below'} the published {BASELINE}"
+
+
+def _label(method: str) -> str:
+    return METHODS[method].label if method in METHODS else method
+
+
+def comparison_table(summary: pd.DataFrame, statuses: Sequence[FlagStatus], methods: Sequence[str],
+                     budget_label: str) -> pd.DataFrame:
+    """Rows: dataset x metric (ACC, AUC). Columns: this run's value per method, then MedMNIST v2's seven
+    published methods. A dataset whose file is absent keeps its published values and says so in ``status``."""
+    pub = reference.MEDMNIST_V2_2D
+    rows = []
+    for s in statuses:
+        for label, mine, theirs in METRICS:
+            row = {"dataset": s.flag, "metric": label,
+                   "status": f"this run ({budget_label})" if s.available else s.not_available()}
+            for m in methods:
+                hit = summary[(summary["dataset"] == s.flag) & (summary["method"] == m)] if len(summary) else summary
+                row[f"{_label(m)} (this run)"] = float(hit[mine].iloc[0]) if s.available and len(hit) else math.nan
+            for pm in reference.MEDMNIST_V2_METHODS:
+                v = pub[(pub["dataset"] == s.flag) & (pub["method"] == pm)][theirs]
+                row[f"{pm} (published)"] = float(v.iloc[0]) if len(v) else math.nan
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def verdict_table(summary: pd.DataFrame, statuses: Sequence[FlagStatus], methods: Sequence[str],
+                  budget_label: str) -> pd.DataFrame:
+    """One row per dataset and method: this run's ACC/AUC (mean; 95 % interval over seeds when n > 1), the
+    published ResNet-18 (28), the differences and the verdict; one "not available" row per absent dataset."""
+    rows = []
+    for s in statuses:
+        pub = published(s.flag)
+        if not s.available:
+            rows.append({"dataset": s.flag, "method": "—", "n_seeds": 0, "verdict": s.not_available(),
+                         f"{BASELINE} ACC": pub["acc"], f"{BASELINE} AUC": pub["auc"], "budget": "—"})
+            continue
+        for m in methods:
+            hit = summary[(summary["dataset"] == s.flag) & (summary["method"] == m)]
+            if hit.empty:
+                raise ValueError(f"no result for {s.flag} / {m}: every present dataset needs a run of every method")
+            h = hit.iloc[0]
+            row = {"dataset": s.flag, "method": _label(m), "n_seeds": int(h["n_seeds"])}
+            for label, mine, theirs in METRICS:
+                row[f"test {label}"] = float(h[mine])
+                if h["n_seeds"] > 1 and not pd.isna(h[f"{mine}_ci_low"]):
+                    row[f"test {label} 95% CI"] = f"[{h[f'{mine}_ci_low']:.3f}, {h[f'{mine}_ci_high']:.3f}]"
+                row[f"{BASELINE} {label}"] = pub[theirs]
+                row[f"Δ {label}"] = float(h[mine]) - pub[theirs]
+            row["verdict"] = verdict(h["test_acc"], h["test_auc"], pub["acc"], pub["auc"])
+            row["budget"] = budget_label
+            rows.append(row)
+    cols = ["dataset", "method", "n_seeds", "test ACC", "test ACC 95% CI", f"{BASELINE} ACC", "Δ ACC", "test AUC",
+            "test AUC 95% CI", f"{BASELINE} AUC", "Δ AUC", "verdict", "budget"]
+    df = pd.DataFrame(rows)
+    return df[[c for c in cols if c in df.columns]]
+
+
+def difference_heatmap(verdicts: pd.DataFrame, *, title: str | None = None):
+    """Heatmap of this run minus the published ResNet-18 (28): rows datasets, columns method x metric;
+    blue = above, red = below, grey "n/a" = not available."""
+    import matplotlib.pyplot as plt
+
+    datasets = list(dict.fromkeys(verdicts["dataset"]))
+    methods = [m for m in dict.fromkeys(verdicts["method"]) if m != "—"]
+    cols = [(m, label) for m in methods for label, _, _ in METRICS]
+    values = np.full((len(datasets), len(cols)), np.nan)
+    for i, d in enumerate(datasets):
+        for j, (m, label) in enumerate(cols):
+            hit = verdicts[(verdicts["dataset"] == d) & (verdicts["method"] == m)]
+            if len(hit) and f"Δ {label}" in hit:
+                values[i, j] = hit[f"Δ {label}"].iloc[0]
+    finite = values[np.isfinite(values)]
+    lim = max(0.01, float(np.abs(finite).max())) if finite.size else 0.01
+    fig, ax = plt.subplots(figsize=(1.3 * max(len(cols), 2) + 2.5, 0.45 * len(datasets) + 1.8))
+    cmap = plt.get_cmap("RdBu").with_extremes(bad="#dddddd")
+    im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=-lim, vmax=lim, aspect="auto")
+    for i in range(len(datasets)):
+        for j in range(len(cols)):
+            v = values[i, j]
+            ax.text(j, i, "n/a" if np.isnan(v) else f"{v:+.3f}", ha="center", va="center", fontsize=8,
+                    color="black" if np.isnan(v) or abs(v) < 0.6 * lim else "white")
+    ax.set_xticks(range(len(cols)), [f"{m}\n{label}" for m, label in cols], fontsize=8)
+    ax.set_yticks(range(len(datasets)), datasets, fontsize=9)
+    fig.colorbar(im, ax=ax, label=f"this run − published {BASELINE}")
+    ax.set_title(title or f"Test ACC and AUC minus MedMNIST v2's {BASELINE}", fontsize=10)
+    fig.tight_layout()
+    return fig

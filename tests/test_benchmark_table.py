@@ -1,0 +1,176 @@
+"""dive.benchmark on hand-made inputs: flag selection (missing / explicit / corrupt), the published values
+joined, verdicts, the "not available" row and the heatmap."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dive import benchmark as B
+from dive import reference
+from dive.data import DatasetFileError
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    from dive.synthetic import write_synthetic_root
+
+    return write_synthetic_root(tmp_path_factory.mktemp("bench"), datasets=("pneumoniamnist", "breastmnist"),
+                                sizes={"train": 40, "val": 20, "test": 30})
+
+
+def test_published_table_is_the_papers_table_3():
+    t = reference.MEDMNIST_V2_2D
+    assert len(t) == 12 * 7 and set(t["dataset"]) == set(B.FLAGS_2D)
+    assert list(reference.MEDMNIST_V2_METHODS)[0] == B.BASELINE
+    assert B.published("pathmnist") == {"acc": 0.907, "auc": 0.983}
+    assert B.published("chestmnist", "Google AutoML Vision") == {"acc": 0.948, "auc": 0.778}
+    assert B.published("breastmnist", "ResNet-50 (224)") == {"acc": 0.842, "auc": 0.866}
+    assert "10.1038/s41597-022-01721-8" in reference.MEDMNIST_V2_CITATION
+    with pytest.raises(KeyError, match="methods"):
+        B.published("pathmnist", "ResNet-19")
+
+
+def test_flags_all_keeps_going_with_not_available_rows(root):
+    statuses = B.select_flags("all", root)
+    assert [s.flag for s in statuses] == list(B.FLAGS_2D) and len(statuses) == 12
+    present = {s.flag for s in statuses if s.available}
+    assert present == {"pneumoniamnist", "breastmnist"}
+    path = root / "medmnist" / "pathmnist.npz"
+    (path_status,) = [s for s in statuses if s.flag == "pathmnist"]
+    assert path_status.not_available() == (
+        f"not available: place pathmnist.npz at {path} (md5 a8b06965200029087d5bd730944a56c1; {path_status.url})")
+    table = B.availability_table(statuses)
+    assert len(table) == 12 and (table["status"] == "present").sum() == 2
+    assert B.select_flags(None, root) == statuses
+
+
+def test_flags_given_by_name_must_be_present(root):
+    assert [s.flag for s in B.select_flags("breastmnist, pneumoniamnist", root)] == ["breastmnist", "pneumoniamnist"]
+    with pytest.raises(DatasetFileError) as err:
+        B.select_flags(["pneumoniamnist", "dermamnist"], root)
+    msg = str(err.value)
+    assert "before any training" in msg and str(root / "medmnist" / "dermamnist.npz") in msg
+    assert "0744692d530f8e62ec473284d019b0c7" in msg  # dermamnist's official md5
+    with pytest.raises(ValueError, match="valid: all, pathmnist"):
+        B.select_flags("pneumoniamnist,derma", root)
+
+
+def test_corrupt_file_is_an_error_even_with_all(tmp_path):
+    from dive.synthetic import write_synthetic_root
+
+    root = write_synthetic_root(tmp_path, datasets=("breastmnist",), sizes={"train": 10, "val": 5, "test": 5})
+    path = root / "medmnist" / "breastmnist.npz"
+    path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
+    for flags in ("all", "breastmnist"):
+        with pytest.raises(DatasetFileError, match="corrupt") as err:
+            B.select_flags(flags, root)
+        assert str(path) in str(err.value)
+
+
+def _rows(values):
+    """Hand-made per-seed rows: {(dataset, method): [(acc, auc), ...]}."""
+    return [{"dataset": d, "method": m, "seed": 22 + i, "test_acc": acc, "test_auc": auc}
+            for (d, m), seeds in values.items() for i, (acc, auc) in enumerate(seeds)]
+
+
+def test_verdicts_by_hand():
+    # breastmnist's published ResNet-18 (28): ACC 0.863, AUC 0.901
+    assert B.verdict(0.8632, 0.95, 0.863, 0.901) == B.ABOVE  # 0.8632 -> 0.863: equal at the published precision
+    assert B.verdict(0.85, 0.88, 0.863, 0.901) == B.BELOW
+    assert B.verdict(0.90, 0.85, 0.863, 0.901) == "mixed: ACC at or above, AUC below the published ResNet-18 (28)"
+    assert B.verdict(0.80, 0.95, 0.863, 0.901) == "mixed: ACC below, AUC at or above the published ResNet-18 (28)"
+    assert "AUC undefined" in B.verdict(0.9, math.nan, 0.863, 0.901)
+
+
+def test_summary_and_tables_on_hand_made_runs(root):
+    statuses = B.select_flags("all", root)
+    methods = ["simplecnn_report", "resnet18_medmnist"]
+    rows = _rows({
+        ("breastmnist", "simplecnn_report"): [(0.80, 0.85), (0.84, 0.87), (0.82, 0.86)],
+        ("breastmnist", "resnet18_medmnist"): [(0.90, 0.95)],
+        ("pneumoniamnist", "simplecnn_report"): [(0.86, 0.95)],
+        ("pneumoniamnist", "resnet18_medmnist"): [(0.80, 0.96)],
+    })
+    summary = B.summarise(rows)
+    s = summary.set_index(["dataset", "method"])
+    assert s.loc[("breastmnist", "simplecnn_report"), "n_seeds"] == 3
+    assert s.loc[("breastmnist", "simplecnn_report"), "test_acc"] == pytest.approx(0.82)
+    lo, hi = s.loc[("breastmnist", "simplecnn_report"), ["test_acc_ci_low", "test_acc_ci_high"]]
+    # t interval of (0.80, 0.84, 0.82): mean 0.82, s = 0.02, t_{0.975, 2} = 4.3027
+    assert (hi - lo) / 2 == pytest.approx(4.302653 * 0.02 / np.sqrt(3), rel=1e-5)
+    assert math.isnan(s.loc[("pneumoniamnist", "simplecnn_report"), "test_acc_ci_low"])  # one seed: no interval
+
+    comp = B.comparison_table(summary, statuses, methods, "shortened: quick profile")
+    assert len(comp) == 12 * 2 and list(comp["metric"][:2]) == ["ACC", "AUC"]
+    breast = comp[comp["dataset"] == "breastmnist"].set_index("metric")
+    assert breast.loc["ACC", "SimpleCNN (report) (this run)"] == pytest.approx(0.82)
+    assert breast.loc["AUC", "ResNet-18 (28), MedMNIST recipe (this run)"] == pytest.approx(0.95)
+    for m in reference.MEDMNIST_V2_METHODS:  # all seven published methods beside this run
+        assert breast.loc["ACC", f"{m} (published)"] == B.published("breastmnist", m)["acc"]
+        assert breast.loc["AUC", f"{m} (published)"] == B.published("breastmnist", m)["auc"]
+    assert breast.loc["ACC", "status"] == "this run (shortened: quick profile)"
+    derma = comp[comp["dataset"] == "dermamnist"].set_index("metric")
+    assert derma.loc["ACC", "status"].startswith("not available: place dermamnist.npz at ")
+    assert math.isnan(derma.loc["ACC", "SimpleCNN (report) (this run)"])
+    assert derma.loc["AUC", "ResNet-18 (28) (published)"] == 0.917
+
+    v = B.verdict_table(summary, statuses, methods, "shortened: quick profile")
+    assert len(v) == 2 * 2 + 10  # two methods on two present datasets, one row per absent dataset
+    b = v[(v["dataset"] == "breastmnist")].set_index("method")
+    assert b.loc["SimpleCNN (report)", "Δ ACC"] == pytest.approx(0.82 - 0.863)
+    assert b.loc["SimpleCNN (report)", "verdict"] == B.BELOW
+    assert b.loc["SimpleCNN (report)", "test ACC 95% CI"].startswith("[")
+    assert b.loc["ResNet-18 (28), MedMNIST recipe", "verdict"] == B.ABOVE  # 0.90 >= 0.863, 0.95 >= 0.901
+    p = v[v["dataset"] == "pneumoniamnist"].set_index("method")
+    # published pneumoniamnist ResNet-18 (28): ACC 0.854, AUC 0.944
+    assert p.loc["SimpleCNN (report)", "verdict"] == B.ABOVE
+    assert p.loc["ResNet-18 (28), MedMNIST recipe", "verdict"].startswith("mixed: ACC below, AUC at or above")
+    assert isinstance(p.loc["SimpleCNN (report)", "test ACC 95% CI"], float)  # NaN: single run, no interval
+    absent = v[v["dataset"] == "octmnist"].iloc[0]
+    assert absent["method"] == "—" and absent["verdict"].startswith("not available: place octmnist.npz")
+    assert absent["ResNet-18 (28) ACC"] == 0.743
+
+    fig = B.difference_heatmap(v)
+    ax = fig.axes[0]
+    texts = [t.get_text() for t in ax.texts]
+    assert f"{0.82 - 0.863:+.3f}" in texts and texts.count("n/a") == 10 * 4
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(B.FLAGS_2D)
+
+
+def test_verdict_table_needs_every_method_on_every_present_dataset(root):
+    statuses = B.select_flags("pneumoniamnist", root)
+    summary = B.summarise(_rows({("pneumoniamnist", "simplecnn_report"): [(0.9, 0.95)]}))
+    with pytest.raises(ValueError, match="pneumoniamnist / resnet18_report"):
+        B.verdict_table(summary, statuses, ["simplecnn_report", "resnet18_report"], "full recipe")
+
+
+def test_recipes_follow_their_sources():
+    model, s, notes = B.recipe("resnet18_medmnist", "multi-class")
+    assert model == "resnet18_28" and notes == []
+    assert (s["optimizer"], s["lr"], s["batch_size"], s["epochs"]) == ("adam", 0.001, 128, 100)
+    assert s["scheduler"] == "multistep" and s["scheduler_kwargs"] == {"milestones": [50, 75], "gamma": 0.1}
+    assert s["monitor"] == "val_auc" and s["patience"] is None and s["restore_best"] is True
+    model, s, notes = B.recipe("resnet18_report", "multi-class")
+    assert model == "resnet18" and s["balanced"] is True and s["augment"] is True
+    assert (s["optimizer"], s["lr"], s["batch_size"], s["epochs"], s["patience"], s["scheduler"], s["normalize"]) == (
+        "adagrad", 0.0005, 64, 200, 20, "plateau", "dataset")
+    _, s, notes = B.recipe("resnet18_report", "multi-label, binary-class")
+    assert s["balanced"] is False and "multi-label" in notes[0]
+    model, s, _ = B.recipe("simplecnn_report", "binary-class")
+    assert model == "simplecnn" and (s["batch_norm"], s["dropout"], s["epochs"], s["patience"]) == (True, False, 30, 5)
+    budget = B.Budget(train_size=100, medmnist_epochs=4)
+    _, s, _ = B.recipe("resnet18_medmnist", "multi-class", budget)
+    assert s["train_size"] == 100 and s["scheduler_kwargs"]["milestones"] == [2, 3]
+    assert not budget.is_full() and B.Budget(pretrained=True).is_full()
+    assert budget.departures() == ["train_size 100 (recipe: all)", "medmnist_epochs 4 (recipe: 100)"]
+    with pytest.raises(ValueError, match="valid: simplecnn_report"):
+        B.recipe("resnet19", "multi-class")
+
+
+def test_budget_from_profile_parameters():
+    b = B.Budget.from_params({"train_size": 200, "val_size": None, "report_image_size": 32, "flags": "all"})
+    assert b == B.Budget(train_size=200, report_image_size=32)
+    assert isinstance(pd.DataFrame([b.__dict__]), pd.DataFrame)
