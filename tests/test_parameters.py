@@ -1,0 +1,291 @@
+"""Notebook parameters: declared once (dive.profiles.PARAMETERS), checked before any work.
+
+* Every parameter of every notebook in notebooks/*.ipynb and every key of every profile is declared.
+* ``validate`` names the parameter, the value, what is expected and the notebook, for every bad value
+  at once; converts what converts without loss; touches nothing on disk.
+* Through papermill: notebook 02 with ``lr="abc"`` stops in its resolve cell, before any data cell.
+"""
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dive import profiles
+from dive.profiles import PARAMETERS, PROFILES, ParameterError, validate
+
+REPO = Path(__file__).resolve().parent.parent
+NB_DIR = REPO / "notebooks"
+NOTEBOOKS = sorted(NB_DIR.glob("*.ipynb"))
+
+
+@pytest.fixture(autouse=True)
+def real_profiles(monkeypatch, tmp_path):
+    """The repository's own profiles; outputs (if anything were written) under tmp_path."""
+    monkeypatch.delenv("DIVE_PROFILES_DIR", raising=False)
+    monkeypatch.setenv("DIVE_REPORTS_DIR", str(tmp_path / "reports"))
+
+
+def _parameters_cell(path: Path) -> list[str]:
+    """The names a notebook's cell tagged ``parameters`` assigns (in order)."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    cells = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(cells) == 1, f"{path.name}: expected one cell tagged 'parameters', found {len(cells)}"
+    tree = ast.parse("".join(cells[0]["source"]))
+    return [t.id for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
+            for t in (node.targets if isinstance(node, ast.Assign) else [node.target]) if isinstance(t, ast.Name)]
+
+
+# --- declared once ------------------------------------------------------------------------------
+
+def test_every_notebook_parameter_and_profile_key_is_declared():
+    assert len(NOTEBOOKS) >= 9, f"expected the report's notebooks in {NB_DIR}, found {len(NOTEBOOKS)}"
+    undeclared = []
+    for path in NOTEBOOKS:
+        names = _parameters_cell(path)
+        assert "profile" in names, f"{path.name}: no 'profile' parameter"
+        undeclared += [f"{path.name}: {n}" for n in names if n not in PARAMETERS]
+        if "image_size" in names:  # its minimum depends on the model: the notebook's own or a parameter
+            assert path.stem in profiles.NOTEBOOK_MODELS or {"model", "models"} & set(names), (
+                f"{path.name} has image_size but no model to check it against: add it to "
+                "dive.profiles.NOTEBOOK_MODELS or give it a model/models parameter")
+    for profile in PROFILES:
+        for section, values in profiles.load_profile(profile).items():
+            undeclared += [f"profiles/{profile}.yaml [{section}]: {k}" for k in values if k not in PARAMETERS]
+    assert not undeclared, "declare these in dive.profiles.PARAMETERS: " + "; ".join(undeclared)
+
+
+def test_upcoming_parameters_are_declared():
+    for name in ("seeds", "split_seed", "executor", "ray_address", "precision", "channels_last", "compile",
+                 "deterministic", "flags", "methods", "n_images"):
+        assert name in PARAMETERS, name
+
+
+def test_choices_match_the_library():
+    from dive import train
+
+    assert PARAMETERS["optimizer"].valid_choices() == train.OPTIMIZERS
+    assert set(PARAMETERS["scheduler"].valid_choices()) == {s for s in train.SCHEDULERS if s is not None} | {"none"}
+    try:
+        from dive import config
+    except ImportError:  # pragma: no cover - while dive.config is being written
+        return
+    assert set(PARAMETERS["split"].valid_choices()) == set(config.SPLITS)
+    assert set(PARAMETERS["normalize"].valid_choices()) == set(config.NORMALIZATIONS)
+    assert PARAMETERS["precision"].valid_choices() == config.PRECISIONS
+    assert "mnist" not in PARAMETERS["flags"].item.valid_choices()
+    assert "pathmnist" in PARAMETERS["flags"].item.valid_choices()
+
+
+def test_min_image_size_is_the_models_own():
+    from dive import models
+
+    assert [models.min_image_size(n) for n in ("alexnet", "AlexNet", "resnet18", "xception")] == [63, 63, 1, 7]
+    for name in ("alexnet", "resnet18"):
+        assert models.min_image_size(name) == models.model_spec(name).min_size
+    for name in ("simplecnn", "simplecnn_v1"):  # the SimpleCNNs refuse one pixel less
+        need = models.min_image_size(name)
+        assert models.model_spec(name, image_size=need).input_size == need
+        with pytest.raises(ValueError, match="image_size"):
+            models.model_spec(name, image_size=need - 1)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_profile_is_valid_for_every_notebook_without_side_effects(profile, tmp_path, monkeypatch):
+    def no_data(root):
+        raise AssertionError("validate made synthetic data")
+
+    monkeypatch.setattr(profiles, "_ensure_synthetic", no_data)
+    for path in NOTEBOOKS:
+        values = validate(path.stem, profile)
+        assert values["seed"] == 22 and "out_dir" not in values
+    assert not (tmp_path / "reports").exists()
+
+
+# --- bad values -----------------------------------------------------------------------------------
+
+NB02 = "02_pathmnist_simplecnn"
+# (notebook, parameter, bad value, what the message must say is expected)
+BAD = [
+    (NB02, "lr", "abc", "expected a number > 0"),
+    (NB02, "lr", -1, "expected a number > 0"),
+    (NB02, "lr", 0, "expected a number > 0"),
+    (NB02, "lr", float("nan"), "expected a number > 0"),
+    (NB02, "epochs", 0, "expected an integer >= 1"),
+    (NB02, "epochs", -3, "expected an integer >= 1"),
+    (NB02, "epochs", True, "expected an integer >= 1"),
+    (NB02, "batch_size", 2.5, "expected an integer >= 1"),
+    (NB02, "batch_size", "32 images", "expected an integer >= 1"),
+    ("04_alexnet_balancing", "image_size", 8, "expected an integer >= 63 or None, the smallest input the model runs "
+     + "on (alexnet 63 px)"),
+    ("07_resnet_tuning", "image_size", 0, "expected an integer >= 1 or None"),
+    (NB02, "pretrained", "maybe", "expected one of True, False, auto"),
+    (NB02, "synthetic", "yes", "expected True or False"),
+    (NB02, "deterministic", 1, "expected True or False"),
+    (NB02, "seeds", [], "expected a positive count or a non-empty list"),
+    (NB02, "seeds", 0, "expected a positive count or a non-empty list"),
+    (NB02, "seeds", [22, 2.5], "each item an integer >= 0"),
+    (NB02, "optimizer", "adamx", "expected one of sgd, adam, nadam, adagrad, adamw"),
+    (NB02, "scheduler", "sometimes", "expected one of none, plateau, step, multistep, cosine"),
+    (NB02, "normalize", "minmax", "expected one of auto, imagenet, dataset"),
+    (NB02, "split", "random", "expected one of official, report"),
+    (NB02, "precision", "fp8", "expected one of auto, fp32, bf16, fp16"),
+    (NB02, "channels_last", "yes", "expected one of auto, True, False"),
+    (NB02, "compile", "sometimes", "expected one of auto, True, False"),
+    (NB02, "executor", "dask", "expected one of local, ray"),
+    (NB02, "patience", 0, "expected an integer >= 1 or None"),
+    (NB02, "train_size", 0, "expected an integer >= 1 or None"),
+    (NB02, "split_seed", -1, "expected an integer >= 0 or None"),
+    (NB02, "seed", "twenty-two", "expected an integer >= 0"),
+    (NB02, "device", "gpu", "expected auto or a torch device"),
+    (NB02, "ray_address", 6379, "expected a string or None"),
+    ("01_mnist_simplecnn", "lr_grid", [0.1, -1], "each item a number > 0"),
+    ("01_mnist_simplecnn", "epochs_grid", [], "a non-empty list"),
+    ("01_mnist_simplecnn", "batch_size_grid", "16,,32", "a non-empty list"),
+    (NB02, "flags", ["pathmnist", "cifar10"], 'expected "all" or a non-empty list (or comma-separated), each item one '
+     + "of pathmnist, "),
+    (NB02, "methods", ["lime"], "each item one of saliency, integrated_gradients, occlusion, gradcam"),
+    (NB02, "n_images", 0, "expected an integer >= 1"),
+    ("07_resnet_tuning", "deep_model", "resnet18,resnet34", "expected a model name"),
+]
+
+
+@pytest.mark.parametrize(("notebook", "key", "value", "expected"), BAD, ids=[f"{k}={v!r}" for _, k, v, _ in BAD])
+def test_bad_value_names_parameter_value_expectation_and_notebook(notebook, key, value, expected):
+    with pytest.raises(ParameterError) as err:
+        validate(notebook, "smoke", **{key: value})
+    assert len(err.value.problems) == 1, err.value.problems
+    problem = err.value.problems[0]
+    assert problem.startswith(f"{key} = {value!r} (given) in notebook {notebook}: "), problem
+    assert expected in problem, problem
+    assert problem in str(err.value) and isinstance(err.value, ValueError)
+
+
+def test_names_keep_their_messages_listing_the_valid_names():
+    with pytest.raises(ParameterError, match=r"data_flag = 'nosuchmnist'.*valid data flags: mnist, pathmnist"):
+        validate(NB02, "smoke", data_flag="nosuchmnist")
+    with pytest.raises(ParameterError, match=r"unknown deep_model 'vgg16'; valid models: simplecnn_v1, simplecnn"):
+        validate("07_resnet_tuning", "smoke", deep_model="vgg16")
+    with pytest.raises(ParameterError, match="valid profiles: smoke, quick, full"):
+        validate(NB02, "fast")
+
+
+def test_image_size_floor_comes_from_the_model_parameter():
+    # 07 trains resnet18 and deep_model: with AlexNet as the deep model, 32 px (the smoke profile's) is too small
+    with pytest.raises(ParameterError) as err:
+        validate("07_resnet_tuning", "smoke", deep_model="alexnet")
+    [problem] = err.value.problems
+    assert problem.startswith("image_size = 32 (profile smoke, section 07_resnet_tuning) in notebook 07_resnet_tuning")
+    assert ">= 63" in problem and "alexnet 63 px" in problem
+    assert validate("07_resnet_tuning", "smoke", deep_model="resnet34")["image_size"] == 32
+    # a model parameter counts too (notebook without a fixed model)
+    with pytest.raises(ParameterError, match=r"image_size = 6 .*>= 7 .*xception 7 px"):
+        validate("99_future", "smoke", model="xception", image_size=6)
+    assert validate("99_future", "smoke", models=["resnet18", "xception"], image_size=7)["image_size"] == 7
+    assert validate("04_alexnet_balancing", "smoke", image_size=63)["image_size"] == 63
+
+
+def test_every_bad_value_is_reported_at_once():
+    given = {"lr": "abc", "epochs": 0, "batch_size": 2.5, "optimizer": "adamx", "pretrained": "maybe",
+             "seeds": [], "data_flag": "nosuchmnist", "image_size": 8}
+    with pytest.raises(ParameterError) as err:
+        validate("04_alexnet_balancing", "quick", **given)
+    problems = err.value.problems
+    assert len(problems) == len(given), problems
+    for key, value in given.items():
+        assert sum(p.startswith(f"{key} = {value!r} (given) in notebook 04_alexnet_balancing") for p in problems) == 1
+    text = str(err.value)
+    assert text.startswith("notebook 04_alexnet_balancing, profile quick: 8 bad parameter value(s); nothing was run")
+    assert all(p in text for p in problems)
+
+
+def test_bad_profile_values_name_the_profile_and_section(tmp_path, monkeypatch):
+    pdir = tmp_path / "profiles"
+    pdir.mkdir()
+    for name in PROFILES:
+        (pdir / f"{name}.yaml").write_text(yaml.safe_dump({
+            "common": {"lr": "fast", "synthetic": False},
+            "01_demo": {"epochs": 2.5, "lr": "0.001"}, "02_demo": {"epochs": "10"}}))
+    monkeypatch.setenv("DIVE_PROFILES_DIR", str(pdir))
+    v = validate("01_demo", "quick", epochs=4)  # a good given value replaces the section's bad one
+    assert (v["lr"], v["epochs"]) == (0.001, 4)  # the section's lr (a YAML string) wins over common's, converted
+    with pytest.raises(ParameterError) as err:
+        validate("02_demo", "quick")
+    assert err.value.problems == ["lr = 'fast' (profile quick, common) in notebook 02_demo: expected a number > 0 "
+                                  + "— lr: learning rate"]
+    with pytest.raises(ParameterError, match=r"epochs = 2.5 \(profile full, section 01_demo\) in notebook 01_demo"):
+        validate("01_demo", "full")
+
+
+# --- lossless conversions -------------------------------------------------------------------------
+
+def test_lossless_conversions_are_accepted_and_converted():
+    v = validate(NB02, "smoke", lr="0.001", epochs="5", batch_size=2.0, patience="2", train_size=64.0,
+                 synthetic="True", pretrained="false", optimizer="Adam", seeds="3", split_seed="7",
+                 deterministic="false", channels_last="auto", compile="True", precision="BF16")
+    expected = {"lr": 0.001, "epochs": 5, "batch_size": 2, "patience": 2, "train_size": 64, "synthetic": True,
+                "pretrained": False, "optimizer": "adam", "seeds": 3, "split_seed": 7, "deterministic": False,
+                "channels_last": "auto", "compile": True, "precision": "bf16"}
+    assert {k: v[k] for k in expected} == expected
+    for key in ("epochs", "batch_size", "patience", "train_size", "seeds", "split_seed"):
+        assert type(v[key]) is int, key
+    assert type(v["lr"]) is float and type(validate(NB02, "smoke", lr=1)["lr"]) is float
+
+
+def test_lists_from_yaml_strings_and_scalars():
+    v = validate("01_mnist_simplecnn", "smoke", lr_grid="0.1, 0.01", batch_size_grid=[16, "32", 64.0], epochs_grid=3,
+                 seeds=[22, "23"], flags="pathmnist,bloodmnist", methods="saliency, gradcam")
+    assert v["lr_grid"] == [0.1, 0.01] and v["batch_size_grid"] == [16, 32, 64] and v["epochs_grid"] == [3]
+    assert v["seeds"] == [22, 23] and v["flags"] == ["pathmnist", "bloodmnist"]
+    assert v["methods"] == ["saliency", "gradcam"]
+    assert validate(NB02, "smoke", flags="all")["flags"] == "all"
+    assert validate(NB02, "smoke", pretrained="auto", ray_address=None)["pretrained"] == "auto"
+
+
+def test_none_takes_the_profile_value_and_undeclared_names_pass_unchanged():
+    v = validate(NB02, "smoke", lr=None, epochs=None, something_new=[1, "x"])
+    assert (v["lr"], v["epochs"]) == (0.001, 2)
+    assert v["something_new"] == [1, "x"]
+
+
+# --- resolve: checked before any work ---------------------------------------------------------------
+
+def test_resolve_fails_before_making_data_or_folders(tmp_path, monkeypatch):
+    made = []
+    monkeypatch.setattr(profiles, "_ensure_synthetic", lambda root: made.append(root) or Path(root))
+    with pytest.raises(ParameterError, match=r"lr = 'abc' \(given\) in notebook 02_pathmnist_simplecnn"):
+        profiles.resolve(NB02, "smoke", lr="abc", out_dir=tmp_path / "out")
+    assert made == [] and not (tmp_path / "out").exists() and not (tmp_path / "reports").exists()
+    p = profiles.resolve(NB02, "smoke", lr="0.01", epochs="3", out_dir=tmp_path / "out")
+    assert (p.lr, p.epochs) == (0.01, 3) and made and (tmp_path / "out").is_dir()
+
+
+@pytest.mark.notebooks
+def test_notebook_stops_in_its_resolve_cell_before_any_data_cell(tmp_path, monkeypatch):
+    """papermill, as ``python -m dive.report --profile smoke --notebooks 02 -p lr abc`` runs it."""
+    import papermill
+    from jupyter_client.kernelspec import find_kernel_specs
+    from papermill.exceptions import PapermillExecutionError
+
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    monkeypatch.setenv("DIVE_QUIET", "1")
+    src = NB_DIR / f"{NB02}.ipynb"
+    dest = tmp_path / "executed.ipynb"
+    kernel = "dive" if "dive" in find_kernel_specs() else "python3"
+    with pytest.raises(PapermillExecutionError) as err:
+        papermill.execute_notebook(str(src), str(dest), parameters={"profile": "smoke", "lr": "abc"}, cwd=str(NB_DIR),
+                                   kernel_name=kernel, progress_bar=False, log_output=False)
+    assert err.value.ename == "ParameterError"
+    assert "lr = 'abc' (given) in notebook 02_pathmnist_simplecnn: expected a number > 0" in err.value.evalue
+    cells = [c for c in json.loads(dest.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
+    failed = [i for i, c in enumerate(cells) if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+    assert len(failed) == 1
+    stop = failed[0]
+    assert "resolve(" in "".join(cells[stop]["source"]), "the notebook failed elsewhere than in its resolve cell"
+    later = cells[stop + 1:]
+    assert later and all(c.get("execution_count") is None for c in later), "cells after the resolve cell ran"
+    assert any("data.load(" in "".join(c["source"]) for c in later)  # the data are loaded only after it
+    assert not (tmp_path / "reports").exists()  # no out_dir was made
