@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -152,7 +153,7 @@ class Budget:
     pretrained: Any = False  # the report's ResNet-18 started from ImageNet weights (full profile: True)
 
     @classmethod
-    def from_params(cls, p: Mapping) -> "Budget":
+    def from_params(cls, p: Mapping) -> Budget:
         """The fields that ``p`` (a profile's parameters) sets; the others keep their defaults."""
         return cls(**{k: p[k] for k in cls.__dataclass_fields__ if p.get(k) is not None})
 
@@ -183,23 +184,23 @@ def recipe(method: str, task: str, budget: Budget | None = None) -> tuple[str, d
     sizes = {"train_size": b.train_size, "val_size": b.val_size}
     notes: list[str] = []
     if method == "simplecnn_report":
-        settings = dict(batch_norm=True, dropout=False, optimizer="adam", lr=0.001, batch_size=32,
-                        epochs=b.simplecnn_epochs, patience=b.simplecnn_patience, normalize="dataset", image_size=28)
+        settings = {"batch_norm": True, "dropout": False, "optimizer": "adam", "lr": 0.001, "batch_size": 32,
+                        "epochs": b.simplecnn_epochs, "patience": b.simplecnn_patience, "normalize": "dataset", "image_size": 28}
     elif method == "resnet18_medmnist":
         r = reference.MEDMNIST_V2_RECIPE
-        settings = dict(optimizer=r["optimizer"], lr=r["lr"], batch_size=r["batch_size"], epochs=b.medmnist_epochs,
-                        scheduler="multistep",
-                        scheduler_kwargs={"milestones": medmnist_milestones(b.medmnist_epochs), "gamma": r["gamma"]},
-                        monitor="val_auc", patience=None, restore_best=True, image_size=28, pretrained=False)
+        settings = {"optimizer": r["optimizer"], "lr": r["lr"], "batch_size": r["batch_size"], "epochs": b.medmnist_epochs,
+                        "scheduler": "multistep",
+                        "scheduler_kwargs": {"milestones": medmnist_milestones(b.medmnist_epochs), "gamma": r["gamma"]},
+                        "monitor": "val_auc", "patience": None, "restore_best": True, "image_size": 28, "pretrained": False}
     else:
         f = reference.FINAL_HYPERPARAMETERS
         balanced = task != "multi-label, binary-class"
         if not balanced:
             notes.append("report recipe on a multi-label dataset: class balancing needs one class per image, "
                          "so this run draws the images uniformly")
-        settings = dict(optimizer=f["optimizer"], lr=f["lr"], batch_size=f["batch_size"], balanced=balanced,
-                        augment=True, scheduler=f["scheduler"], epochs=b.report_max_epochs, patience=b.report_patience,
-                        normalize=f["normalize"], image_size=b.report_image_size, pretrained=b.pretrained)
+        settings = {"optimizer": f["optimizer"], "lr": f["lr"], "batch_size": f["batch_size"], "balanced": balanced,
+                        "augment": True, "scheduler": f["scheduler"], "epochs": b.report_max_epochs, "patience": b.report_patience,
+                        "normalize": f["normalize"], "image_size": b.report_image_size, "pretrained": b.pretrained}
     return METHODS[method].model, {**settings, **sizes}, notes
 
 

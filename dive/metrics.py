@@ -49,12 +49,12 @@ THRESHOLD = 0.5  # MedMNIST's threshold for binary-class and multi-label scores 
 
 __all__ = [
     "TASKS",
-    "predict",
-    "evaluate",
+    "class_names_list",
     "ensemble_probs",
+    "evaluate",
     "majority_rate",
     "metrics_row",
-    "class_names_list",
+    "predict",
 ]
 
 
@@ -193,7 +193,7 @@ def evaluate(y_true, probs, task: str = "multi-class", class_names=None) -> dict
     """
     _check_task(task)
     y, p = _as_arrays(y_true, probs, task)
-    n = int(len(y))
+    n = len(y)
     if n == 0:
         raise ValueError("evaluate() needs at least one sample")
 
