@@ -1,0 +1,428 @@
+"""Step 3 of the report: one self-contained ``report.html`` from the notebooks' ``metrics.json`` files.
+
+The page is ``templates/report.html.j2`` (Jinja2) with ``templates/report.css``; this module only
+gathers what goes on it. Sections, in the original report's order:
+
+1 Datasets      notebook ``00_*``
+2 Methods       ``notebooks/sections/methods.md``
+3 Experiments   notebooks ``01_*`` to ``08_*`` (the original report's experiments), one subsection each
+4 Discussion    ``notebooks/sections/discussion.md``
+5, 6, ...       every later notebook (``09_*``, ``10_*``, ...): beyond the original report, one section
+                each, titled by the notebook's first heading
+Appendix        every run of the report in one table
+
+The notebook list comes from the files (:func:`dive.report.execute.find_notebooks`), so any number
+of notebooks works; a notebook that has not run yet is listed with its status.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import json
+import math
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from dive import profiles
+from dive.outputs import SYNTHETIC_LINE, comparability_notes, datasets_of
+from dive.report.execute import default_notebooks_dir, find_notebooks
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+#: Notebooks 01..LAST_EXPERIMENT are the original report's experiments; later ones go beyond it.
+LAST_EXPERIMENT = 8
+RUN_COLUMNS = ["run", "model", "epochs run", "best epoch", "s/epoch", "val acc", "val F1", "val AUC",
+               "test acc", "test AUC"]
+#: The printed text block (A4 less 16 mm margins, see report.css) in pt, and the tables' type sizes in pt:
+#: 0.86em and 0.75em (``table.small``) of the 10 pt body.
+TEXT_WIDTH_PT = (210 - 2 * 16) / 25.4 * 72
+TABLE_PT, SMALL_TABLE_PT = 8.6, 7.5
+#: Average advance of a DejaVu Sans character (digits: 0.636 em) and a cell's side padding, in characters.
+CHAR_EM, PADDING_CHARS = 0.64, 1.2
+#: Tables with more columns than this are set in the smaller type.
+MANY_COLUMNS = 8
+
+
+# --- small helpers -----------------------------------------------------------------------------
+
+
+def markdown_to_html(text: str) -> str:
+    try:
+        import markdown  # type: ignore[import-not-found]
+
+        return markdown.markdown(text, extensions=["tables", "fenced_code"])
+    except ImportError:
+        from nbconvert.filters import markdown2html
+
+        return markdown2html(text)
+
+
+def first_heading(path: Path) -> str | None:
+    """The first Markdown heading of a notebook, without the ``#``s."""
+    try:
+        nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "markdown":
+            continue
+        src = cell.get("source", "")
+        src = "".join(src) if isinstance(src, list) else src
+        for line in src.splitlines():
+            m = re.match(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", line)
+            if m:
+                return m.group(1).strip()
+    return None
+
+
+def injected_parameters(executed: Path) -> dict:
+    """The parameters papermill injected into an executed notebook ({} if unknown)."""
+    try:
+        meta = json.loads(Path(executed).read_text(encoding="utf-8"))["metadata"].get("papermill", {})
+        return dict(meta.get("parameters") or {})
+    except (OSError, ValueError, KeyError, AttributeError, TypeError):
+        return {}
+
+
+def metrics_path(stem: str, base: Path, executed: Path, notebooks_dir: Path) -> Path:
+    """Where a notebook's metrics.json is: its out_dir parameter if papermill gave one, else the default."""
+    out_dir = injected_parameters(executed).get("out_dir")
+    if out_dir:
+        p = Path(out_dir)
+        return (p if p.is_absolute() else notebooks_dir / p) / "metrics.json"
+    return base / stem / "metrics.json"
+
+
+def when(stamp: Any) -> str:
+    return str(stamp).replace("T", " ") if stamp else "—"
+
+
+def fmt(x: Any) -> str:
+    """A table cell: 4 significant digits, whole numbers from 1000 up, — for missing values."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    if isinstance(x, bool):
+        return str(x)
+    if isinstance(x, float):
+        return f"{x:.0f}" if abs(x) >= 1000 else f"{x:.4g}"
+    return str(x)
+
+
+def uniq(values: Iterable[Any]) -> str:
+    seen = list(dict.fromkeys(str(v) for v in values if v not in (None, "")))
+    return ", ".join(seen) if seen else "—"
+
+
+def png_data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def runs_frame(runs: list[dict], notebook: str | None = None) -> pd.DataFrame:
+    rows = []
+    for r in runs:
+        val, test = r.get("val") or {}, r.get("test") or {}
+        row = {
+            "run": r.get("name"), "model": r.get("model"), "epochs run": r.get("epochs_run"),
+            "best epoch": r.get("best_epoch"), "s/epoch": r.get("seconds_per_epoch"),
+            "val acc": val.get("accuracy"), "val F1": val.get("f1"), "val AUC": val.get("auc"),
+            "test acc": test.get("accuracy"), "test AUC": test.get("auc"),
+        }
+        rows.append(({"notebook": notebook} if notebook is not None else {}) | row)
+    cols = (["notebook"] if notebook is not None else []) + RUN_COLUMNS
+    return pd.DataFrame(rows, columns=cols)
+
+
+# --- tables that fit the page --------------------------------------------------------------
+
+
+@dataclass
+class Table:
+    """A data frame as the template sets it: formatted cells, and a layout that fits the text block.
+
+    Wide tables get ``table-layout: fixed`` at 100 % of the text width with each column's share
+    proportional to its longest entry (capped), smaller type beyond :data:`MANY_COLUMNS` columns, and
+    break opportunities after ``_`` ``/`` ``.`` ``-`` so headers and long names wrap inside their column.
+    ``dive.report.pdf.overflows`` measures the printed result.
+    """
+
+    columns: list[str]
+    rows: list[list[str]]
+    numeric: list[bool]
+    widths: list[float] | None = None  # percent per column; None: automatic layout (narrow tables)
+    small: bool = False
+    long: bool = False
+
+    @classmethod
+    def from_frame(cls, df: pd.DataFrame) -> Table:
+        columns = [str(c) for c in df.columns]
+        cells = [[fmt(v) for v in df[c].astype(object)] for c in df.columns]
+        numeric = [any(v != "—" for v in col) and all(v == "—" or _NUMBER.fullmatch(v) for v in col) for col in cells]
+        rows = [list(r) for r in zip(*cells, strict=True)] if cells else []
+        table = cls(columns, rows, numeric, small=len(columns) > MANY_COLUMNS, long=len(rows) > 25)
+        table.widths = column_widths(columns, cells, numeric, SMALL_TABLE_PT if table.small else TABLE_PT)
+        return table
+
+    @property
+    def classes(self) -> str:
+        return " ".join(["data"] + (["fit"] if self.widths else []) + (["small"] if self.small else [])
+                        + (["long"] if self.long else []))
+
+
+def _pieces(text: str) -> list[str]:
+    """``text`` cut where :func:`breakable` and the browser may break a line (spaces, after ``_/.-``)."""
+    if _NUMBER.fullmatch(text):
+        return [text]
+    return [p for p in re.split(r"\s+|(?<=[_/.\-])(?=\w)", text) if p]
+
+
+def column_widths(columns: list[str], cells: list[list[str]], numeric: list[bool], font_pt: float) -> list[float] | None:
+    """Each column's share of the text width in percent, or ``None`` when the table fits as it is.
+
+    A column needs at least its longest unbreakable piece (a whole number, a word of the header, a
+    name up to its next ``_``); what is left of the text width goes to the columns in proportion to
+    how much more their longest entry wants.
+    """
+    available = TEXT_WIDTH_PT / (font_pt * CHAR_EM) - PADDING_CHARS * len(columns)
+    least, natural = [], []
+    for col, values in zip(columns, cells, strict=True):
+        pieces = [len(p) for v in values for p in _pieces(v)] + [len(p) for p in _pieces(col)]
+        least.append(max(pieces + [1]))
+        natural.append(max([len(v) for v in values] + [least[-1], min(len(col), 14)]))
+    if sum(natural) <= available:
+        return None
+    if sum(least) >= available:
+        share = [float(n) for n in least]
+    else:
+        spare = available - sum(least)
+        extra = [n - m for n, m in zip(natural, least, strict=True)]
+        share = [m + spare * e / sum(extra) for m, e in zip(least, extra, strict=True)]
+    share = [s + PADDING_CHARS for s in share]
+    return [round(100 * s / sum(share), 2) for s in share]
+
+
+_NUMBER = re.compile(r"[-+]?(\d[\d.]*([eE][-+]?\d+)?|inf|nan)")
+
+
+def breakable(text: str) -> str:
+    """HTML-escaped ``text`` with break opportunities (``<wbr>``) after ``_`` ``/`` ``.`` ``-`` (not in numbers)."""
+    import html
+
+    escaped = html.escape(str(text))
+    if _NUMBER.fullmatch(str(text)):
+        return escaped
+    return re.sub(r"([_/.\-])(?=\w)", r"\1<wbr>", escaped)
+
+
+# --- what the template gets --------------------------------------------------------------------
+
+
+@dataclass
+class Block:
+    """One notebook as a report (sub)section."""
+
+    stem: str
+    title: str
+    heading: str
+    anchor: str
+    status: str
+    html_rel: str | None
+    warnings: list[str]
+    parameters: str = ""
+    notes: list[str] = field(default_factory=list)
+    tables: list[dict] = field(default_factory=list)
+    figures: list[dict] = field(default_factory=list)
+    runs: Table | None = None
+    ran: bool = False
+
+
+@dataclass
+class Section:
+    number: str
+    title: str
+    anchor: str
+    blocks: list[Block] = field(default_factory=list)
+    html: str | None = None  # a Markdown section rendered
+    empty: str | None = None  # shown when there is nothing
+
+
+class _Counter:
+    def __init__(self):
+        self.table = 0
+        self.figure = 0
+
+
+def collect(profile: str, notebooks_dir: Path, reports_dir: Path) -> list[dict]:
+    """One record per notebook: title, executed/HTML paths, metrics (or why there are none)."""
+    base = reports_dir / profile
+    infos = []
+    for src in find_notebooks(notebooks_dir):
+        executed = base / "executed" / src.name
+        html_path = base / "html" / f"{src.stem}.html"
+        mpath = metrics_path(src.stem, base, executed, notebooks_dir)
+        metrics, status = None, "ok"
+        if mpath.is_file():
+            metrics = json.loads(mpath.read_text(encoding="utf-8"))
+        elif not executed.is_file():
+            status = "not run"
+        else:
+            shown = mpath.relative_to(base) if mpath.is_relative_to(base) else mpath
+            status = f"ran, but wrote no {shown}"
+        warnings = comparability_notes(metrics.get("dataset"), bool(metrics.get("synthetic"))) if metrics else []
+        infos.append({
+            "stem": src.stem, "src": src, "executed": executed, "metrics_path": mpath, "metrics": metrics,
+            "status": status, "warnings": warnings,
+            "parameters": injected_parameters(executed) if executed.is_file() else {},
+            "title": first_heading(src) or first_heading(executed) or src.stem,
+            "html_rel": f"html/{src.stem}.html" if html_path.is_file() else None,
+        })
+    return infos
+
+
+def _block(info: dict, heading: str, counter: _Counter) -> Block:
+    b = Block(info["stem"], info["title"], heading, info["stem"], info["status"], info["html_rel"], info["warnings"])
+    m = info["metrics"]
+    if m is None:
+        return b
+    b.ran = True
+    if info["parameters"]:
+        b.parameters = ", ".join(f"{k}={v!r}" for k, v in info["parameters"].items())
+    b.notes = [str(n) for n in m.get("notes") or []]
+    base = info["metrics_path"].parent
+    for t in m.get("tables", []):
+        counter.table += 1
+        csv = base / t["csv"]
+        orig = csv.with_name(csv.stem + ".original.csv")
+        b.tables.append({
+            "number": counter.table, "caption": t.get("caption"), "name": t["name"], "path": str(csv),
+            "table": Table.from_frame(pd.read_csv(csv)) if csv.is_file() else None,
+            "original": Table.from_frame(pd.read_csv(orig)) if orig.is_file() else None,
+        })
+    for f in m.get("figures", []):
+        counter.figure += 1
+        png = base / f["png"]
+        b.figures.append({"number": counter.figure, "caption": f.get("caption"), "name": f["name"], "path": str(png),
+                          "src": png_data_uri(png) if png.is_file() else None})
+    if m.get("runs"):
+        b.runs = Table.from_frame(runs_frame(m["runs"]))
+    return b
+
+
+def _markdown_file(path: Path) -> tuple[str | None, str | None]:
+    if path.is_file():
+        return markdown_to_html(path.read_text(encoding="utf-8")), None
+    return None, f"({path} not found)"
+
+
+def build_context(profile: str, notebooks_dir: Path, reports_dir: Path, title: str) -> dict:
+    """Everything ``report.html.j2`` shows."""
+    infos = collect(profile, notebooks_dir, reports_dir)
+    ran = [i for i in infos if i["metrics"]]
+    counter = _Counter()
+
+    banner = list(dict.fromkeys(w for i in ran for w in i["warnings"]))
+    if SYNTHETIC_LINE in banner:  # the synthetic line first
+        banner.remove(SYNTHETIC_LINE)
+        banner.insert(0, SYNTHETIC_LINE)
+
+    try:
+        from dive.utils import git_commit
+
+        build_commit = git_commit()
+    except Exception:  # noqa: BLE001
+        build_commit = None
+    m = [i["metrics"] for i in ran]
+    datasets = uniq(d for x in m for d in datasets_of(x.get("dataset")))
+    data_kind = ("synthetic" if m and all(x.get("synthetic") for x in m) else
+                 "partly synthetic" if any(x.get("synthetic") for x in m) else "real")
+    meta = [
+        ("Profile", profile), ("Datasets", datasets), ("Data", data_kind),
+        ("Device", uniq(x.get("device") for x in m)), ("Seed", uniq(x.get("seed") for x in m)),
+        ("Commit", uniq([x.get("git_commit") for x in m] + [build_commit])),
+        ("Assembled", when(_dt.datetime.now().astimezone().isoformat(timespec="seconds"))),
+        ("Run time", f"{sum(float(x.get('seconds') or 0) for x in m):.0f} s over {len(m)} notebooks"),
+    ]
+    notebooks = [{
+        "stem": i["stem"], "title": i["title"], "html_rel": i["html_rel"], "status": i["status"],
+        "started": when((i["metrics"] or {}).get("started"))[:16], "seconds": fmt((i["metrics"] or {}).get("seconds")),
+        "dataset": uniq(datasets_of((i["metrics"] or {}).get("dataset"))),
+        "synthetic": "yes" if (i["metrics"] or {}).get("synthetic") else ("no" if i["metrics"] else "—"),
+    } for i in infos]
+
+    def number(info: dict) -> int:
+        return int(info["stem"][:2])
+
+    datasets_nbs = [i for i in infos if number(i) == 0]
+    experiment_nbs = [i for i in infos if 0 < number(i) <= LAST_EXPERIMENT]
+    beyond_nbs = [i for i in infos if number(i) > LAST_EXPERIMENT]
+
+    sections = []
+    s = Section("1", "Datasets", "datasets", empty="No datasets notebook (00_*.ipynb) found.")
+    s.blocks = [_block(i, i["title"] if len(datasets_nbs) == 1 else f"1.{k} {i['title']}", counter)
+                for k, i in enumerate(datasets_nbs, 1)]
+    sections.append(s)
+    s = Section("2", "Methods", "methods")
+    s.html, s.empty = _markdown_file(notebooks_dir / "sections" / "methods.md")
+    sections.append(s)
+    s = Section("3", "Experiments", "experiments", empty="No experiment notebooks found.")
+    s.blocks = [_block(i, f"3.{k} {i['title']}", counter) for k, i in enumerate(experiment_nbs, 1)]
+    sections.append(s)
+    s = Section("4", "Discussion", "discussion")
+    s.html, s.empty = _markdown_file(notebooks_dir / "sections" / "discussion.md")
+    sections.append(s)
+    for k, info in enumerate(beyond_nbs, 5):  # each its own section, titled by its first heading
+        block = _block(info, "", counter)
+        s = Section(str(k), info["title"], info["stem"])
+        s.blocks = [block]
+        sections.append(s)
+
+    all_runs = pd.concat([runs_frame(i["metrics"].get("runs", []), i["stem"]) for i in ran] or [runs_frame([], "")],
+                         ignore_index=True)
+    header = f"{title} · profile {profile} · {datasets}" + (" (synthetic)" if data_kind != "real" else "")
+    return {
+        "title": title, "profile": profile, "banner": banner, "meta": meta, "notebooks": notebooks,
+        "sections": sections, "all_runs": Table.from_frame(all_runs) if len(all_runs) else None,
+        "running_header": header, "css": (TEMPLATES / "report.css").read_text(encoding="utf-8"),
+    }
+
+
+def environment():
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=jinja2.select_autoescape(["html", "j2"]),
+        trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
+    )
+    env.filters["breakable"] = lambda text: jinja2.utils.markupsafe.Markup(breakable(text))
+    env.filters["css_string"] = css_string
+    return env
+
+
+def css_string(text: str) -> str:
+    """``text`` as a quoted CSS string (for ``content:``), safe inside a ``<style>`` element."""
+    quoted = str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ").replace("<", "\\3c ")
+    return f'"{quoted}"'
+
+
+def assemble(
+    profile: str,
+    *,
+    notebooks_dir: str | os.PathLike | None = None,
+    reports_dir: str | os.PathLike | None = None,
+    title: str = "Dive into Deep Learning",
+) -> Path:
+    """Write ``<reports>/<profile>/report.html`` from the notebooks' metrics.json files."""
+    profiles.check_profile(profile)
+    notebooks_dir = Path(notebooks_dir or default_notebooks_dir()).resolve()
+    reports_dir = Path(reports_dir or profiles.reports_root()).resolve()
+    base = reports_dir / profile
+    base.mkdir(parents=True, exist_ok=True)
+    context = build_context(profile, notebooks_dir, reports_dir, title)
+    page = environment().get_template("report.html.j2").render(**context)
+    dest = base / "report.html"
+    dest.write_text(page, encoding="utf-8")
+    return dest

@@ -1,0 +1,299 @@
+"""Step 1 of the report: find the notebooks, work out each one's parameters, check them all, run them.
+
+``plan_notebooks`` merges every selected notebook's parameters and checks them all before any
+notebook starts; ``run_notebooks`` plans, runs the data preflight (:mod:`dive.report.preflight`)
+and then executes the notebooks one by one with papermill into ``<reports>/<profile>/executed/``.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dive import profiles
+
+REPO_ROOT = profiles.REPO_ROOT
+#: The kernel every notebook names in its metadata; ``make setup`` registers it.
+DIVE_KERNEL = "dive"
+FALLBACK_KERNEL = "python3"
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook raised while papermill ran it."""
+
+    def __init__(self, name: str, cell: Any, ename: str, evalue: str, path: Path, cell_index: int | None = None):
+        self.name, self.cell, self.ename, self.evalue = name, cell, ename, evalue
+        self.path, self.cell_index = path, cell_index
+        super().__init__(f"notebook {name} failed in cell {cell}: {ename}: {evalue}")
+
+
+class KernelNotFound(RuntimeError):
+    """Neither the notebook's kernel nor the fallback is installed."""
+
+
+# --- finding things ------------------------------------------------------------------------
+
+
+def default_notebooks_dir() -> Path:
+    return REPO_ROOT / "notebooks"
+
+
+def find_notebooks(notebooks_dir: str | os.PathLike, only: Sequence[str] | None = None) -> list[Path]:
+    """``NN_*.ipynb`` in order (``_template.ipynb`` and other files are not part of the report);
+    ``only`` selects by number (``"03"``) or stem."""
+    notebooks_dir = Path(notebooks_dir)
+    found = sorted(p for p in notebooks_dir.glob("*.ipynb") if re.match(r"^\d\d_", p.name))
+    if not only:
+        return found
+    chosen: list[Path] = []
+    for sel in only:
+        sel = profiles.notebook_stem(sel)
+        hits = [p for p in found if p.stem == sel or p.stem.split("_", 1)[0] == sel]
+        if not hits:
+            raise ValueError(
+                f"--notebooks {sel!r} matches no notebook in {notebooks_dir}; "
+                f"notebooks: {', '.join(p.stem for p in found) or '(none)'}"
+            )
+        chosen += [p for p in hits if p not in chosen]
+    return sorted(chosen)
+
+
+def parse_value(text: str) -> Any:
+    """A ``-p NAME VALUE`` value, read as papermill's CLI does (YAML; ``None``; ``1e-3`` is a float)."""
+    if text == "None":
+        return None
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if isinstance(value, str):
+        for cast in (int, float):
+            try:
+                return cast(value)
+            except ValueError:
+                pass
+    return value
+
+
+def notebook_parameters(path: Path) -> dict:
+    """The names the notebook's ``parameters`` cell defines (empty without such a cell)."""
+    import papermill
+
+    return dict(papermill.inspect_notebook(str(path)))
+
+
+def _installed_kernels() -> set[str] | None:
+    try:
+        from jupyter_client.kernelspec import find_kernel_specs
+
+        return set(find_kernel_specs())
+    except Exception:  # noqa: BLE001  (no jupyter_client: let papermill say what is wrong)
+        return None
+
+
+def kernel_for(path: Path, requested: str | None = None, *, warn: Callable[[str], None] | None = None) -> str:
+    """The kernel papermill runs ``path`` with.
+
+    ``requested`` (``--kernel``) wins. Otherwise the notebook's own ``kernelspec.name`` (``dive``,
+    registered by ``make setup``); when that kernel is not installed, ``python3`` is used instead and
+    a note says so (the notebooks import ``dive`` through ``PYTHONPATH`` either way). Neither
+    installed: :class:`KernelNotFound` naming both and how to register ``dive``.
+    """
+    if requested:
+        return requested
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    name = (nb.get("metadata", {}).get("kernelspec") or {}).get("name") or DIVE_KERNEL
+    installed = _installed_kernels()
+    if installed is None or name in installed:
+        return name
+    if FALLBACK_KERNEL in installed:
+        (warn or _stderr)(
+            f"note: kernel {name!r} of {Path(path).name} is not installed here (`make setup` registers 'dive'); "
+            f"running it with {FALLBACK_KERNEL!r} instead"
+        )
+        return FALLBACK_KERNEL
+    raise KernelNotFound(
+        f"kernel {name!r} of {Path(path).name} is not installed, nor {FALLBACK_KERNEL!r} "
+        f"(installed: {', '.join(sorted(installed)) or 'none'}); run `make setup`, which registers 'dive'"
+    )
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+@contextlib.contextmanager
+def kernel_env(reports_dir: Path, profiles_dir: Path | None):
+    """Environment the notebook kernels inherit.
+
+    ``DIVE_QUIET=1`` turns off the per-epoch progress bars (widgets do not survive in executed
+    notebooks); each run's history is in its tables and metrics.json instead.
+    """
+    keys = ("DIVE_REPORTS_DIR", "DIVE_PROFILES_DIR", "PYTHONPATH", "DIVE_QUIET", "OMP_WAIT_POLICY")
+    saved = {k: os.environ.get(k) for k in keys}
+    os.environ["DIVE_REPORTS_DIR"] = str(Path(reports_dir).resolve())
+    os.environ.setdefault("DIVE_QUIET", "1")
+    # OpenMP threads that spin while waiting collapse throughput when another process shares the
+    # cores (one SimpleCNN step 40 ms -> 590 ms measured here); passive waiting costs ~nothing alone.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if profiles_dir is not None:
+        os.environ["DIVE_PROFILES_DIR"] = str(Path(profiles_dir).resolve())
+    paths = [str(REPO_ROOT)] + [p for p in (saved["PYTHONPATH"] or "").split(os.pathsep) if p]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+# --- parameters ----------------------------------------------------------------------------
+
+
+def validate_values(values: dict, where: str) -> None:
+    """The shared keys that can be checked before a notebook runs: data_flag, model, models."""
+    try:
+        if values.get("data_flag") is not None:
+            profiles.check_data_flag(values["data_flag"])
+        for key in ("model", "models"):
+            if values.get(key) is not None:
+                profiles.check_models(values[key], key)
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
+
+
+@dataclass
+class Plan:
+    """One notebook as it will run: its file, the profile's values merged with the overrides, and
+    the names its ``parameters`` cell declares."""
+
+    src: Path
+    values: dict
+    declared: dict = field(default_factory=dict)
+    #: What the notebook ends up with, as ``dive.profiles.resolve`` merges: built-in defaults < common <
+    #: section < overrides, where ``None`` means "not set" (before data_root / out_dir are derived).
+    effective: dict = field(default_factory=dict)
+
+    @property
+    def stem(self) -> str:
+        return self.src.stem
+
+    def parameters(self, profile: str, overrides: dict | None) -> dict:
+        """What papermill injects: ``profile``, the declared profile values, every override."""
+        params: dict[str, Any] = {"profile": profile}
+        params.update({k: v for k, v in self.values.items() if k in self.declared and k != "profile"})
+        params.update(overrides or {})  # also where the notebook does not declare them, as papermill -p does
+        return params
+
+
+def plan_notebooks(
+    profile: str,
+    notebooks: Sequence[Path],
+    *,
+    overrides: dict | None = None,
+    profiles_dir: str | os.PathLike | None = None,
+    all_stems: Sequence[str] | None = None,
+) -> list[Plan]:
+    """Every notebook's merged values, checked for all notebooks before any of them runs.
+
+    Raises ``ValueError`` for a bad data_flag / model name (naming the notebook) or for a ``-p`` name
+    that none of the notebooks declares (a misspelt name would otherwise be injected and ignored).
+    """
+    data = profiles.load_profile(profile, profiles_dir)
+    stems = set(all_stems if all_stems is not None else (p.stem for p in notebooks))
+    for section in data:
+        if section != "common" and section not in stems:
+            _stderr(f"warning: profile {profile}: section {section!r} matches no notebook")
+    plans = []
+    for src in notebooks:
+        layers = (data["common"], data.get(src.stem, {}), overrides or {})
+        values: dict[str, Any] = {}
+        effective = dict(profiles.DEFAULTS)
+        for layer in layers:
+            values.update(layer)
+            effective.update({k: v for k, v in layer.items() if v is not None})
+        validate_values(values, f"{src.stem} ({profile})")
+        plans.append(Plan(src, values, notebook_parameters(src), effective))
+    known = set().union(*(p.declared for p in plans)) if plans else set()
+    unknown = sorted(set(overrides or {}) - known)
+    if unknown and plans:
+        raise ValueError(
+            f"parameter(s) {', '.join(unknown)} are not defined by any of the notebooks run "
+            f"({', '.join(p.stem for p in plans)}); their parameters: {', '.join(sorted(known))}"
+        )
+    return plans
+
+
+# --- running -------------------------------------------------------------------------------
+
+
+def run_notebooks(
+    profile: str,
+    *,
+    notebooks_dir: str | os.PathLike | None = None,
+    reports_dir: str | os.PathLike | None = None,
+    overrides: dict | None = None,
+    only: Sequence[str] | None = None,
+    profiles_dir: str | os.PathLike | None = None,
+    kernel_name: str | None = None,
+    preflight: bool = True,
+    log: Callable[[str], None] = print,
+) -> list[Path]:
+    """Execute the notebooks with papermill; returns the executed notebooks' paths.
+
+    Parameters per notebook: ``profile``, then the profile's values (common + the notebook's
+    section) for the names its ``parameters`` cell defines, then ``overrides`` (which win).
+    Before the first notebook starts, every notebook's values are checked and (``preflight``) every
+    data file and weights file they need (:func:`dive.report.preflight.check`).
+    Raises :class:`NotebookFailed` at the first failing notebook (earlier outputs are kept).
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    from dive.report import preflight as _preflight
+
+    profiles.check_profile(profile)
+    notebooks_dir = Path(notebooks_dir or default_notebooks_dir()).resolve()
+    reports_dir = Path(reports_dir or profiles.reports_root()).resolve()
+    pdir = Path(profiles_dir).resolve() if profiles_dir is not None else None
+    notebooks = find_notebooks(notebooks_dir, only)
+    if not notebooks:
+        _stderr(f"warning: no NN_*.ipynb notebooks in {notebooks_dir}")
+    plans = plan_notebooks(profile, notebooks, overrides=overrides, profiles_dir=pdir,
+                           all_stems=[p.stem for p in find_notebooks(notebooks_dir)])
+    if preflight:
+        _preflight.check(plans)
+    kernels = {plan.src: kernel_for(plan.src, kernel_name) for plan in plans}
+    out_dir = reports_dir / profile / "executed"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    executed = []
+    with kernel_env(reports_dir, pdir):
+        for i, plan in enumerate(plans, 1):
+            dest = out_dir / plan.src.name
+            log(f"[{i}/{len(plans)}] {plan.stem}: running ({profile}) ...")
+            t0 = time.perf_counter()
+            try:
+                papermill.execute_notebook(
+                    str(plan.src), str(dest), parameters=plan.parameters(profile, overrides), cwd=str(notebooks_dir),
+                    kernel_name=kernels[plan.src], progress_bar=False, log_output=False,
+                )
+            except PapermillExecutionError as err:
+                cell = err.exec_count if err.exec_count is not None else err.cell_index
+                raise NotebookFailed(plan.stem, cell, err.ename, err.evalue, dest, err.cell_index) from err
+            except Exception as err:  # kernel died, timeout, bad notebook ...
+                raise NotebookFailed(plan.stem, "?", type(err).__name__, str(err), dest) from err
+            log(f"[{i}/{len(plans)}] {plan.stem}: done in {time.perf_counter() - t0:.1f} s")
+            executed.append(dest)
+    return executed

@@ -1,0 +1,184 @@
+"""Before any notebook starts: every file the selected notebooks need, checked at once.
+
+What a notebook needs is read from the notebook and its parameters (so a new notebook is covered
+without a list to keep up to date):
+
+* the MedMNIST file of its ``data_flag`` (at ``data_size`` px, default 28) when its ``parameters``
+  cell declares ``data_flag``; each flag of a declared ``data_flags`` list likewise;
+* MNIST's four files when a code cell loads ``"mnist"`` (``data.load("mnist", ...)``) or its
+  ``data_flag`` is ``mnist``;
+* ImageNet weights in torch hub's cache when ``pretrained`` is ``True`` (required), for every model
+  the notebook names: string literals passed as the model to ``experiment.run(data, "name", ...)``,
+  ``experiment.describe_pretrained("name", ...)`` or ``build_model("name", ...)``, and the values of
+  its ``model`` / ``models`` / ``*_model`` parameters.
+
+Data files are checked against their md5 sums (:meth:`dive.data.FileSpec.status`). A synthetic
+profile without an explicit ``data_root`` needs nothing: :mod:`dive.synthetic` writes its files.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+TRUE_VALUES = (True, "true", "True", "yes")
+_MNIST_LOAD = re.compile(r"""load\(\s*["']mnist["']""")
+_MODEL_CALLS = (
+    re.compile(r"""experiment\.run\(\s*[^,()]+,\s*["']([A-Za-z0-9_\-]+)["']"""),
+    re.compile(r"""describe_pretrained\(\s*["']([A-Za-z0-9_\-]+)["']"""),
+    re.compile(r"""build_model\(\s*["']([A-Za-z0-9_\-]+)["']"""),
+)
+
+
+class PreflightError(ValueError):
+    """Files the notebooks need are missing or corrupt; ``problems`` has one entry per file."""
+
+    def __init__(self, problems: list[str], advice: list[str]):
+        self.problems = problems
+        super().__init__(
+            f"{len(problems)} file(s) the notebooks need are missing or corrupt; nothing was run:\n"
+            + "\n".join(problems) + ("\n" + "\n".join(advice) if advice else "")
+        )
+
+
+@dataclass
+class Need:
+    """One file, who needs it and how to get it."""
+
+    what: str  # "pathmnist (28 px)", "resnet18 ImageNet weights"
+    path: Path
+    url: str
+    md5: str | None = None
+    spec: Any = None  # dive.data.FileSpec for data files
+    notebooks: list[str] = field(default_factory=list)
+    fetch: str = ""  # the command that fetches it where the internet is reachable
+
+    def status(self) -> str:
+        if self.spec is not None:
+            return self.spec.status()
+        return "present" if self.path.is_file() and self.path.stat().st_size > 0 else "missing"
+
+
+def _code(path: Path) -> str:
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    cells = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+    return "\n".join("".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in cells)
+
+
+def data_root_of(values: dict) -> Path | None:
+    """The data root the notebook will read (as :func:`dive.profiles.resolve` derives it), or ``None``
+    for a synthetic profile without ``data_root``, whose files :mod:`dive.synthetic` generates."""
+    from dive import data
+
+    if values.get("data_root") is not None:
+        return Path(values["data_root"]).expanduser()
+    if values.get("synthetic") in TRUE_VALUES:
+        return None
+    return data.default_root()  # $DIVE_DATA, else <repo>/data
+
+
+def _names(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [s.strip() for s in value.split(",") if s.strip()]
+    if isinstance(value, Iterable):
+        return [str(v) for v in value]
+    return []
+
+
+def notebook_datasets(plan) -> list[str]:
+    """Dataset names (``mnist`` / MedMNIST flags) the notebook of ``plan`` loads."""
+    values, declared = plan.effective, plan.declared
+    names = []
+    if "data_flag" in declared and values.get("data_flag"):
+        names.append(str(values["data_flag"]))
+    if "data_flags" in declared:
+        names += _names(values.get("data_flags"))
+    if _MNIST_LOAD.search(_code(plan.src)):
+        names.append("mnist")
+    return list(dict.fromkeys(n.lower() for n in names))
+
+
+def notebook_models(plan) -> list[str]:
+    """Model names the notebook of ``plan`` trains (see the module docstring)."""
+    from dive.models import MODEL_NAMES
+
+    code = _code(plan.src)
+    names = [m for rx in _MODEL_CALLS for m in rx.findall(code)]
+    for key, value in plan.effective.items():
+        if key in ("model", "models") or key.endswith("_model"):
+            names += _names(value)
+    valid = {n.lower() for n in MODEL_NAMES}
+    return list(dict.fromkeys(n.lower().replace("-", "_") for n in names if n.lower().replace("-", "_") in valid))
+
+
+def needs(plans) -> list[Need]:
+    """Every file the ``plans`` (:class:`dive.report.execute.Plan`) need, each once."""
+    from dive import data
+    from dive.models import weights_cache_path, weights_url
+
+    found: dict[Path, Need] = {}
+
+    def add(need: Need, stem: str) -> None:
+        need = found.setdefault(need.path, need)
+        if stem not in need.notebooks:
+            need.notebooks.append(stem)
+
+    for plan in plans:
+        values = plan.effective
+        root = data_root_of(values)
+        if root is not None:
+            size = int(values.get("data_size") or 28)
+            for name in notebook_datasets(plan):
+                label = name if name == "mnist" else f"{name} ({size} px)"
+                fetch = f"python -m dive.data {name} --root {root}" + ("" if name == "mnist" else f" --size {size}")
+                for spec in data.files_for(name, root, 28 if name == "mnist" else size):
+                    add(Need(label, spec.path, spec.url, spec.md5, spec, fetch=fetch), plan.stem)
+        if values.get("pretrained") in TRUE_VALUES:
+            for model in notebook_models(plan):
+                url = weights_url(model)
+                if url is not None:
+                    fetch = f"python -c \"import torch; torch.hub.load_state_dict_from_url('{url}')\""
+                    add(Need(f"{model} ImageNet weights", Path(weights_cache_path(model)), url, fetch=fetch), plan.stem)
+    return list(found.values())
+
+
+def problems_of(items: Iterable[Need]) -> list[str]:
+    """One readable entry per missing or corrupt file: what, status, path, URL, md5, who needs it."""
+    from dive.data import md5sum
+
+    out = []
+    for need in items:
+        status = need.status()
+        if status == "present":
+            continue
+        line = f"  {need.what}: {status} {need.path}"
+        if status == "corrupt":
+            line += f" (md5 {md5sum(need.path)}, expected {need.md5})"
+        line += f"\n      URL: {need.url}"
+        if need.md5:
+            line += f"\n      md5: {need.md5}"
+        line += f"\n      needed by: {', '.join(need.notebooks)}"
+        out.append(line)
+    return out
+
+
+def check(plans) -> list[Need]:
+    """Raise :class:`PreflightError` listing every missing or corrupt file; returns what was checked."""
+    items = needs(plans)
+    problems = problems_of(items)
+    if problems:
+        from dive.profiles import REPO_ROOT
+
+        bad = [n for n in items if n.status() != "present"]
+        advice = [
+            "Download each file from its URL and place it at the path shown, or fetch it where the internet is "
+            f"reachable (the data root is -p data_root, else $DIVE_DATA, else {REPO_ROOT / 'data'}):"
+        ]
+        advice += [f"  {cmd}" for cmd in dict.fromkeys(n.fetch for n in bad if n.fetch)]
+        raise PreflightError(problems, advice)
+    return items
