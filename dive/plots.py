@@ -22,13 +22,13 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter
 from dive.metrics import class_names_list
 
 __all__ = [
-    "confusion_matrix",
-    "confusion_matrices",
-    "learning_curves",
-    "example_images",
-    "class_distribution",
-    "synthetic_watermark",
     "WATERMARK",
+    "class_distribution",
+    "confusion_matrices",
+    "confusion_matrix",
+    "example_images",
+    "learning_curves",
+    "synthetic_watermark",
 ]
 
 WATERMARK = "SYNTHETIC DATA"
@@ -206,12 +206,48 @@ def _best_epoch_index(history: Sequence[Mapping]) -> int | None:
     return int(np.argmax(vals))  # first epoch reaching the maximum
 
 
+def _is_seed_list(runs) -> bool:
+    """True for ``[history_seed1, history_seed2, ...]`` (a list of lists), False for one history (a list of dicts)."""
+    return bool(runs) and all(isinstance(h, Sequence) and not isinstance(h, (str, Mapping)) for h in runs)
+
+
+def _mean_band(histories: Sequence[Sequence[Mapping]], m: str, run: str, band: str):
+    """Per epoch index: the mean over the seeds that reached it, the band's low/high, and that count."""
+    from dive.stats import summarize
+
+    longest = max(len(h) for h in histories)
+    epochs, mean, low, high, count = [], [], [], [], []
+    for i in range(longest):
+        rows = [h[i] for h in histories if len(h) > i]
+        missing = [j for j, h in enumerate(histories) if len(h) > i and m not in h[i]]
+        if missing:
+            raise KeyError(f"history {run!r} (seed index {missing[0]}) has no {m!r} at epoch index {i}")
+        s = summarize([r[m] for r in rows])
+        epochs.append(rows[0].get("epoch", i + 1))
+        mean.append(s.mean)
+        count.append(s.n)
+        if s.n < 2:
+            low.append(np.nan)
+            high.append(np.nan)
+        elif band == "ci":
+            low.append(s.ci_low)
+            high.append(s.ci_high)
+        else:
+            low.append(s.mean - s.std)
+            high.append(s.mean + s.std)
+    return np.array(epochs), np.array(mean), np.array(low), np.array(high), np.array(count)
+
+
+BANDS = {"ci": "95 % CI of the mean (t)", "std": "± 1 std"}
+
+
 def learning_curves(
-    histories: Mapping[str, Sequence[Mapping]],
+    histories: Mapping[str, Sequence],
     *,
     metric: str | Sequence[str] = "val_acc",
     title: str | None = None,
     ylabel: str | None = None,
+    band: str = "ci",
     save=None,
     synthetic: bool = False,
 ) -> Figure:
@@ -221,29 +257,64 @@ def learning_curves(
     ``train_acc``, ``val_loss``, ``val_acc``, ``lr``, ``seconds``; accuracies as fractions,
     drawn as percentages). Each run's best epoch (max ``val_acc``, first if tied) is marked
     with a point on every subplot; the lines are the axes' only ``Line2D`` objects.
+
+    Several seeds of one configuration: map its name to a list of histories
+    (``{name: [history_seed1, history_seed2, ...]}``). The line is then the mean over the seeds with a
+    shaded band, ``band="ci"`` (95 % t interval of the mean, :func:`dive.stats.summarize`) or
+    ``band="std"`` (± one standard deviation); the legend says which and how many seeds. Where runs
+    stopped early the mean goes on over the seeds that are left, drawn dashed (no band below 2 seeds).
+    The dot marks the best epoch of the mean ``val_acc``.
     """
     metrics = [metric] if isinstance(metric, str) else list(metric)
     if not metrics:
         raise ValueError("learning_curves() needs at least one metric")
     if not histories:
         raise ValueError("learning_curves() needs at least one history")
+    if band not in BANDS:
+        raise ValueError(f"unknown band {band!r}; valid: {', '.join(BANDS)}")
+    seeded = {run: _is_seed_list(h) for run, h in histories.items()}
+    for run, h in histories.items():
+        if seeded[run] and any(len(x) == 0 for x in h):
+            raise ValueError(f"history {run!r}: one of its seeds has an empty history")
     palette = dict(zip(histories, sns.color_palette(n_colors=len(histories))))
     fig, axes = plt.subplots(
         1, len(metrics), figsize=(5.5 * len(metrics), 4.0), layout="constrained", squeeze=False
     )
     axes = axes[0]
+    any_best = False
     for ax, m in zip(axes, metrics):
         for run, history in histories.items():
             if not history:
                 continue
-            missing = [i for i, h in enumerate(history) if m not in h]
-            if missing:
-                raise KeyError(f"history {run!r} has no {m!r} at epoch index {missing[0]}")
-            epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
-            values = [h[m] for h in history]
-            ax.plot(epochs, values, label=run, color=palette[run], linewidth=1.8)
-            best = _best_epoch_index(history)
+            if seeded[run]:
+                epochs, values, low, high, count = _mean_band(history, m, run, band)
+                n = len(history)
+                full = count == n
+                last_full = int(np.flatnonzero(full)[-1]) if full.any() else 0
+                ax.plot(epochs[: last_full + 1], values[: last_full + 1], color=palette[run], linewidth=1.8,
+                        label=f"{run} (mean of {n} seeds)" if n > 1 else run)
+                if last_full + 1 < len(epochs):  # fewer seeds left: dashed, without legend entry
+                    ax.plot(epochs[last_full:], values[last_full:], color=palette[run], linewidth=1.2,
+                            linestyle="--", label="_nolegend_")
+                ok = ~np.isnan(low)
+                if ok.any():
+                    ax.fill_between(epochs, low, high, where=ok, color=palette[run], alpha=0.2, linewidth=0,
+                                    label="_nolegend_")
+                if all("val_acc" in h for x in history for h in x):
+                    _, acc, *_ = _mean_band(history, "val_acc", run, band)
+                    best = int(np.argmax(acc))
+                else:
+                    best = None
+            else:
+                missing = [i for i, h in enumerate(history) if m not in h]
+                if missing:
+                    raise KeyError(f"history {run!r} has no {m!r} at epoch index {missing[0]}")
+                epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
+                values = [h[m] for h in history]
+                ax.plot(epochs, values, label=run, color=palette[run], linewidth=1.8)
+                best = _best_epoch_index(history)
             if best is not None:
+                any_best = True
                 ax.scatter(
                     [epochs[best]], [values[best]], color=palette[run], s=45, zorder=3, edgecolor="black", linewidth=0.6
                 )
@@ -257,7 +328,12 @@ def learning_curves(
         ax.grid(True, alpha=0.3)
     if ylabel and len(metrics) > 1:
         fig.supylabel(ylabel)
-    axes[0].legend(title="run (dot: best val. epoch)" if any(_best_epoch_index(h) is not None for h in histories.values()) else "run")
+    legend = "run (dot: best val. epoch)" if any_best else "run"
+    if any(seeded.values()):
+        legend += f"\nband: {BANDS[band]} over seeds"
+        if any(len(h) > 1 and len({len(x) for x in h}) > 1 for run, h in histories.items() if seeded[run]):
+            legend += "\ndashed: fewer seeds (early stops)"
+    axes[0].legend(title=legend)
     if title:
         if len(metrics) == 1:
             axes[0].set_title(title)

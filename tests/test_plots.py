@@ -5,14 +5,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.collections import PathCollection  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from matplotlib.collections import PathCollection, PolyCollection
+from matplotlib.figure import Figure
 
-from dive import plots  # noqa: E402
+from dive import plots
 
 CM = [[50, 3, 0], [7, 41, 2], [1, 0, 61]]
 NAMES = ["adipose", "background", "debris"]
@@ -104,6 +104,53 @@ def test_learning_curves_list_of_metrics_gives_subplots():
     # best epoch (by val_acc) marked on the train_acc panel at that epoch's train_acc
     offsets = sorted(tuple(c.get_offsets()[0]) for c in fig.axes[0].collections)
     np.testing.assert_allclose(offsets, [(2.0, 0.6), (2.0, 0.65)])
+
+
+def _bands(ax):
+    return [c for c in ax.collections if isinstance(c, PolyCollection)]
+
+
+def test_learning_curves_mean_over_seeds_with_a_shaded_band(tmp_path):
+    seeds = {"balanced": [_history([0.5, 0.7, 0.8]), _history([0.7, 0.9, 0.8])],
+             "unbalanced": [_history([0.4, 0.5, 0.6]), _history([0.4, 0.7, 0.6])]}
+    fig = plots.learning_curves(seeds, band="std", save=tmp_path / "band.png")
+    _saved(tmp_path / "band.png")
+    (ax,) = fig.axes
+    lines = ax.get_lines()
+    assert [ln.get_label() for ln in lines] == ["balanced (mean of 2 seeds)", "unbalanced (mean of 2 seeds)"]
+    np.testing.assert_allclose(lines[0].get_ydata(), [0.6, 0.8, 0.8])  # mean over the two seeds, by hand
+    bands = _bands(ax)
+    assert len(bands) == 2  # one filled polygon per configuration
+    # std of (0.5, 0.7) and of (0.7, 0.9) is sqrt(2) * 0.1; of (0.8, 0.8) is 0
+    ys = bands[0].get_paths()[0].vertices[:, 1]
+    h = 2 ** 0.5 * 0.1
+    assert ys.min() == pytest.approx(0.6 - h) and ys.max() == pytest.approx(0.8 + h)
+    assert "± 1 std" in ax.get_legend().get_title().get_text()
+    best = [tuple(c.get_offsets()[0]) for c in ax.collections if isinstance(c, PathCollection)]
+    assert sorted(best) == [(2.0, 0.6), (2.0, 0.8)]  # first maximum of the mean val_acc (0.4, 0.6, 0.6)
+
+
+def test_learning_curves_ci_band_and_early_stopped_seeds():
+    seeds = {"alexnet": [_history([0.5, 0.7, 0.9]), _history([0.7, 0.9]), _history([0.6, 0.8])]}
+    fig = plots.learning_curves(seeds)  # band="ci": 95 % t interval of the mean
+    (ax,) = fig.axes
+    assert "95 % CI of the mean (t)" in ax.get_legend().get_title().get_text()
+    assert "dashed" in ax.get_legend().get_title().get_text()
+    solid, dashed = ax.get_lines()
+    np.testing.assert_allclose(solid.get_ydata(), [0.6, 0.8])  # all three seeds
+    np.testing.assert_allclose(dashed.get_ydata(), [0.8, 0.9])  # epoch 3: one seed left
+    assert dashed.get_linestyle() == "--"
+    ys = _bands(ax)[0].get_paths()[0].vertices[:, 1]
+    half = 4.302652729911275 * 0.1 / 3 ** 0.5  # std 0.1 over three seeds, t(0.975, 2)
+    assert ys.min() == pytest.approx(0.6 - half) and ys.max() == pytest.approx(0.8 + half)
+
+
+def test_learning_curves_single_histories_have_no_band_and_bad_band_fails():
+    fig = plots.learning_curves({"a": _history([0.5, 0.7]), "b": [_history([0.6, 0.65])]})  # one seed: no band
+    assert _bands(fig.axes[0]) == []
+    assert [ln.get_label() for ln in fig.axes[0].get_lines()] == ["a", "b"]
+    with pytest.raises(ValueError, match="valid: ci, std"):
+        plots.learning_curves({"a": _history([0.5])}, band="minmax")
 
 
 def test_example_images_one_row_per_class(tmp_path):
