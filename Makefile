@@ -7,13 +7,23 @@ STAMP := $(VENV)/.dive-installed
 PROFILE ?= quick
 # Extra papermill parameters for `make report`, e.g. PARAMS="-p data_flag dermamnist -p epochs 5"
 PARAMS ?=
+# How `make report` prints report.pdf: weasyprint (a Python dependency) or chromium (a headless Chromium on PATH)
+PDF_ENGINE ?= weasyprint
+# `make lab`: JupyterLab refuses to run as root without --allow-root, so it is passed for root (and only then).
+# LAB_ARGS for more options, e.g. LAB_ARGS="--ip 0.0.0.0 --no-browser" on a remote machine.
+USER_ID ?= $(shell id -u)
+LAB_ARGS ?=
+LAB_ROOT_FLAG := $(if $(filter 0,$(USER_ID)),--allow-root)
+LINT_PATHS := dive tests benchmarks notebooks
 
-.PHONY: help setup test test-fast bench data report lab clean
+.PHONY: help setup test test-fast lint bench data report lab clean
 
 help:
 	@echo "make setup    create .venv and install dive with its pinned dependencies"
 	@echo "make test     run the test suite (sets up first)"
-	@echo "make report   run every notebook with PROFILE=$(PROFILE), render HTML + PDF into reports/$(PROFILE)/"
+	@echo "make test-fast  unit tests only: no notebook runs, no real data (under 2 minutes)"
+	@echo "make lint     ruff check + ruff format --check over $(LINT_PATHS)"
+	@echo "make report   run every notebook with PROFILE=$(PROFILE), render HTML + PDF ($(PDF_ENGINE)) into reports/$(PROFILE)/"
 	@echo "make lab      start JupyterLab with the dive kernel"
 	@echo "make data     fetch (when online) and verify the datasets the report needs"
 	@echo "make bench    throughput of dive's batches against a DataLoader pipeline"
@@ -30,6 +40,13 @@ $(STAMP): pyproject.toml
 test: setup
 	$(BIN)/python -m pytest -q -ra $(PYTEST_ARGS)
 
+test-fast: setup
+	$(BIN)/python -m pytest -q -ra -m "not notebooks and not realdata" $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+
 bench: setup
 	$(BIN)/python -m benchmarks.throughput $(BENCH_ARGS)
 
@@ -37,10 +54,10 @@ data: setup
 	$(BIN)/python -m dive.data $(DATASETS)
 
 report: setup
-	$(BIN)/python -m dive.report --profile $(PROFILE) $(PARAMS)
+	$(BIN)/python -m dive.report --profile $(PROFILE) --pdf-engine $(PDF_ENGINE) $(PARAMS)
 
 lab: setup
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ROOT_FLAG) $(LAB_ARGS)
 
 clean:
 	rm -rf reports/smoke reports/quick reports/full reports/bench.json .pytest_cache
