@@ -617,6 +617,12 @@ def departures(p: Mapping[str, Any], reference: str = "full") -> list[dict]:
     raw = profile_values(p["notebook"], reference)
     ref = dict(DEFAULTS)
     ref.update({k: v for k, v in raw.items() if v is not None})
+    for key, value in ref.items():  # compared as validate converts them ("0.001" is 0.001)
+        if key in PARAMETERS and PARAMETERS[key].kind not in ("dataset", "model"):
+            try:
+                ref[key] = PARAMETERS[key].convert(value, key)
+            except _Bad:
+                pass
 
     def show(key: str, value: Any) -> str:
         return _NONE_MEANS.get(key, "default") if value is None else str(value)

@@ -170,3 +170,32 @@ def test_departures_list_what_differs_from_the_full_profile(env):
     assert note.startswith("profile 'quick' departs") and "epochs 5 (report: 20)" in note
     same = resolve("01_demo", "full", device="cpu")  # the report's own settings; the device is no setting
     assert profiles.departures(same) == [] and profiles.departures_note(same) is None
+
+
+def test_departures_compare_converted_values(env):
+    """A YAML string that validate converts ("0.001", "Adam") is no departure from the same value."""
+    (env["pdir"] / "full.yaml").write_text(yaml.safe_dump({
+        "common": {"epochs": "5", "lr": "0.01", "batch_size": 32.0, "optimizer": "Adam"}, "01_demo": {}}))
+    p = resolve("01_demo", "quick", optimizer="adam")
+    assert (p.epochs, p.lr, p.batch_size, p.optimizer) == (5, 0.01, 32, "adam")
+    rows = {r["parameter"] for r in profiles.departures(p)}
+    assert rows == {"model", "models"}
+    p = resolve("01_demo", "quick", lr="0.1")
+    assert {r["parameter"]: r["this_run"] for r in profiles.departures(p)}["lr"] == "0.1"
+
+
+def test_resolve_converts_yaml_strings_and_rejects_lossy_values(env):
+    (env["pdir"] / "quick.yaml").write_text(yaml.safe_dump({
+        "common": {"epochs": "3", "lr": "1e-3", "batch_size": 32.0, "synthetic": "false"},
+        "01_demo": {"batch_size": 2.5, "patience": 0}}))
+    p = resolve("02_other", "quick")
+    assert (p.epochs, p.lr, p.batch_size, p.synthetic) == (3, 0.001, 32, False)
+    assert type(p.epochs) is int and type(p.batch_size) is int
+    with pytest.raises(profiles.ParameterError) as err:
+        resolve("01_demo", "quick")
+    assert err.value.problems == [
+        "batch_size = 2.5 (profile quick, section 01_demo) in notebook 01_demo: expected an integer >= 1 "
+        + "— batch_size: batch size",
+        "patience = 0 (profile quick, section 01_demo) in notebook 01_demo: expected an integer >= 1 or None "
+        + "— patience: early-stopping patience in epochs (None: no early stopping)"]
+    assert not (env["tmp"] / "reports" / "quick" / "01_demo").exists()  # nothing made before the check
