@@ -1,27 +1,40 @@
-"""One call per experiment run: model + preprocessing + batches + fit + evaluation.
+"""One call per experiment run: a :class:`~dive.config.RunConfig` in, a :class:`RunResult` out.
 
 The notebooks describe *what* the report tried; :func:`run` does it the same way every time, so a
 notebook cell reads like the report's sentence ("AlexNet, Adagrad lr 0.01, batch 64, balanced,
 early stopping with patience 8") and nothing is defined in the notebook itself.
+
+A run is identified by its **key**: the hash of the config's fingerprint, the fingerprint of the data
+actually used (dataset, split, sizes, a content hash of images and labels) and the precision plan
+it ran with. The key is stored inside every checkpoint and result, so a checkpoint of another run
+is never resumed (it is set aside, renamed, with a note), and a *run store* (one folder per key,
+``<store>/<key>/`` with ``config.json``, ``checkpoint.pt`` and ``result.pt``) lets every notebook
+load a run that any notebook already finished instead of training it again.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import shutil
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import torch
 
 from dive import metrics as M
-from dive.batches import Augment, Batches, Preprocess
+from dive import precision as P
+from dive.batches import Batches, Preprocess
+from dive.config import RunConfig
 from dive.data import DatasetBundle
-from dive.models import WeightsNotFoundError, build_model, weights_cache_path
-from dive.train import FitResult, fit
-from dive.utils import DEFAULT_SEED, resolve_device, seed_everything
+from dive.models import WeightsNotFoundError, build_model, weights_cache_path  # noqa: F401 - re-exported
+from dive.train import CHECKPOINT_NAME, CheckpointMismatch, FitResult, fit, load_checkpoint
+from dive.utils import resolve_device
+
+RESULT_NAME = "result.pt"
+CONFIG_NAME = "config.json"
 
 
 @dataclass
@@ -29,8 +42,7 @@ class RunResult:
     """Everything one run produced (the model holds the weights ``fit`` ended with)."""
 
     name: str
-    model_name: str
-    params: dict
+    config: RunConfig
     fit: FitResult
     model: torch.nn.Module
     val: dict
@@ -40,14 +52,31 @@ class RunResult:
     y_val: np.ndarray | None = None
     y_test: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
+    key: str | None = None
+    data_fingerprint: dict | None = None
+    run_dir: Path | None = None
+    loaded: bool = False  # True: taken from the run store, not trained in this call
+
+    @property
+    def model_name(self) -> str:
+        return self.config.model
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
 
     @property
     def history(self) -> list[dict]:
         return self.fit.history
 
+    @property
+    def params(self) -> dict:
+        """What ``metrics.json`` records for the run: the full config, the plan, the data and the key."""
+        return {**self.config.to_dict(), "plan": self.fit.plan, "data": self.data_fingerprint, "key": self.key}
+
     def row(self) -> dict:
         """A flat summary for tables."""
-        r = {"run": self.name, "model": self.model_name, "epochs_run": self.fit.epochs_run,
+        r = {"run": self.name, "model": self.model_name, "seed": self.seed, "epochs_run": self.fit.epochs_run,
              "best_epoch": self.fit.best_epoch,
              "s_per_epoch": round(self.fit.seconds_per_epoch or 0.0, 2),
              **{f"val_{k}": v for k, v in M.metrics_row(self.val).items()}}
@@ -90,111 +119,245 @@ def describe_pretrained(model_name: str, pretrained) -> str:
     return f"{model_name}: trained from scratch (pretrained=False)"
 
 
-def _prepare_checkpoint_dir(ckpt: Path, params: dict, resume: bool) -> bool:
-    """Resume only a checkpoint of the very same parameters; otherwise start it afresh."""
-    ckpt.mkdir(parents=True, exist_ok=True)
-    pfile = ckpt / "params.json"
-    same = pfile.is_file() and json.loads(pfile.read_text()) == json.loads(json.dumps(params, default=str))
-    if not same:
-        for f in ckpt.iterdir():
-            if f.is_file():
-                f.unlink()
-            else:
-                shutil.rmtree(f)
-        pfile.write_text(json.dumps(params, indent=2, default=str))
-    return resume and same
+# ------------------------------------------------------------------------------ configs
+
+
+def config_for(data: DatasetBundle, model: str, **settings) -> tuple[RunConfig, str | None]:
+    """The keyword style of :func:`run`: a :class:`RunConfig` for ``model`` on ``data``.
+
+    The data settings (dataset, split, its seed, the files' image size) come from ``data``;
+    ``pretrained="auto"`` is resolved here (returned note says so when the weights are missing);
+    ``augment=True`` is the report's augmentation. Every other default is ``RunConfig``'s.
+    """
+    settings = dict(settings)
+    use, note = resolve_pretrained(model, settings.pop("pretrained", False))
+    if settings.pop("amp", False):
+        settings.setdefault("precision", "auto")
+    base = {"dataset": data.name, "split": _split_of(data), "split_seed": data.seed, "file_size": data.size}
+    return RunConfig(model=model, pretrained=use, **{**base, **settings}), note
+
+
+def _split_of(data: DatasetBundle) -> str:
+    return "report" if data.split_mode == "report" else "official"
+
+
+def check_data(config: RunConfig, data: DatasetBundle) -> None:
+    """``data`` must be what ``config`` describes (dataset, split, split seed, size of the files)."""
+    have = {"dataset": data.name, "split": _split_of(data), "file_size": data.size}
+    if _split_of(data) == "report" or data.split_mode != "official":
+        have["split_seed"] = data.seed
+    bad = [f"{k}: config {getattr(config, k)!r}, data {v!r}" for k, v in have.items() if getattr(config, k) != v]
+    if bad:
+        raise ValueError("the data do not match the run's config (" + "; ".join(bad) + "); load them with "
+                         "dive.data.load_for(config, root)")
+
+
+def _tensor_digest(h, t: torch.Tensor, max_items: int = 1024) -> None:
+    """Feed ``h`` with the shape, dtype and an evenly spaced sample of the rows (all of them when few)."""
+    h.update(f"{tuple(t.shape)}{t.dtype}".encode())
+    if len(t) > max_items:
+        t = t[torch.linspace(0, len(t) - 1, max_items).long()]
+    h.update(t.contiguous().cpu().numpy().tobytes())
+
+
+def data_fingerprint(data: DatasetBundle) -> dict:
+    """What the run was trained and scored on: dataset, split, sizes, and a cheap content hash of the
+    labels (all of them) and the images (up to 1,024 evenly spaced images per split)."""
+    h = hashlib.sha256()
+    for split in (data.train, data.val, data.test):
+        h.update(split.labels.contiguous().cpu().numpy().tobytes())
+        _tensor_digest(h, split.images)
+    return {"dataset": data.name, "split": data.split_mode, "split_seed": data.seed, "file_size": data.size,
+            "synthetic": bool(data.synthetic), "sizes": [len(data.train), len(data.val), len(data.test)],
+            "content": h.hexdigest()[:16]}
+
+
+def run_key(config: RunConfig, data_fp: dict, plan: P.Plan) -> str:
+    text = json.dumps({"config": config.fingerprint(), "data": data_fp,
+                       "plan": [plan.precision, plan.channels_last, plan.compile]}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def preprocess_for(config: RunConfig, data: DatasetBundle, spec) -> Preprocess:
+    """The preprocessing of a run: the model's input size, its normalisation, the augmentation."""
+    stats = data.train.mean_std() if config.normalize in ("auto", "dataset") else None
+    return Preprocess.for_model(spec, size=config.image_size, augment=config.augment, dataset_stats=stats,
+                                normalize=config.normalize)
+
+
+def _build(config: RunConfig, data: DatasetBundle, *, pretrained: bool) -> torch.nn.Module:
+    return build_model(config.model, data.num_classes, data.channels, pretrained=pretrained,
+                       batch_norm=config.batch_norm, dropout=config.dropout, activation=config.activation,
+                       image_size=config.image_size or 28, multilabel=data.train.multilabel)
+
+
+def _set_aside(path: Path, why: str) -> str:
+    n, target = 1, path.with_name(f"{path.name}.set-aside")
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.set-aside-{n}")
+    path.rename(target)
+    return f"{why}; it was set aside as {target} and this run started afresh"
+
+
+def _prepare_checkpoint(ckpt_dir: Path, key: str) -> str | None:
+    """Leave a checkpoint of this very run in place; set aside one of another run (with a note)."""
+    path = ckpt_dir / CHECKPOINT_NAME
+    try:
+        load_checkpoint(path, key)
+    except CheckpointMismatch:
+        return _set_aside(path, f"the checkpoint in {ckpt_dir} belongs to another run (other config or data)")
+    except Exception as err:  # unreadable: keep it for inspection, never resume it
+        return _set_aside(path, f"the checkpoint {path} could not be read ({type(err).__name__})")
+    return None
+
+
+# ------------------------------------------------------------------------------ run
 
 
 def run(
     data: DatasetBundle,
-    model: str,
+    config: RunConfig | str,
     *,
     name: str | None = None,
-    epochs: int = 15,
-    patience: int | None = None,
-    batch_size: int = 64,
-    optimizer: str = "adam",
-    lr: float = 1e-3,
-    weight_decay: float = 0.0,
-    momentum: float = 0.9,
-    scheduler: str | None = None,
-    scheduler_kwargs: dict | None = None,
-    balanced: bool = False,
-    augment: bool | Augment = False,
-    normalize: str = "auto",
-    image_size: int | None = None,
-    pretrained=False,
-    batch_norm: bool | None = None,
-    dropout: bool | None = None,
-    activation: str | None = None,
-    restore_best: bool | None = None,
+    outputs=None,
+    store: str | os.PathLike | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    checkpoints: bool | None = None,
     evaluate_test: bool = False,
     device="auto",
-    seed: int = DEFAULT_SEED,
-    deterministic: bool = False,
-    amp: bool = False,
-    channels_last: bool = False,
-    checkpoint_dir: str | os.PathLike | None = None,
     resume: bool = True,
     quiet: bool | None = None,
-    outputs=None,
-    eval_batch_size: int | None = None,
+    callbacks=(),
+    **settings,
 ) -> RunResult:
-    """Train ``model`` on ``data`` and evaluate it on validation (and test, if asked).
+    """Train the run ``config`` describes on ``data`` and evaluate it on validation (and test, if asked).
 
-    ``image_size``: the side the model sees (default: the model's own — 28 for the SimpleCNNs,
-    224 for AlexNet/ResNet, 299 for Xception; the report used 168 for Xception). ``normalize``:
-    ``"auto"`` (ImageNet statistics for ImageNet-style models, else the training split's own),
-    ``"imagenet"`` or ``"dataset"`` (report 3.5). ``augment=True``: the report's augmentations.
-    ``scheduler``/``scheduler_kwargs``: see :func:`dive.train.make_scheduler` (e.g. ``"plateau"`` with
-    ``{"patience": 5, "factor": 0.5}``). ``pretrained``: True, False or ``"auto"`` (see :func:`resolve_pretrained`). With
-    ``checkpoint_dir`` a run that was interrupted continues where it stopped (``resume``).
-    ``outputs``: a :class:`dive.outputs.Outputs`; the run is recorded there.
+    ``data``: the full bundle of ``config.dataset`` (``config``'s subset sizes are drawn here, with
+    ``config.split_seed``). ``config`` may also be a model name with the settings as keywords (the
+    keyword style; see :func:`config_for`), or a config whose ``settings`` are replaced.
+
+    ``store``: a run store (default: ``outputs.run_store`` when ``outputs`` is given). A run the store
+    already holds (same config, same data, same precision plan) is loaded, not trained again, and the
+    result says so in a note; an interrupted one resumes from its last epoch. Without a store,
+    ``checkpoint_dir`` keeps a per-epoch checkpoint that is resumed only when it belongs to this very
+    run. ``checkpoints=False`` (e.g. the profile's ``checkpoints: false``) writes no per-epoch
+    checkpoint; a store still keeps the finished result. ``outputs``: the run is recorded there.
     """
+    notes: list[str] = []
+    if isinstance(config, str):
+        config, note = config_for(data, config, **settings)
+        notes += [note] if note else []
+    elif settings:
+        config = config.replace(**settings)
+    check_data(config, data)
+    data = data.subsets(train=config.train_size, val=config.val_size, test=config.test_size, seed=config.split_seed)
     dev = resolve_device(device)
     quiet = bool(os.environ.get("DIVE_QUIET")) if quiet is None else quiet
-    use_weights, note = resolve_pretrained(model, pretrained)
-    aug = Augment() if augment is True else (augment or None)
-    params = {"model": model, "epochs": epochs, "patience": patience, "batch_size": batch_size,
-              "optimizer": optimizer, "lr": lr, "weight_decay": weight_decay, "scheduler": scheduler,
-              "scheduler_kwargs": dict(scheduler_kwargs or {}) or None,
-              "balanced": balanced, "augment": bool(aug), "normalize": normalize, "image_size": image_size,
-              "pretrained": use_weights, "batch_norm": batch_norm, "dropout": dropout,
-              "activation": activation, "seed": seed, "split": data.split_mode,
-              "train_size": len(data.train)}
-    seed_everything(seed, deterministic)
-    net = build_model(model, data.num_classes, data.channels, pretrained=use_weights, batch_norm=batch_norm,
-                      dropout=dropout, activation=activation, image_size=image_size or 28,
-                      multilabel=data.train.multilabel)
-    spec = net.spec
-    stats = data.train.mean_std() if normalize in ("auto", "dataset") else None
-    pre = Preprocess.for_model(spec, size=image_size, augment=aug, dataset_stats=stats, normalize=normalize)
-    run_name = name or model
-    train_b = Batches(data.train, batch_size, pre, device=dev, shuffle=True, balanced=balanced, train=True,
-                      seed=seed, channels_last=channels_last)
-    eb = eval_batch_size or max(batch_size, 128)
-    val_b = Batches(data.val, eb, pre, device=dev, channels_last=channels_last)
-    do_resume = False
-    if checkpoint_dir is not None:
-        do_resume = _prepare_checkpoint_dir(Path(checkpoint_dir), params, resume)
-    result = fit(net, train_b, val_b, epochs=epochs, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
-                 momentum=momentum, scheduler=scheduler, scheduler_kwargs=scheduler_kwargs, patience=patience,
-                 restore_best=restore_best, device=dev, amp=amp, channels_last=channels_last,
-                 checkpoint_dir=checkpoint_dir, resume=do_resume, seed=seed, deterministic=deterministic, quiet=quiet,
-                 desc=run_name)
-    multilabel = data.train.multilabel
-    y_val, p_val = M.predict(net, val_b, multilabel=multilabel)
-    val = M.evaluate(y_val, p_val, data.task, data.classes)
-    test = p_test = y_test = None
-    if evaluate_test:
-        test_b = Batches(data.test, eb, pre, device=dev, channels_last=channels_last)
-        y_test, p_test = M.predict(net, test_b, multilabel=multilabel)
-        test = M.evaluate(y_test, p_test, data.task, data.classes)
-    notes = [note] if note else []
-    out = RunResult(run_name, model, params, result, net, val, test, p_val, p_test, y_val, y_test, notes)
+    plan = P.plan(config.precision, config.channels_last, config.compile, device=dev, model_name=config.model)
+    data_fp = data_fingerprint(data)
+    key = run_key(config, data_fp, plan)
+    run_name = name or config.model
+    if store is None and outputs is not None:
+        store = getattr(outputs, "run_store", None)
+    if checkpoints is None:
+        checkpoints = bool(getattr(outputs, "checkpoints", True)) if outputs is not None else True
+
+    run_dir = Path(store) / key if store is not None else None
+    if run_dir is not None:
+        loaded = _load_stored(run_dir, key, config, data, dev, plan, run_name, evaluate_test)
+        if loaded is not None:
+            loaded.notes = notes + loaded.notes
+            loaded.data_fingerprint = data_fp
+            if outputs is not None:
+                record(outputs, loaded)
+            return loaded
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / CONFIG_NAME).write_text(json.dumps(
+            {"key": key, "name": run_name, "config": config.to_dict(), "data": data_fp, "plan": plan.as_dict()},
+            indent=2, sort_keys=True))
+        ckpt_dir = run_dir if checkpoints else None
+    else:
+        ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None and checkpoints else None
+    if ckpt_dir is not None:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        if not resume and (ckpt_dir / CHECKPOINT_NAME).exists():
+            notes.append(_set_aside(ckpt_dir / CHECKPOINT_NAME, "resume=False"))
+        why = _prepare_checkpoint(ckpt_dir, key)
+        if why:
+            notes.append(f"{run_name}: {why}")
+
+    from dive.utils import seed_everything
+
+    seed_everything(config.seed, config.deterministic)  # the initial weights depend on the seed
+    net = _build(config, data, pretrained=config.pretrained)
+    pre = preprocess_for(config, data, net.spec)
+    train_b = Batches(data.train, config.batch_size, pre, device=dev, shuffle=True, balanced=config.balanced,
+                      train=True, seed=config.seed, channels_last=plan.channels_last)
+    eb = config.eval_batch_size or max(config.batch_size, 128)
+    val_b = Batches(data.val, eb, pre, device=dev, channels_last=plan.channels_last)
+    result = fit(net, train_b, val_b, config, device=dev, checkpoint_dir=ckpt_dir,
+                 resume=ckpt_dir is not None, checkpoint_key=key, quiet=quiet, desc=run_name, callbacks=callbacks)
+    if result.resumed_from:
+        notes.append(f"{run_name}: resumed from the checkpoint of epoch {result.resumed_from} in {ckpt_dir}")
+    out = _score(run_name, config, result, net, data, pre, dev, plan, evaluate_test, eb)
+    out.notes, out.key, out.data_fingerprint, out.run_dir = notes, key, data_fp, run_dir
+    if run_dir is not None:
+        _save_result(run_dir, out)
     if outputs is not None:
         record(outputs, out)
     return out
+
+
+def _score(run_name, config, result, net, data, pre, dev, plan, evaluate_test: bool, eb: int) -> RunResult:
+    multilabel = data.train.multilabel
+    val_b = Batches(data.val, eb, pre, device=dev, channels_last=plan.channels_last)
+    y_val, p_val = M.predict(net, val_b, multilabel=multilabel, plan=plan)
+    val = M.evaluate(y_val, p_val, data.task, data.classes)
+    test = p_test = y_test = None
+    if evaluate_test:
+        test_b = Batches(data.test, eb, pre, device=dev, channels_last=plan.channels_last)
+        y_test, p_test = M.predict(net, test_b, multilabel=multilabel, plan=plan)
+        test = M.evaluate(y_test, p_test, data.task, data.classes)
+    return RunResult(run_name, config, result, net, val, test, p_val, p_test, y_val, y_test)
+
+
+def _save_result(run_dir: Path, r: RunResult) -> None:
+    fit_state = {k: getattr(r.fit, k) for k in ("history", "best_epoch", "best_val_acc", "best_score", "monitor",
+                                                 "epochs_run", "stopped_early", "restored_best", "seconds", "plan")}
+    obj = {"key": r.key, "config": r.config.to_dict(), "fit": fit_state, "model": r.model.state_dict(),
+           "val": r.val, "test": r.test, "val_probs": r.val_probs, "test_probs": r.test_probs,
+           "y_val": r.y_val, "y_test": r.y_test, "finished_at": time.time(), "name": r.name}
+    tmp = run_dir / (RESULT_NAME + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, run_dir / RESULT_NAME)
+
+
+def _load_stored(run_dir: Path, key: str, config: RunConfig, data: DatasetBundle, dev, plan, run_name: str,
+                 evaluate_test: bool) -> RunResult | None:
+    path = run_dir / RESULT_NAME
+    if not path.is_file():
+        return None
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    if saved.get("key") != key or saved.get("config") != config.to_dict():
+        _set_aside(path, "stored result of another run")
+        return None
+    net = _build(config, data, pretrained=False)  # every weight comes from the store
+    net.load_state_dict(saved["model"])
+    net.to(dev)
+    fr = FitResult(model=net, **saved["fit"])
+    pre = preprocess_for(config, data, net.spec)
+    eb = config.eval_batch_size or max(config.batch_size, 128)
+    r = RunResult(run_name, config, fr, net, saved["val"], saved["test"], saved["val_probs"], saved["test_probs"],
+                  saved["y_val"], saved["y_test"], key=key, run_dir=run_dir, loaded=True)
+    if evaluate_test and r.test is None:
+        test_b = Batches(data.test, eb, pre, device=dev, channels_last=plan.channels_last)
+        r.y_test, r.test_probs = M.predict(net, test_b, multilabel=data.train.multilabel, plan=plan)
+        r.test = M.evaluate(r.y_test, r.test_probs, data.task, data.classes)
+        _save_result(run_dir, r)
+    first = saved.get("name") or "another run"
+    r.notes = [f"{run_name}: loaded from the run store ({run_dir}; trained before as {first!r}), not retrained"]
+    return r
 
 
 def record(outputs, result: RunResult, extra: dict | None = None) -> None:

@@ -1,27 +1,36 @@
-"""One training loop for every model: :func:`fit`.
+"""One training loop for every model, in small named parts.
 
-Every option is a named argument: optimizer and scheduler by name, early stopping on validation
-accuracy that restores a deep copy of the best weights, a checkpoint after every epoch and exact
-resumption, a clear stop on a non-finite loss, tqdm progress, seeding, and on CUDA mixed precision
-and channels_last.
+* :func:`train_one_epoch` and :func:`evaluate` do one pass each;
+* :class:`EarlyStopping` watches validation accuracy (or AUC) and keeps a deep copy of the best weights;
+* :class:`TrainState` is everything a run has learned so far (model, optimizer, scheduler, scaler,
+  history, early stopping, random states); its ``state_dict()`` is the checkpoint and its
+  ``load_state_dict()`` the resume, so the two cannot drift apart;
+* :func:`fit` puts them together for one :class:`~dive.config.RunConfig`: optimizer and scheduler by
+  name, precision and memory format from :mod:`dive.precision`, a checkpoint after every epoch,
+  exact resumption, a clear stop on a non-finite loss, tqdm progress.
+
+``fit(model, train, val, epochs=3, lr=0.01)`` still works: the keywords build a ``RunConfig``, the
+one home of every default.
 """
+
 from __future__ import annotations
 
 import copy
 import math
 import os
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dive.utils import DEFAULT_SEED, resolve_device, seed_everything
+from dive import precision as P
+from dive.config import DEFAULT_WEIGHT_DECAY, OPTIMIZERS, SCHEDULERS, RunConfig
+from dive.utils import resolve_device, seed_everything
 
-OPTIMIZERS = ("sgd", "adam", "nadam", "adagrad", "adamw")
-SCHEDULERS = (None, "none", "plateau", "step", "cosine")
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
@@ -29,38 +38,50 @@ class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite."""
 
 
-def make_optimizer(name: str, params, lr: float = 1e-3, weight_decay: float = 0.0, momentum: float = 0.9):
-    """``sgd`` (with ``momentum``), ``adam``, ``nadam``, ``adagrad`` or ``adamw`` by name."""
+class CheckpointMismatch(RuntimeError):
+    """A checkpoint belongs to another run (other configuration or other data)."""
+
+
+def make_optimizer(name: str, params, lr: float = 1e-3, weight_decay: float | None = None, momentum: float = 0.9):
+    """``sgd`` (with ``momentum``), ``adam``, ``nadam``, ``adagrad`` or ``adamw`` by name.
+
+    ``weight_decay=None`` is the optimizer's default (:data:`dive.config.DEFAULT_WEIGHT_DECAY`: 0.01 for
+    AdamW, 0 for the others); an explicit 0 is 0.
+    """
     key = str(name).lower()
+    if key not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; valid: {', '.join(OPTIMIZERS)}")
+    wd = float(DEFAULT_WEIGHT_DECAY.get(key, 0.0) if weight_decay is None else weight_decay)
     if key == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    if key == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    if key == "nadam":
-        return torch.optim.NAdam(params, lr=lr, weight_decay=weight_decay)
-    if key == "adagrad":
-        return torch.optim.Adagrad(params, lr=lr, weight_decay=weight_decay)
-    if key == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay if weight_decay else 0.01)
-    raise ValueError(f"unknown optimizer {name!r}; valid: {', '.join(OPTIMIZERS)}")
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=wd)
+    cls = {"adam": torch.optim.Adam, "nadam": torch.optim.NAdam, "adagrad": torch.optim.Adagrad,
+           "adamw": torch.optim.AdamW}[key]
+    return cls(params, lr=lr, weight_decay=wd)
 
 
 def make_scheduler(name, optimizer, epochs: int, **kwargs):
-    """``None``/``"none"``; ``"plateau"``: the report's adaptive learning rate (ReduceLROnPlateau on
-    validation accuracy, factor 0.1, patience 3 unless given); ``"step"``: StepLR (every third of the
-    epochs, gamma 0.1); ``"cosine"``: CosineAnnealingLR over ``epochs``."""
+    """``None``/``"none"``; ``"plateau"``: the report's adaptive learning rate (ReduceLROnPlateau on the
+    monitored validation metric, factor 0.1, patience 3 unless given); ``"step"``: StepLR (every third of
+    the epochs, gamma 0.1); ``"multistep"``: MultiStepLR (MedMNIST's recipe: ``milestones=[50, 75]``,
+    gamma 0.1; default milestones at half and three quarters of ``epochs``); ``"cosine"``:
+    CosineAnnealingLR over ``epochs``."""
     key = None if name in (None, "none") else str(name).lower()
+    if key not in SCHEDULERS:
+        raise ValueError(f"unknown scheduler {name!r}; valid: none, {', '.join(s for s in SCHEDULERS if s)}")
     if key is None:
         return None
+    lr_s = torch.optim.lr_scheduler
     if key == "plateau":
-        opts = {"mode": "max", "factor": 0.1, "patience": 3, **kwargs}
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, **opts)
+        return lr_s.ReduceLROnPlateau(optimizer, **{"mode": "max", "factor": 0.1, "patience": 3, **kwargs})
     if key == "step":
-        opts = {"step_size": max(1, epochs // 3), "gamma": 0.1, **kwargs}
-        return torch.optim.lr_scheduler.StepLR(optimizer, **opts)
-    if key == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, **{"T_max": max(1, epochs), **kwargs})
-    raise ValueError(f"unknown scheduler {name!r}; valid: none, plateau, step, cosine")
+        return lr_s.StepLR(optimizer, **{"step_size": max(1, epochs // 3), "gamma": 0.1, **kwargs})
+    if key == "multistep":
+        return lr_s.MultiStepLR(optimizer, **{"milestones": [max(1, epochs // 2), max(1, 3 * epochs // 4)],
+                                              "gamma": 0.1, **kwargs})
+    return lr_s.CosineAnnealingLR(optimizer, **{"T_max": max(1, epochs), **kwargs})
+
+
+# ----------------------------------------------------------------------------------- results
 
 
 @dataclass
@@ -71,18 +92,32 @@ class FitResult:
     history: list[dict] = field(default_factory=list)
     best_epoch: int | None = None
     best_val_acc: float | None = None
+    best_score: float | None = None
+    monitor: str = "val_acc"
     epochs_run: int = 0
     stopped_early: bool = False
     restored_best: bool = False
     seconds: float = 0.0
+    plan: dict | None = None
+    resumed_from: int | None = None
 
     @property
     def seconds_per_epoch(self) -> float | None:
         return self.seconds / self.epochs_run if self.epochs_run else None
 
+    @property
+    def kept_epoch(self) -> int | None:
+        """The epoch whose weights the model holds: the best one when they were restored, else the last."""
+        return self.best_epoch if self.restored_best else (self.epochs_run or None)
+
     def summary(self) -> dict:
-        return {"epochs_run": self.epochs_run, "best_epoch": self.best_epoch, "best_val_acc": self.best_val_acc,
-                "stopped_early": self.stopped_early, "seconds": round(self.seconds, 2)}
+        return {"epochs_run": self.epochs_run, "best_epoch": self.best_epoch, "kept_epoch": self.kept_epoch,
+                "best_val_acc": self.best_val_acc, "monitor": self.monitor, "best_score": self.best_score,
+                "stopped_early": self.stopped_early, "restored_best": self.restored_best,
+                "seconds": round(self.seconds, 2)}
+
+
+# ----------------------------------------------------------------------------------- parts
 
 
 def _loss_and_correct(out: torch.Tensor, y: torch.Tensor, multilabel: bool):
@@ -97,35 +132,168 @@ def _loss_and_correct(out: torch.Tensor, y: torch.Tensor, multilabel: bool):
     return loss, correct
 
 
-@torch.no_grad()
-def evaluate_loss_acc(model, batches: Iterable, device=None, multilabel: bool = False, amp_dtype=None) -> tuple[float, float]:
-    """Mean loss and accuracy of ``model`` over ``batches`` (model put in eval mode, mode restored)."""
+def _fp32_plan() -> P.Plan:
+    return P.Plan("fp32", False, False, "fp32")
+
+
+def evaluate(model, batches: Iterable, *, device=None, multilabel: bool = False, plan: P.Plan | None = None,
+             with_auc: bool = False) -> dict:
+    """Mean loss and accuracy (and, with ``with_auc``, MedMNIST's AUC) of ``model`` over ``batches``.
+
+    Runs under ``torch.inference_mode()`` with the run's precision; the model's train/eval mode is
+    restored afterwards. Returns ``{"loss", "acc"[, "auc"]}``.
+    """
+    plan = plan or _fp32_plan()
     was_training = model.training
     model.eval()
     device = device or next(model.parameters()).device
     total_loss = torch.zeros((), device=device, dtype=torch.float64)
     total_correct = torch.zeros((), device=device, dtype=torch.float64)
-    n = 0
-    for x, y in batches:
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            out = model(x)
-        loss, correct = _loss_and_correct(out, y, multilabel)
-        total_loss += loss.double() * len(y)
-        total_correct += correct.double()
-        n += len(y)
-    model.train(was_training)
+    n, ys, ps = 0, [], []
+    try:
+        with torch.inference_mode():
+            for x, y in batches:
+                x, y = P.prepare_input(x.to(device, non_blocking=True), plan), y.to(device, non_blocking=True)
+                with P.autocast(device, plan):
+                    out = model(x)
+                loss, correct = _loss_and_correct(out, y, multilabel)
+                total_loss += loss.double() * len(y)
+                total_correct += correct.double()
+                n += len(y)
+                if with_auc:
+                    o = out.float()
+                    ps.append((torch.sigmoid(o) if multilabel else torch.softmax(o, 1)).cpu().numpy())
+                    ys.append(y.cpu().numpy())
+    finally:
+        model.train(was_training)
     if n == 0:
         raise ValueError("evaluation got no batches")
-    return float(total_loss / n), float(total_correct / n)
+    res = {"loss": float(total_loss / n), "acc": float(total_correct / n)}
+    if with_auc:
+        from dive import metrics as M
+
+        y, p = np.concatenate(ys), np.concatenate(ps)
+        task = M.MULTILABEL if multilabel else ("binary-class" if p.shape[1] == 2 else "multi-class")
+        res["auc"] = float(M.evaluate(y.reshape(len(y), -1) if multilabel else y.reshape(-1), p, task)["auc"])
+    return res
 
 
-def _amp_dtype(device: torch.device, amp: bool):
-    if not amp:
-        return None
-    if device.type != "cuda":
-        return None  # mixed precision is a CUDA option; CPU runs stay in float32
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+def train_one_epoch(model, batches: Iterable, optimizer, *, device, epoch: int = 1, multilabel: bool = False,
+                    plan: P.Plan | None = None, scaler=None, check_every: int = 1) -> dict:
+    """One pass over ``batches``; returns ``{"loss", "acc"}`` (means over images).
+
+    Losses are checked for NaN/inf every ``check_every`` steps (every step on a CPU, where it costs
+    nothing); a non-finite loss raises :class:`NonFiniteLossError` naming the epoch and step.
+    """
+    plan = plan or _fp32_plan()
+    model.train()
+    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    total_correct = torch.zeros((), device=device, dtype=torch.float64)
+    pending, first_pending, n = [], 1, 0  # step losses not yet checked for NaN/inf
+    for step, (x, y) in enumerate(batches, start=1):
+        x, y = P.prepare_input(x.to(device, non_blocking=True), plan), y.to(device, non_blocking=True)
+        with P.autocast(device, plan):
+            out = model(x)
+        loss, correct = _loss_and_correct(out, y, multilabel)
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+        loss = loss.detach()
+        pending.append(loss)
+        loss_sum += loss.double() * len(y)
+        total_correct += correct.detach().double()
+        n += len(y)
+        if len(pending) >= check_every:
+            _check_finite(pending, epoch, first_pending)
+            pending, first_pending = [], step + 1
+    _check_finite(pending, epoch, first_pending)
+    if n == 0:
+        raise ValueError("the training batches are empty")
+    return {"loss": float(loss_sum / n), "acc": float(total_correct / n)}
+
+
+class EarlyStopping:
+    """Stop after ``patience`` epochs without an improvement of the monitored value by more than
+    ``min_delta`` (``patience=None``: never stop); keeps a deep copy of the best epoch's weights."""
+
+    def __init__(self, patience: int | None = None, min_delta: float = 0.0):
+        self.patience, self.min_delta = patience, min_delta
+        self.best_score = -math.inf
+        self.best_epoch: int | None = None
+        self.best_state: dict | None = None
+        self.bad_epochs = 0
+
+    def step(self, score: float, epoch: int, model) -> bool:
+        """Record one epoch's score; returns True when training should stop."""
+        if score > self.best_score + self.min_delta:
+            self.best_score, self.best_epoch, self.bad_epochs = score, epoch, 0
+            self.best_state = copy.deepcopy(model.state_dict())
+        else:
+            self.bad_epochs += 1
+        return self.should_stop
+
+    @property
+    def should_stop(self) -> bool:
+        return self.patience is not None and self.bad_epochs >= self.patience
+
+    def state_dict(self) -> dict:
+        return {"best_score": self.best_score, "best_epoch": self.best_epoch, "best_state": self.best_state,
+                "bad_epochs": self.bad_epochs}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best_score, self.best_epoch = state["best_score"], state["best_epoch"]
+        self.best_state, self.bad_epochs = state["best_state"], state["bad_epochs"]
+
+
+@dataclass
+class TrainState:
+    """Everything a run has so far; ``state_dict()`` is the checkpoint, ``load_state_dict()`` the resume."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: object | None
+    scaler: object | None
+    early: EarlyStopping
+    train_batches: object = None
+    history: list[dict] = field(default_factory=list)
+    epoch: int = 0
+    seconds: float = 0.0
+    finished: bool = False
+    stopped_early: bool = False
+
+    def state_dict(self) -> dict:
+        tb = self.train_batches
+        return {
+            "epoch": self.epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "early": self.early.state_dict(), "history": self.history, "seconds": self.seconds,
+            "finished": self.finished, "stopped_early": self.stopped_early,
+            "rng": {"torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                    "train": tb.state_dict() if hasattr(tb, "state_dict") else None},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state.get("scheduler") is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        if self.scaler is not None and state.get("scaler") is not None:
+            self.scaler.load_state_dict(state["scaler"])
+        self.early.load_state_dict(state["early"])
+        self.history, self.seconds = list(state["history"]), state["seconds"]
+        self.epoch, self.finished, self.stopped_early = state["epoch"], state["finished"], state["stopped_early"]
+        torch.set_rng_state(state["rng"]["torch"].cpu())
+        if torch.cuda.is_available() and state["rng"].get("cuda") is not None:
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
+        if state["rng"].get("train") is not None and hasattr(self.train_batches, "load_state_dict"):
+            self.train_batches.load_state_dict(state["rng"]["train"])
 
 
 def _save_atomic(obj, path: Path) -> None:
@@ -134,177 +302,127 @@ def _save_atomic(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def load_checkpoint(path: str | os.PathLike, key: str | None = None, map_location="cpu") -> dict | None:
+    """The checkpoint at ``path`` (None if there is none). With ``key``, one written for another key
+    raises :class:`CheckpointMismatch` (the caller sets it aside and starts afresh)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    state = torch.load(path, map_location=map_location, weights_only=False)
+    if key is not None and state.get("key") != key:
+        raise CheckpointMismatch(f"{path} belongs to run {state.get('key')!r}, not {key!r}")
+    return state
+
+
+# ----------------------------------------------------------------------------------- fit
+
+
 def fit(
     model: torch.nn.Module,
     train: Iterable,
     val: Iterable,
+    config: RunConfig | None = None,
     *,
-    epochs: int = 15,
-    optimizer: str = "adam",
-    lr: float = 1e-3,
-    weight_decay: float = 0.0,
-    momentum: float = 0.9,
-    scheduler: str | None = None,
-    scheduler_kwargs: dict | None = None,
-    patience: int | None = None,
-    min_delta: float = 0.0,
-    restore_best: bool | None = None,
     device="auto",
-    amp: bool = False,
-    channels_last: bool = False,
     checkpoint_dir: str | os.PathLike | None = None,
     resume: bool = False,
-    seed: int = DEFAULT_SEED,
-    deterministic: bool = False,
+    checkpoint_key: str | None = None,
     quiet: bool = False,
     desc: str | None = None,
     callbacks: Iterable[Callable[[int, dict, torch.nn.Module], None]] = (),
     multilabel: bool | None = None,
     nan_check_every: int | None = None,
+    **settings,
 ) -> FitResult:
-    """Train ``model`` on ``train`` batches, validating on ``val`` after every epoch.
+    """Train ``model`` on ``train`` batches under ``config``, validating on ``val`` after every epoch.
 
     ``train``/``val``: any iterables of ``(x, y)`` — :class:`dive.batches.Batches` or a ``DataLoader``.
-    ``epochs`` is the maximum; with ``patience`` set, training stops after that many epochs without an
-    improvement of validation accuracy (greater than ``min_delta``). ``restore_best`` (default: on when
-    early stopping) loads a deep copy of the best epoch's weights back into the model at the end.
-    ``checkpoint_dir``: a checkpoint after every epoch (model, optimizer, scheduler, history, best
-    weights, random states); ``resume=True`` continues from it to the same result as an uninterrupted
-    run. ``callbacks`` are called as ``cb(epoch, record, model)`` after each epoch's checkpoint.
+    ``config`` (or keyword ``settings`` that build one: ``epochs``, ``optimizer``, ``lr``, ``patience``, ...)
+    gives the optimisation; ``config.epochs`` is the maximum, and with ``patience`` training stops after that
+    many epochs without an improvement of ``config.monitor`` (validation accuracy, or AUC) greater than
+    ``min_delta``. ``restore_best`` (default: on when early stopping) loads the best epoch's weights back.
+    ``checkpoint_dir``: a checkpoint after every epoch (:meth:`TrainState.state_dict`, tagged with
+    ``checkpoint_key``); ``resume=True`` continues from it to the same result as an uninterrupted run.
+    ``callbacks`` are called as ``cb(epoch, record, model)`` after each epoch's checkpoint.
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be at least 1, got {epochs}")
-    if patience is not None and patience < 1:
-        raise ValueError(f"patience must be at least 1 (or None for a fixed number of epochs), got {patience}")
-    opt_key = str(optimizer).lower()
-    if opt_key not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
-    if scheduler not in SCHEDULERS and str(scheduler).lower() not in SCHEDULERS:
-        raise ValueError(f"unknown scheduler {scheduler!r}; valid: none, plateau, step, cosine")
+    if config is None:
+        config = RunConfig(**settings)
+    elif settings:
+        config = config.replace(**settings)
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs checkpoint_dir")
-    restore_best = (patience is not None) if restore_best is None else restore_best
-
     device = resolve_device(device)
-    if not resume:
-        seed_everything(seed, deterministic)
-    elif deterministic:
-        seed_everything(seed, deterministic)
+    model_name = getattr(getattr(model, "spec", None), "name", None) or config.model
+    plan = P.plan(config.precision, config.channels_last, config.compile, device=device, model_name=model_name)
+    seed_everything(config.seed, config.deterministic)
     model.to(device)
-    if channels_last and device.type == "cuda":
-        model.to(memory_format=torch.channels_last)
+    model = P.prepare_model(model, device, plan)
     if multilabel is None:
         split = getattr(train, "split", None)
         multilabel = bool(split is not None and split.multilabel)
-    amp_dtype = _amp_dtype(device, amp)
-    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
-    opt = make_optimizer(opt_key, model.parameters(), lr=lr, weight_decay=weight_decay, momentum=momentum)
-    sched = make_scheduler(scheduler, opt, epochs, **(scheduler_kwargs or {}))
+    opt = make_optimizer(config.optimizer, model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                         momentum=config.momentum)
+    state = TrainState(model, opt, make_scheduler(config.scheduler, opt, config.epochs, **config.scheduler_kwargs),
+                       P.grad_scaler(device, plan), EarlyStopping(config.patience, config.min_delta), train)
     check_every = nan_check_every or (1 if device.type == "cpu" else 50)
+    with_auc = config.monitor == "val_auc"
 
-    result = FitResult(model=model)
-    best_state, best_acc, bad_epochs, start_epoch = None, -math.inf, 0, 1
+    result = FitResult(model=model, monitor=config.monitor, plan=plan.as_dict())
     ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
     if ckpt_path is not None:
         ckpt_path.parent.mkdir(parents=True, exist_ok=True)
-    if resume and ckpt_path is not None and ckpt_path.is_file():
-        state = torch.load(ckpt_path, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        if sched is not None and state.get("scheduler") is not None:
-            sched.load_state_dict(state["scheduler"])
-        if scaler is not None and state.get("scaler") is not None:
-            scaler.load_state_dict(state["scaler"])
-        result.history = state["history"]
-        best_state, best_acc, bad_epochs = state["best_state"], state["best_acc"], state["bad_epochs"]
-        result.best_epoch, result.seconds = state["best_epoch"], state["seconds"]
-        start_epoch = state["epoch"] + 1
-        torch.set_rng_state(state["rng"]["torch"].cpu())
-        if torch.cuda.is_available() and state["rng"].get("cuda") is not None:
-            torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
-        if state["rng"].get("train") is not None and hasattr(train, "load_state_dict"):
-            train.load_state_dict(state["rng"]["train"])
-        if state.get("finished"):
-            start_epoch = epochs + 1
-            result.stopped_early = state.get("stopped_early", False)
+    if resume and ckpt_path is not None:
+        saved = load_checkpoint(ckpt_path, checkpoint_key, map_location=device)
+        if saved is not None:
+            state.load_state_dict(saved)
+            result.resumed_from = state.epoch
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(range(start_epoch, epochs + 1), desc=desc or "epochs", disable=quiet, leave=True,
-               initial=start_epoch - 1, total=epochs)
-    stopped = result.stopped_early
+    start = config.epochs + 1 if state.finished else state.epoch + 1
+    bar = tqdm(range(start, config.epochs + 1), desc=desc or "epochs", disable=quiet, leave=True,
+               initial=start - 1, total=config.epochs)
     for epoch in bar:
         t0 = time.perf_counter()
-        model.train()
-        loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-        total_correct = torch.zeros((), device=device, dtype=torch.float64)
-        pending, first_pending, n = [], 1, 0  # step losses not yet checked for NaN/inf
-        for step, (x, y) in enumerate(train, start=1):
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                out = model(x)
-            loss, correct = _loss_and_correct(out, y, multilabel)
-            opt.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
-            else:
-                loss.backward()
-                opt.step()
-            loss = loss.detach()
-            pending.append(loss)
-            loss_sum += loss.double() * len(y)
-            total_correct += correct.detach().double()
-            n += len(y)
-            if len(pending) >= check_every:
-                _check_finite(pending, epoch, first_pending)
-                pending, first_pending = [], step + 1
-        _check_finite(pending, epoch, first_pending)
-        if n == 0:
-            raise ValueError("the training batches are empty")
-        train_loss = float(loss_sum / n)
-        train_acc = float(total_correct / n)
-        val_loss, val_acc = evaluate_loss_acc(model, val, device, multilabel, amp_dtype)
+        tr = train_one_epoch(model, train, opt, device=device, epoch=epoch, multilabel=multilabel, plan=plan,
+                             scaler=state.scaler, check_every=check_every)
+        ev = evaluate(model, val, device=device, multilabel=multilabel, plan=plan, with_auc=with_auc)
+        score = ev["auc"] if with_auc else ev["acc"]
         lr_now = opt.param_groups[0]["lr"]
-        if sched is not None:
-            sched.step(val_acc) if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau) else sched.step()
+        if state.scheduler is not None:
+            if isinstance(state.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                state.scheduler.step(score)
+            else:
+                state.scheduler.step()
         seconds = time.perf_counter() - t0
-        result.seconds += seconds
-        record = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
-                  "val_acc": val_acc, "lr": lr_now, "seconds": seconds}
-        result.history.append(record)
-        if val_acc > best_acc + min_delta:
-            best_acc, bad_epochs, result.best_epoch = val_acc, 0, epoch
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            bad_epochs += 1
-        stopped = patience is not None and bad_epochs >= patience
-        finished = stopped or epoch == epochs
-        bar.set_postfix(loss=f"{train_loss:.4f}", acc=f"{train_acc:.4f}", val_acc=f"{val_acc:.4f}",
-                        best=result.best_epoch)
+        record = {"epoch": epoch, "train_loss": tr["loss"], "train_acc": tr["acc"], "val_loss": ev["loss"],
+                  "val_acc": ev["acc"], "lr": lr_now, "seconds": seconds}
+        if with_auc:
+            record["val_auc"] = ev["auc"]
+        state.history.append(record)
+        state.seconds += seconds
+        state.epoch = epoch
+        state.stopped_early = state.early.step(score, epoch, model)
+        state.finished = state.stopped_early or epoch == config.epochs
+        bar.set_postfix(loss=f"{tr['loss']:.4f}", acc=f"{tr['acc']:.4f}", val_acc=f"{ev['acc']:.4f}",
+                        best=state.early.best_epoch)
         if ckpt_path is not None:
-            _save_atomic({
-                "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict() if sched is not None else None,
-                "scaler": scaler.state_dict() if scaler is not None else None,
-                "history": result.history, "best_state": best_state, "best_acc": best_acc,
-                "best_epoch": result.best_epoch, "bad_epochs": bad_epochs, "seconds": result.seconds,
-                "finished": finished, "stopped_early": stopped,
-                "rng": {"torch": torch.get_rng_state(),
-                        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-                        "train": train.state_dict() if hasattr(train, "state_dict") else None},
-            }, ckpt_path)
+            _save_atomic({"key": checkpoint_key, **state.state_dict()}, ckpt_path)
         for cb in callbacks:
             cb(epoch, record, model)
-        if stopped:
+        if state.stopped_early:
             break
     bar.close()
-    result.stopped_early = stopped
-    result.epochs_run = len(result.history)
-    result.best_val_acc = None if best_acc == -math.inf else best_acc
-    if restore_best and best_state is not None:
-        model.load_state_dict(best_state)
+    result.history = state.history
+    result.seconds = state.seconds
+    result.stopped_early = state.stopped_early
+    result.epochs_run = len(state.history)
+    result.best_epoch = state.early.best_epoch
+    result.best_score = None if state.early.best_epoch is None else state.early.best_score
+    if state.early.best_epoch is not None:
+        result.best_val_acc = state.history[state.early.best_epoch - 1]["val_acc"]
+    if config.restore_best and state.early.best_state is not None:
+        model.load_state_dict(state.early.best_state)
         result.restored_best = True
     return result
 
@@ -312,7 +430,7 @@ def fit(
 def _check_finite(losses, epoch: int, first_step: int) -> None:
     if not losses:
         return
-    vals = torch.stack([l.double().reshape(()) for l in losses])
+    vals = torch.stack([v.double().reshape(()) for v in losses])
     finite = torch.isfinite(vals)
     if bool(finite.all()):
         return
@@ -321,4 +439,3 @@ def _check_finite(losses, epoch: int, first_step: int) -> None:
         f"training loss became {vals[bad].item()} at epoch {epoch}, step {first_step + bad}; stopping. "
         "Try a smaller learning rate (the report's lr 0.1 diverged on MNIST). "
         "The last checkpoint (if checkpoint_dir was given) holds the previous epoch.")
-

@@ -3,7 +3,12 @@ import pytest
 import torch
 
 from dive import data, experiment
+from dive.batches import Augment
+from dive.config import RunConfig
 from dive.models import WeightsNotFoundError
+from dive.synthetic import write_synthetic_root
+
+TINY = dict(epochs=2, batch_size=32, train_size=96, val_size=48, test_size=48, quiet=True)
 
 
 @pytest.fixture(scope="module")
@@ -28,16 +33,118 @@ def test_run_trains_evaluates_and_records(path_data, tmp_path):
     assert r.fit.epochs_run == 2 and r.val["accuracy"] > 1 / 9 + 0.2 and r.test["accuracy"] > 1 / 9 + 0.2
     assert r.test_probs.shape == (len(path_data.test), 9)
     assert out.runs[0][0] == "bn+dropout" and out.runs[0][2]["batch_size"] == 32
+    assert RunConfig.from_dict({k: v for k, v in out.runs[0][2].items() if k not in ("plan", "data", "key")}) \
+        == r.config  # metrics.json gets the full config
     assert set(r.row()) >= {"run", "epochs_run", "best_epoch", "val_accuracy", "test_auc"}
 
 
-def test_checkpoint_is_resumed_only_for_identical_parameters(path_data, tmp_path):
+@pytest.fixture(scope="module")
+def twin_root(tmp_path_factory):
+    """organamnist and organcmnist: same image size, same 11 classes, different images; pathmnist at 28 and 64 px."""
+    return write_synthetic_root(tmp_path_factory.mktemp("twins"), datasets=("organamnist", "organcmnist", "pathmnist"),
+                                sizes={"train": 160, "val": 60, "test": 60}, image_sizes=(28, 64))
+
+
+def _cfg(b, **kw):
+    return experiment.config_for(b, "simplecnn", **{**{k: v for k, v in TINY.items() if k != "quiet"}, **kw})[0]
+
+
+def test_same_shape_datasets_never_share_a_checkpoint(twin_root, tmp_path):
+    """The bug of issue #8: organcmnist after organamnist in the same checkpoint folder returned organamnist's run."""
+    a_data = data.load("organamnist", twin_root, split="official")
+    c_data = data.load("organcmnist", twin_root, split="official")
     ck = tmp_path / "ck"
-    a = experiment.run(path_data, "simplecnn", epochs=2, batch_size=64, quiet=True, checkpoint_dir=ck)
-    b = experiment.run(path_data, "simplecnn", epochs=2, batch_size=64, quiet=True, checkpoint_dir=ck)
-    assert b.fit.history == a.fit.history  # finished run restored from its checkpoint, not retrained
-    c = experiment.run(path_data, "simplecnn", epochs=2, batch_size=32, quiet=True, checkpoint_dir=ck)
-    assert c.fit.history != a.fit.history  # other parameters: started afresh
+    a = experiment.run(a_data, _cfg(a_data), checkpoint_dir=ck, quiet=True)
+    c = experiment.run(c_data, _cfg(c_data), checkpoint_dir=ck, quiet=True)
+    fresh = experiment.run(c_data, _cfg(c_data), checkpoint_dir=tmp_path / "fresh", quiet=True)
+    assert c.history != a.history
+    assert [h["val_acc"] for h in c.history] == [h["val_acc"] for h in fresh.history]
+    assert [h["train_loss"] for h in c.history] == [h["train_loss"] for h in fresh.history]
+    assert any("set aside" in n for n in c.notes)
+    assert list(ck.glob("checkpoint.pt.set-aside*"))  # never silently deleted
+
+
+@pytest.mark.parametrize("change", [dict(momentum=0.5, optimizer="sgd"), dict(augment=Augment(hflip=0.9)),
+                                    dict(file_size=64)])
+def test_a_changed_setting_never_resumes_another_runs_checkpoint(change, twin_root, tmp_path):
+    b28 = data.load("pathmnist", twin_root, split="report")
+    base = _cfg(b28, optimizer=change.get("optimizer", "adam"))
+    first = experiment.run(b28, base, checkpoint_dir=tmp_path / "ck", quiet=True)
+    if "file_size" in change:
+        b = data.load("pathmnist", twin_root, split="report", size=64)
+        other = _cfg(b, image_size=28)
+    else:
+        b, other = b28, base.replace(**change)
+    second = experiment.run(b, other, checkpoint_dir=tmp_path / "ck", quiet=True)
+    fresh = experiment.run(b, other, checkpoint_dir=tmp_path / "fresh", quiet=True)
+    assert second.history != first.history
+    assert [h["train_loss"] for h in second.history] == [h["train_loss"] for h in fresh.history]
+
+
+def test_run_store_loads_a_finished_run_and_keeps_datasets_apart(twin_root, tmp_path):
+    a_data = data.load("organamnist", twin_root, split="official")
+    c_data = data.load("organcmnist", twin_root, split="official")
+    store = tmp_path / "runs"
+    a = experiment.run(a_data, _cfg(a_data), store=store, quiet=True)
+    c = experiment.run(c_data, _cfg(c_data), store=store, quiet=True)
+    assert a.key != c.key and not c.loaded and c.history != a.history
+    again = experiment.run(a_data, _cfg(a_data), store=store, quiet=True, evaluate_test=True, name="again")
+    assert again.loaded and again.history == a.history and again.val["accuracy"] == a.val["accuracy"]
+    assert any("loaded from the run store" in n for n in again.notes)
+    assert again.test is not None  # scored on test from the stored weights
+    # the stored folder says what it is
+    cfg = (store / a.key / "config.json").read_text()
+    assert '"organamnist"' in cfg and RunConfig.from_dict(__import__("json").loads(cfg)["config"]) == a.config
+
+
+def test_resume_after_a_kill_mid_epoch_equals_the_uninterrupted_run(twin_root, tmp_path):
+    b = data.load("pathmnist", twin_root, split="report")
+    cfg = _cfg(b, epochs=3, scheduler="step", scheduler_kwargs={"step_size": 1, "gamma": 0.5}, augment=True,
+               balanced=True)
+    full = experiment.run(b, cfg, store=tmp_path / "a", quiet=True)
+
+    class Killed(Exception):
+        pass
+
+    calls = {"n": 0}
+    steps_per_epoch = -(-96 // 32)
+
+    def kill_in_epoch_3(module, args):
+        if module.training:
+            calls["n"] += 1
+            if calls["n"] == 2 * steps_per_epoch + 2:  # the second step of epoch 3
+                raise Killed
+
+    import dive.experiment as E
+
+    real_build = E._build
+
+    def build_with_kill(*a, **k):
+        net = real_build(*a, **k)
+        net.register_forward_pre_hook(kill_in_epoch_3)
+        return net
+
+    E._build = build_with_kill
+    try:
+        with pytest.raises(Killed):
+            experiment.run(b, cfg, store=tmp_path / "b", quiet=True)
+    finally:
+        E._build = real_build
+    resumed = experiment.run(b, cfg, store=tmp_path / "b", quiet=True)
+    assert any("resumed from the checkpoint of epoch 2" in n for n in resumed.notes)
+    assert resumed.history == [{**h, "seconds": r["seconds"]} for h, r in zip(full.history, resumed.history)]
+    sa, sb = full.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    # and a finished run trains nothing and returns the same numbers
+    done = experiment.run(b, cfg, store=tmp_path / "b", quiet=True)
+    assert done.loaded and done.history == resumed.history
+    assert done.val["accuracy"] == resumed.val["accuracy"] and np.array_equal(done.val_probs, resumed.val_probs)
+
+
+def test_config_and_data_must_match(twin_root):
+    b = data.load("organamnist", twin_root, split="official")
+    with pytest.raises(ValueError, match="dataset: config 'pathmnist', data 'organamnist'"):
+        experiment.run(b, RunConfig(split="official"), quiet=True)
 
 
 def test_pretrained_auto_falls_back_with_a_note_and_true_fails_early(tmp_path, monkeypatch):

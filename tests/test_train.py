@@ -40,8 +40,8 @@ def test_model_learns_loss_falls_accuracy_above_chance(path_batches):
 
 def test_early_stopping_restores_best_weights(path_batches, monkeypatch):
     scripted = iter([0.5, 0.8, 0.7, 0.6, 0.95, 0.99])
-    real_eval = train.evaluate_loss_acc
-    monkeypatch.setattr(train, "evaluate_loss_acc", lambda *a, **k: (real_eval(*a, **k)[0], next(scripted)))
+    real_eval = train.evaluate
+    monkeypatch.setattr(train, "evaluate", lambda *a, **k: {**real_eval(*a, **k), "acc": next(scripted)})
     snapshots = {}
     tr, va = path_batches()
     model = small_net()
@@ -71,6 +71,12 @@ def test_same_seed_same_result(path_batches):
     (h1, s1), (h2, s2) = runs
     assert [r["val_acc"] for r in h1] == [r["val_acc"] for r in h2]
     assert [r["train_loss"] for r in h1] == [r["train_loss"] for r in h2]
+    assert s1.keys() == s2.keys() and all(torch.equal(s1[k], s2[k]) for k in s1)
+    # and a different seed gives different weights (the comparison above can fail)
+    tr, va = path_batches(seed=5)
+    other = small_net()
+    fit(other, tr, va, epochs=2, quiet=True, seed=8)
+    assert not all(torch.equal(s1[k], other.state_dict()[k]) for k in s1)
 
 
 def test_resume_equals_uninterrupted_run(path_batches, tmp_path):
@@ -147,11 +153,38 @@ def test_every_optimizer_trains(name, path_batches):
 
 
 @pytest.mark.parametrize("sched,expect", [("step", lambda lrs: lrs[-1] < lrs[0]), ("cosine", lambda lrs: lrs[-1] < lrs[0]),
+                                          ("multistep", lambda lrs: lrs == pytest.approx([1e-3, 1e-4, 1e-5])),
                                           ("plateau", lambda lrs: lrs[0] == 1e-3), (None, lambda lrs: len(set(lrs)) == 1)])
 def test_schedulers(sched, expect, path_batches):
     tr, va = path_batches(augment=False)
     res = fit(small_net(), tr, va, epochs=3, lr=1e-3, scheduler=sched, quiet=True)
     assert expect([r["lr"] for r in res.history])
+
+
+def test_plateau_scheduler_drops_the_learning_rate(path_batches, monkeypatch):
+    # validation accuracy that never improves after epoch 1: with patience 1, the second epoch without
+    # improvement (epoch 3) cuts the lr by the factor 0.1 for epoch 4
+    real_eval = train.evaluate
+    monkeypatch.setattr(train, "evaluate", lambda *a, **k: {**real_eval(*a, **k), "acc": 0.5})
+    tr, va = path_batches(augment=False)
+    res = fit(small_net(), tr, va, epochs=4, lr=1e-2, scheduler="plateau", scheduler_kwargs={"patience": 1},
+              quiet=True)
+    assert [r["lr"] for r in res.history] == pytest.approx([1e-2, 1e-2, 1e-2, 1e-3])
+
+
+def test_make_optimizer_weight_decay_zero_is_zero():
+    params = [nn.Parameter(torch.zeros(2))]
+    assert train.make_optimizer("adamw", params, weight_decay=0).param_groups[0]["weight_decay"] == 0.0
+    assert train.make_optimizer("adamw", params).param_groups[0]["weight_decay"] == 0.01
+    assert train.make_optimizer("sgd", params).param_groups[0]["weight_decay"] == 0.0
+
+
+def test_monitor_val_auc_keeps_the_best_auc_epoch(path_batches):
+    tr, va = path_batches(augment=False)
+    res = fit(small_net(), tr, va, epochs=3, patience=3, monitor="val_auc", quiet=True)
+    aucs = [r["val_auc"] for r in res.history]
+    assert res.monitor == "val_auc" and res.best_epoch == 1 + aucs.index(max(aucs))
+    assert res.kept_epoch == res.best_epoch and 0.5 < max(aucs) <= 1
 
 
 def test_bad_arguments_fail_before_training(path_batches):
