@@ -16,6 +16,7 @@ Layout under ``out_dir``: ``figures/<name>.png``, ``tables/<name>.csv`` + ``.md`
 Paths inside ``metrics.json`` are relative to ``out_dir``. Every change rewrites
 ``metrics.json``, so a notebook that stops half-way still leaves one behind.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -147,7 +148,9 @@ class Outputs:
         for text in notes or []:
             self.note(text, _write=False)
         if marker and not synthetic:
-            self.note(f"data root {self.data_root} holds synthetic data (SYNTHETIC.json): marked synthetic", _write=False)
+            self.note(
+                f"data root {self.data_root} holds synthetic data (SYNTHETIC.json): marked synthetic", _write=False
+            )
         self.tables: list[dict] = []
         self.figures: list[dict] = []
         self.runs: list[dict] = []
@@ -157,14 +160,23 @@ class Outputs:
         self._commit: str | None | bool = False  # False = not looked up yet
 
     @classmethod
-    def from_params(cls, p: Mapping, *, device: str, dataset: str | list[str] | None = None,
-                    notes: list[str] | None = None) -> Outputs:
-        """An :class:`Outputs` for the parameters from ``dive.profiles.resolve`` (dataset defaults to ``p.data_flag``)."""
+    def from_params(
+        cls, p: Mapping, *, device: str, dataset: str | list[str] | None = None, notes: list[str] | None = None
+    ) -> Outputs:
+        """An :class:`Outputs` for the parameters from ``dive.profiles.resolve`` (``dataset``: ``p.data_flag``)."""
         checkpoints = p.get("checkpoints")
-        return cls(p["out_dir"], notebook=p["notebook"], profile=p["profile"],
-                   dataset=dataset if dataset is not None else p["data_flag"], synthetic=bool(p.get("synthetic")),
-                   device=device, seed=p["seed"], data_root=p.get("data_root"), notes=notes,
-                   checkpoints=True if checkpoints is None else bool(checkpoints))
+        return cls(
+            p["out_dir"],
+            notebook=p["notebook"],
+            profile=p["profile"],
+            dataset=dataset if dataset is not None else p["data_flag"],
+            synthetic=bool(p.get("synthetic")),
+            device=device,
+            seed=p["seed"],
+            data_root=p.get("data_root"),
+            notes=notes,
+            checkpoints=True if checkpoints is None else bool(checkpoints),
+        )
 
     # --- paths --------------------------------------------------------------------------------
     @property
@@ -206,16 +218,38 @@ class Outputs:
         if text:
             self.note(text)
         return pd.DataFrame(rows, columns=["parameter", "report", "this_run"]).rename(
-            columns={"report": f"report ({reference} profile)", "this_run": f"this run ({p['profile']})"})
+            columns={"report": f"report ({reference} profile)", "this_run": f"this run ({p['profile']})"}
+        )
 
     def figure(self, fig, name: str, *, caption: str | None = None) -> Path:
         """Save ``fig`` as ``figures/<name>.png`` (150 dpi); synthetic data get a visible mark."""
         _check_name(name)
         if self.synthetic and not getattr(fig, "_dive_synthetic_mark", False):
-            fig.text(0.5, 0.5, "SYNTHETIC DATA", transform=fig.transFigure, ha="center", va="center",
-                     fontsize=30, color="red", alpha=0.3, rotation=25, fontweight="bold", zorder=1000)
-            fig.text(0.01, 0.99, SYNTHETIC_LINE, transform=fig.transFigure,
-                     ha="left", va="top", fontsize=8, color="red", zorder=1000)
+            fig.text(
+                0.5,
+                0.5,
+                "SYNTHETIC DATA",
+                transform=fig.transFigure,
+                ha="center",
+                va="center",
+                fontsize=30,
+                color="red",
+                alpha=0.3,
+                rotation=25,
+                fontweight="bold",
+                zorder=1000,
+            )
+            fig.text(
+                0.01,
+                0.99,
+                SYNTHETIC_LINE,
+                transform=fig.transFigure,
+                ha="left",
+                va="top",
+                fontsize=8,
+                color="red",
+                zorder=1000,
+            )
             fig._dive_synthetic_mark = True
         path = self.out_dir / "figures" / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -224,8 +258,9 @@ class Outputs:
         self.write()
         return path
 
-    def table(self, df: pd.DataFrame, name: str, *, caption: str | None = None,
-              original: pd.DataFrame | None = None) -> Path:
+    def table(
+        self, df: pd.DataFrame, name: str, *, caption: str | None = None, original: pd.DataFrame | None = None
+    ) -> Path:
         """Save ``df`` as ``tables/<name>.csv`` and ``.md``; returns the csv path.
 
         ``original`` (the original report's table, e.g. from :mod:`dive.reference`) is saved
@@ -255,9 +290,20 @@ class Outputs:
         self.write()
         return csv
 
-    def add_run(self, name: str, model: str, params: Mapping, *, fit=None, val: Mapping | None = None,
-                test: Mapping | None = None, extra: Mapping | None = None, seed: int | None = None,
-                group: str | None = None, config=None) -> dict:
+    def add_run(
+        self,
+        name: str,
+        model: str,
+        params: Mapping,
+        *,
+        fit=None,
+        val: Mapping | None = None,
+        test: Mapping | None = None,
+        extra: Mapping | None = None,
+        seed: int | None = None,
+        group: str | None = None,
+        config=None,
+    ) -> dict:
         """Record one training run; ``fit`` is a ``dive.train.fit`` result (duck-typed).
 
         A run is identified by ``(name, seed)``: the same name with another seed is another run (one entry
@@ -305,11 +351,16 @@ class Outputs:
         }
         if isinstance(run["seed"], bool) or not isinstance(run["seed"], (int, type(None))):
             raise TypeError(f"run {name!r}: seed must be an integer or None, got {seed!r}")
-        clash = [r["name"] for r in self.runs if r["group"] == run["group"] and r["seed"] == run["seed"]
-                 and r["name"] != run["name"]]
+        clash = [
+            r["name"]
+            for r in self.runs
+            if r["group"] == run["group"] and r["seed"] == run["seed"] and r["name"] != run["name"]
+        ]
         if clash:
-            raise ValueError(f"run {name!r}: group {run['group']!r} already has seed {run['seed']} (run {clash[0]!r}); "
-                             "a group holds one configuration, one run per seed")
+            raise ValueError(
+                f"run {name!r}: group {run['group']!r} already has seed {run['seed']} (run {clash[0]!r}); "
+                "a group holds one configuration, one run per seed"
+            )
         self._replace(self.runs, run, key=("name", "seed"))
         self.write()
         return run
@@ -330,17 +381,23 @@ class Outputs:
             known = list(dict.fromkeys(r["name"] for r in self.runs))
             unknown = [r for r in runs if r not in known]
             if unknown:
-                raise ValueError(f"group {name!r}: no recorded run named {unknown}; recorded: {', '.join(known) or 'none'}")
+                raise ValueError(
+                    f"group {name!r}: no recorded run named {unknown}; recorded: {', '.join(known) or 'none'}"
+                )
             seeds = [r["seed"] for r in self.runs if r["name"] in runs]
             twice = sorted({str(x) for x in seeds if seeds.count(x) > 1})
             if twice:
-                raise ValueError(f"group {name!r}: seed(s) {', '.join(twice)} appear in more than one of the runs "
-                                 f"{runs}; a group holds one configuration, one run per seed")
+                raise ValueError(
+                    f"group {name!r}: seed(s) {', '.join(twice)} appear in more than one of the runs "
+                    f"{runs}; a group holds one configuration, one run per seed"
+                )
             entry = {"name": name, "runs": runs, "values": None}
         else:
             if isinstance(values, pd.DataFrame):
                 if "seed" not in values.columns:
-                    raise ValueError(f"group {name!r}: the values frame needs a 'seed' column; it has {list(values.columns)}")
+                    raise ValueError(
+                        f"group {name!r}: the values frame needs a 'seed' column; it has {list(values.columns)}"
+                    )
                 rows = {r.pop("seed"): r for r in jsonable(values.to_dict(orient="records"))}
                 if len(rows) != len(values):
                     raise ValueError(f"group {name!r}: a seed appears more than once in values")
@@ -368,8 +425,9 @@ class Outputs:
                 per_seed = {r["seed"]: _run_values(r) for r in members}  # seed None: an unseeded run
                 run_names = list(dict.fromkeys(r["name"] for r in members))
             else:
-                per_seed = {(int(k) if isinstance(k, str) and k.lstrip("-").isdigit() else k): v
-                            for k, v in g["values"].items()}
+                per_seed = {
+                    (int(k) if isinstance(k, str) and k.lstrip("-").isdigit() else k): v for k, v in g["values"].items()
+                }
                 run_names = []
             seeds = list(per_seed)
             metrics = list(dict.fromkeys(m for v in per_seed.values() for m in v))
@@ -379,10 +437,24 @@ class Outputs:
                 present = [v for v in vals if isinstance(v, (int, float)) and not isinstance(v, bool)]
                 if present:
                     s = summarize(present)
-                    summary[m] = {"n": s.n, "mean": s.mean, "std": s.std, "ci_low": s.ci_low, "ci_high": s.ci_high,
-                                  "interval": "95% t" if s.n > 1 else "none (single run)"}
-            out.append({"name": gname, "n": len(seeds), "seeds": seeds, "runs": run_names, "values": values,
-                        "summary": summary})
+                    summary[m] = {
+                        "n": s.n,
+                        "mean": s.mean,
+                        "std": s.std,
+                        "ci_low": s.ci_low,
+                        "ci_high": s.ci_high,
+                        "interval": "95% t" if s.n > 1 else "none (single run)",
+                    }
+            out.append(
+                {
+                    "name": gname,
+                    "n": len(seeds),
+                    "seeds": seeds,
+                    "runs": run_names,
+                    "values": values,
+                    "summary": summary,
+                }
+            )
         return out
 
     # --- metrics.json -------------------------------------------------------------------------
@@ -424,8 +496,11 @@ class Outputs:
         return self.metrics_path
 
     def __repr__(self) -> str:
-        return (f"Outputs({str(self.out_dir)!r}, notebook={self.notebook!r}, profile={self.profile!r}, "
-                f"synthetic={self.synthetic}, {len(self.tables)} tables, {len(self.figures)} figures, {len(self.runs)} runs)")
+        return (
+            f"Outputs({str(self.out_dir)!r}, notebook={self.notebook!r}, profile={self.profile!r}, "
+            f"synthetic={self.synthetic}, {len(self.tables)} tables, {len(self.figures)} figures, "
+            f"{len(self.runs)} runs)"
+        )
 
 
 #: The metrics a run contributes to its group: ``<split>_<metric>`` of its val/test results, and the

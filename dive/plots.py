@@ -8,6 +8,7 @@ so figures made from stand-in data say so on their face.
 
 No backend is chosen here; tests and headless runs use Agg (``MPLBACKEND=Agg``).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -124,7 +125,10 @@ def confusion_matrix(
         shares = _row_normalised(counts)
         values = shares
         annot = np.array(
-            [[f"{int(c)}\n{s:.0%}" for c, s in zip(crow, srow)] for crow, srow in zip(counts, shares)]
+            [
+                [f"{int(c)}\n{s:.0%}" for c, s in zip(crow, srow, strict=True)]
+                for crow, srow in zip(counts, shares, strict=True)
+            ]
         )
         vmax = 1.0 if vmax is None else vmax
         cbar_label = "share of true class"
@@ -185,9 +189,11 @@ def confusion_matrices(
         1, len(arrays), figsize=(side * len(arrays) + 1.0, side), layout="constrained", squeeze=False
     )
     axes = axes[0]
-    for ax, (name, a) in zip(axes, arrays.items()):
+    for ax, (name, a) in zip(axes, arrays.items(), strict=True):
         confusion_matrix(a, class_names, title=name, ax=ax, normalize=normalize, cmap=cmap, vmax=vmax, cbar=False)
-    fig.colorbar(axes[0].collections[0], ax=list(axes), label="share of true class" if normalize else "count", shrink=0.8)
+    fig.colorbar(
+        axes[0].collections[0], ax=list(axes), label="share of true class" if normalize else "count", shrink=0.8
+    )
     for ax in axes[1:]:  # rows are the same classes: name them once, on the left
         ax.set_ylabel("")
         ax.tick_params(axis="y", labelleft=False, left=False)
@@ -276,13 +282,11 @@ def learning_curves(
     for run, h in histories.items():
         if seeded[run] and any(len(x) == 0 for x in h):
             raise ValueError(f"history {run!r}: one of its seeds has an empty history")
-    palette = dict(zip(histories, sns.color_palette(n_colors=len(histories))))
-    fig, axes = plt.subplots(
-        1, len(metrics), figsize=(5.5 * len(metrics), 4.0), layout="constrained", squeeze=False
-    )
+    palette = dict(zip(histories, sns.color_palette(n_colors=len(histories)), strict=True))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4.0), layout="constrained", squeeze=False)
     axes = axes[0]
     any_best = False
-    for ax, m in zip(axes, metrics):
+    for ax, m in zip(axes, metrics, strict=True):
         for run, history in histories.items():
             if not history:
                 continue
@@ -291,15 +295,27 @@ def learning_curves(
                 n = len(history)
                 full = count == n
                 last_full = int(np.flatnonzero(full)[-1]) if full.any() else 0
-                ax.plot(epochs[: last_full + 1], values[: last_full + 1], color=palette[run], linewidth=1.8,
-                        label=f"{run} (mean of {n} seeds)" if n > 1 else run)
+                ax.plot(
+                    epochs[: last_full + 1],
+                    values[: last_full + 1],
+                    color=palette[run],
+                    linewidth=1.8,
+                    label=f"{run} (mean of {n} seeds)" if n > 1 else run,
+                )
                 if last_full + 1 < len(epochs):  # fewer seeds left: dashed, without legend entry
-                    ax.plot(epochs[last_full:], values[last_full:], color=palette[run], linewidth=1.2,
-                            linestyle="--", label="_nolegend_")
+                    ax.plot(
+                        epochs[last_full:],
+                        values[last_full:],
+                        color=palette[run],
+                        linewidth=1.2,
+                        linestyle="--",
+                        label="_nolegend_",
+                    )
                 ok = ~np.isnan(low)
                 if ok.any():
-                    ax.fill_between(epochs, low, high, where=ok, color=palette[run], alpha=0.2, linewidth=0,
-                                    label="_nolegend_")
+                    ax.fill_between(
+                        epochs, low, high, where=ok, color=palette[run], alpha=0.2, linewidth=0, label="_nolegend_"
+                    )
                 if all("val_acc" in h for x in history for h in x):
                     _, acc, *_ = _mean_band(history, "val_acc", run, band)
                     best = int(np.argmax(acc))
@@ -398,7 +414,7 @@ def example_images(
     fig.subplots_adjust(
         left=label_w / fig_w, right=1 - 0.1 / fig_w, bottom=0.1 / fig_h, top=1 - title_h / fig_h, wspace=gap, hspace=gap
     )
-    for c, (row, name) in enumerate(zip(axes, names)):
+    for c, (row, name) in enumerate(zip(axes, names, strict=True)):
         idx = np.flatnonzero(labs == c)
         chosen = rng.choice(idx, size=min(per_class, len(idx)), replace=False) if len(idx) else []
         for j, ax in enumerate(row):

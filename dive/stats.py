@@ -24,6 +24,7 @@ line::
     stats.comparison_table(per_seed, "val_acc", reference="alexnet_unbalanced_fixed",
                            original={"alexnet_balanced_fixed": 0.8963, "alexnet_unbalanced_fixed": 0.8416})
 """
+
 from __future__ import annotations
 
 import math
@@ -126,13 +127,20 @@ def _t_interval(a: np.ndarray, confidence: float) -> tuple[float, float]:
 def _bootstrap_interval(a: np.ndarray, confidence: float, n_resamples: int, seed: int) -> tuple[float, float]:
     if np.all(a == a[0]):  # every resample has the same mean: the interval is that point
         return float(a[0]), float(a[0])
-    res = _st.bootstrap((a,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
-                        method="percentile", rng=np.random.default_rng(seed))
+    res = _st.bootstrap(
+        (a,),
+        np.mean,
+        confidence_level=confidence,
+        n_resamples=n_resamples,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
-def summarize(values, *, confidence: float = CONFIDENCE, method: str = "t", n_resamples: int = 9999,
-              seed: int = 0) -> Summary:
+def summarize(
+    values, *, confidence: float = CONFIDENCE, method: str = "t", n_resamples: int = 9999, seed: int = 0
+) -> Summary:
     """Mean, standard deviation (ddof 1) and ``confidence`` interval of the mean of ``values`` (one per seed).
 
     ``method="t"``: mean ± t_{(1+c)/2, n-1} · s / √n (``scipy.stats.t``). ``method="bootstrap"``: percentile
@@ -209,12 +217,21 @@ def _seeded(values, what: str) -> dict:
         values = values.to_dict()
     if isinstance(values, Mapping):
         keys = list(values)
-        return dict(zip(keys, _array([values[k] for k in keys], what).tolist()))
+        return dict(zip(keys, _array([values[k] for k in keys], what).tolist(), strict=True))
     return dict(enumerate(_array(values, what).tolist()))
 
 
-def compare(a, b, *, names: tuple[str, str] = ("A", "B"), higher_is_better: bool = True,
-            confidence: float = CONFIDENCE, method: str = "t", n_resamples: int = 9999, seed: int = 0) -> Comparison:
+def compare(
+    a,
+    b,
+    *,
+    names: tuple[str, str] = ("A", "B"),
+    higher_is_better: bool = True,
+    confidence: float = CONFIDENCE,
+    method: str = "t",
+    n_resamples: int = 9999,
+    seed: int = 0,
+) -> Comparison:
     """Configuration A against B over the same seeds.
 
     ``a`` and ``b`` are lists of equal length (paired by position) or ``{seed: value}`` mappings (paired on
@@ -230,14 +247,30 @@ def compare(a, b, *, names: tuple[str, str] = ("A", "B"), higher_is_better: bool
         raise ValueError("compare: give both as lists (paired by position) or both as {seed: value} mappings")
     da, db = _seeded(a, f"compare: {na}"), _seeded(b, f"compare: {nb}")
     if not isinstance(a, (Mapping, pd.Series)) and len(da) != len(db):
-        raise ValueError(f"compare: {na} has {len(da)} values and {nb} {len(db)}; paired lists need one value per "
-                         "seed each (give {seed: value} mappings to pair on common seeds)")
+        raise ValueError(
+            f"compare: {na} has {len(da)} values and {nb} {len(db)}; paired lists need one value per "
+            "seed each (give {seed: value} mappings to pair on common seeds)"
+        )
     common = [s for s in da if s in db]
     mean_a, mean_b = float(np.mean(list(da.values()))), float(np.mean(list(db.values())))
     if not common:
         if len(da) < 2 or len(db) < 2:
-            return Comparison(na, nb, 0, (), mean_a, mean_b, mean_a - mean_b, None, None, None, SINGLE_RUN, "none",
-                              higher_is_better, confidence)
+            return Comparison(
+                na,
+                nb,
+                0,
+                (),
+                mean_a,
+                mean_b,
+                mean_a - mean_b,
+                None,
+                None,
+                None,
+                SINGLE_RUN,
+                "none",
+                higher_is_better,
+                confidence,
+            )
         x, y = np.array(list(da.values())), np.array(list(db.values()))
         res = _st.ttest_ind(x, y, equal_var=False)
         ci = res.confidence_interval(confidence)
@@ -246,24 +279,65 @@ def compare(a, b, *, names: tuple[str, str] = ("A", "B"), higher_is_better: bool
         if not (math.isfinite(lo) and math.isfinite(hi)):  # both without spread
             lo = hi = diff
         p = float(res.pvalue) if math.isfinite(res.pvalue) else (0.0 if diff != 0 else 1.0)
-        return Comparison(na, nb, min(len(x), len(y)), (), mean_a, mean_b, diff, lo, hi, p,
-                          _verdict(diff, lo, hi, higher_is_better), "Welch t (unpaired)", higher_is_better, confidence)
+        return Comparison(
+            na,
+            nb,
+            min(len(x), len(y)),
+            (),
+            mean_a,
+            mean_b,
+            diff,
+            lo,
+            hi,
+            p,
+            _verdict(diff, lo, hi, higher_is_better),
+            "Welch t (unpaired)",
+            higher_is_better,
+            confidence,
+        )
     x, y = np.array([da[s] for s in common]), np.array([db[s] for s in common])
     d = x - y
     diff, n = float(d.mean()), int(d.size)
     seeds = tuple(common)
     if n == 1:
-        return Comparison(na, nb, 1, seeds, float(x.mean()), float(y.mean()), diff, None, None, None, SINGLE_RUN,
-                          "none", higher_is_better, confidence)
+        return Comparison(
+            na,
+            nb,
+            1,
+            seeds,
+            float(x.mean()),
+            float(y.mean()),
+            diff,
+            None,
+            None,
+            None,
+            SINGLE_RUN,
+            "none",
+            higher_is_better,
+            confidence,
+        )
     if np.all(d == d[0]):  # no spread in the differences: t is undefined, the interval is the point
         lo = hi = diff
         p = 0.0 if diff != 0 else 1.0
     else:
         p = float(_st.ttest_rel(x, y).pvalue)
         lo, hi = _t_interval(d, confidence) if method == "t" else _bootstrap_interval(d, confidence, n_resamples, seed)
-    return Comparison(na, nb, n, seeds, float(x.mean()), float(y.mean()), diff, lo, hi, p,
-                      _verdict(diff, lo, hi, higher_is_better), "paired t" if method == "t" else "paired bootstrap",
-                      higher_is_better, confidence)
+    return Comparison(
+        na,
+        nb,
+        n,
+        seeds,
+        float(x.mean()),
+        float(y.mean()),
+        diff,
+        lo,
+        hi,
+        p,
+        _verdict(diff, lo, hi, higher_is_better),
+        "paired t" if method == "t" else "paired bootstrap",
+        higher_is_better,
+        confidence,
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -304,7 +378,7 @@ def per_config(data, metric: str | None = None, *, config: str = "config", seed:
             c, s = (x.item() if hasattr(x, "item") else x for x in data.loc[dup, [config, seed]].iloc[0])
             raise ValueError(f"per_config: configuration {c!r} has seed {s!r} more than once")
         out: dict[str, dict] = {}
-        for c, s, v in zip(data[config], data[seed], data[metric]):
+        for c, s, v in zip(data[config], data[seed], data[metric], strict=True):
             out.setdefault(str(c), {})[s.item() if hasattr(s, "item") else s] = v
         return {c: _seeded(v, f"configuration {c!r}") for c, v in out.items()}
     if isinstance(data, Mapping):
@@ -312,9 +386,17 @@ def per_config(data, metric: str | None = None, *, config: str = "config", seed:
     raise TypeError(f"per_config: need a DataFrame or a mapping, got {type(data).__name__}")
 
 
-def compare_to_reference(data, reference: str, metric: str | None = None, *, config: str = "config",
-                         seed: str = "seed", higher_is_better: bool = True, confidence: float = CONFIDENCE,
-                         alpha: float | None = None) -> pd.DataFrame:
+def compare_to_reference(
+    data,
+    reference: str,
+    metric: str | None = None,
+    *,
+    config: str = "config",
+    seed: str = "seed",
+    higher_is_better: bool = True,
+    confidence: float = CONFIDENCE,
+    alpha: float | None = None,
+) -> pd.DataFrame:
     """Every other configuration against ``reference`` (A = the row's configuration, B = the reference),
     paired by seed, with Holm's correction over the m comparisons.
 
@@ -330,48 +412,96 @@ def compare_to_reference(data, reference: str, metric: str | None = None, *, con
     others = [c for c in groups if c != reference]
     if not others:
         raise ValueError(f"compare_to_reference: nothing to compare with {reference!r} (only configuration)")
-    comps = [compare(groups[c], groups[reference], names=(c, reference), higher_is_better=higher_is_better,
-                     confidence=confidence) for c in others]
+    comps = [
+        compare(
+            groups[c], groups[reference], names=(c, reference), higher_is_better=higher_is_better, confidence=confidence
+        )
+        for c in others
+    ]
     adjusted = holm([c.p_value for c in comps])
     m = sum(p is not None for p in adjusted)
     p_holm = f"p (Holm, m={m})"
     rows = []
-    for c, ph in zip(comps, adjusted):
+    for c, ph in zip(comps, adjusted, strict=True):
         if ph is None:
             v_holm = c.verdict
         else:
             v_holm = _direction(c.diff, higher_is_better) if ph < alpha else WITHIN_NOISE
-        rows.append({"config": c.a, "reference": c.b, "n": c.n, "mean": c.mean_a, "mean (reference)": c.mean_b,
-                     "difference": c.diff, "ci_low": c.ci_low, "ci_high": c.ci_high, "p (paired t)": c.p_value,
-                     p_holm: ph, "verdict": c.verdict, "verdict (Holm)": v_holm, "method": c.method})
+        rows.append(
+            {
+                "config": c.a,
+                "reference": c.b,
+                "n": c.n,
+                "mean": c.mean_a,
+                "mean (reference)": c.mean_b,
+                "difference": c.diff,
+                "ci_low": c.ci_low,
+                "ci_high": c.ci_high,
+                "p (paired t)": c.p_value,
+                p_holm: ph,
+                "verdict": c.verdict,
+                "verdict (Holm)": v_holm,
+                "method": c.method,
+            }
+        )
     df = pd.DataFrame(rows)
-    df.attrs["caption"] = (f"A = the row's configuration, B = {reference}; difference A - B paired by seed with its "
-                           f"{confidence:.0%} interval (t); p from the paired t-test, Holm step-down correction over "
-                           f"the {m} comparisons (alpha {alpha:g}); "
-                           + ("higher is better" if higher_is_better else "lower is better"))
+    df.attrs["caption"] = (
+        f"A = the row's configuration, B = {reference}; difference A - B paired by seed with its "
+        f"{confidence:.0%} interval (t); p from the paired t-test, Holm step-down correction over "
+        f"the {m} comparisons (alpha {alpha:g}); " + ("higher is better" if higher_is_better else "lower is better")
+    )
     return df
 
 
 # ----------------------------------------------------------------------------------------------
 # tables
 # ----------------------------------------------------------------------------------------------
-def summary_table(data, metric: str | None = None, *, config: str = "config", seed: str = "seed",
-                  confidence: float = CONFIDENCE, method: str = "t", scale: float = 1.0, digits: int = 4) -> pd.DataFrame:
+def summary_table(
+    data,
+    metric: str | None = None,
+    *,
+    config: str = "config",
+    seed: str = "seed",
+    confidence: float = CONFIDENCE,
+    method: str = "t",
+    scale: float = 1.0,
+    digits: int = 4,
+) -> pd.DataFrame:
     """One row per configuration: ``config``, ``n``, ``seeds``, ``mean``, ``std``, ``ci_low``, ``ci_high``
     and ``mean ± CI`` (formatted, values times ``scale``)."""
     rows = []
     for c, vals in per_config(data, metric, config=config, seed=seed).items():
         s = summarize(list(vals.values()), confidence=confidence, method=method)
-        rows.append({"config": c, "n": s.n, "seeds": ", ".join(map(str, vals)), "mean": s.mean, "std": s.std,
-                     "ci_low": s.ci_low, "ci_high": s.ci_high, "mean ± CI": s.format(scale, digits)})
+        rows.append(
+            {
+                "config": c,
+                "n": s.n,
+                "seeds": ", ".join(map(str, vals)),
+                "mean": s.mean,
+                "std": s.std,
+                "ci_low": s.ci_low,
+                "ci_high": s.ci_high,
+                "mean ± CI": s.format(scale, digits),
+            }
+        )
     df = pd.DataFrame(rows)
     df.attrs["caption"] = f"mean over seeds, std (ddof 1), {confidence:.0%} interval of the mean ({method})"
     return df
 
 
-def comparison_table(data, metric: str | None = None, *, reference: str, original: Mapping | None = None,
-                     config: str = "config", seed: str = "seed", higher_is_better: bool = True,
-                     confidence: float = CONFIDENCE, scale: float = 100.0, digits: int = 2) -> pd.DataFrame:
+def comparison_table(
+    data,
+    metric: str | None = None,
+    *,
+    reference: str,
+    original: Mapping | None = None,
+    config: str = "config",
+    seed: str = "seed",
+    higher_is_better: bool = True,
+    confidence: float = CONFIDENCE,
+    scale: float = 100.0,
+    digits: int = 2,
+) -> pd.DataFrame:
     """The comparison table of a notebook: each configuration's original single value (``original``:
     ``{config: value}``, e.g. from :mod:`dive.reference`; fractions, shown times ``scale``), this run's mean
     ± CI and n, its difference from ``reference`` with the interval, the Holm-adjusted p and the verdict.
@@ -382,8 +512,10 @@ def comparison_table(data, metric: str | None = None, *, reference: str, origina
     original = dict(original or {})
     unknown = [k for k in original if k not in groups]
     if unknown:
-        raise ValueError(f"comparison_table: original values for {unknown}, which are not configurations here; "
-                         f"valid: {', '.join(groups)}")
+        raise ValueError(
+            f"comparison_table: original values for {unknown}, which are not configurations here; "
+            f"valid: {', '.join(groups)}"
+        )
     vs = compare_to_reference(groups, reference, higher_is_better=higher_is_better, confidence=confidence)
     p_holm = next(c for c in vs.columns if c.startswith("p (Holm"))
     by = vs.set_index("config")
@@ -391,8 +523,12 @@ def comparison_table(data, metric: str | None = None, *, reference: str, origina
     rows = []
     for c, vals in groups.items():
         s = summarize(list(vals.values()), confidence=confidence)
-        row = {"config": c, "original (single run)": (original[c] * scale if original.get(c) is not None else None),
-               ci_col: s.format(scale, digits).rsplit(" (n=", 1)[0], "n": s.n}
+        row = {
+            "config": c,
+            "original (single run)": (original[c] * scale if original.get(c) is not None else None),
+            ci_col: s.format(scale, digits).rsplit(" (n=", 1)[0],
+            "n": s.n,
+        }
         if c == reference:
             row.update({f"difference vs {reference}": "", p_holm: None, "verdict": "reference"})
         else:
@@ -401,11 +537,18 @@ def comparison_table(data, metric: str | None = None, *, reference: str, origina
             if r["ci_low"] is not None and not pd.isna(r["ci_low"]):
                 diff += f" [{r['ci_low'] * scale:+.{digits}f}, {r['ci_high'] * scale:+.{digits}f}]"
             v = r["verdict (Holm)"]
-            row.update({f"difference vs {reference}": diff, p_holm: r[p_holm],
-                        "verdict": {A_BETTER: f"{c} better", B_BETTER: f"{reference} better"}.get(v, v)})
+            row.update(
+                {
+                    f"difference vs {reference}": diff,
+                    p_holm: r[p_holm],
+                    "verdict": {A_BETTER: f"{c} better", B_BETTER: f"{reference} better"}.get(v, v),
+                }
+            )
         rows.append(row)
     df = pd.DataFrame(rows)
-    df.attrs["caption"] = (f"{metric or 'value'} times {scale:g}; this run: mean over seeds ± half-width of the "
-                           f"{confidence:.0%} t interval; difference vs {reference} paired by seed with its interval; "
-                           f"verdict from the paired t-test with Holm's correction over the other configurations")
+    df.attrs["caption"] = (
+        f"{metric or 'value'} times {scale:g}; this run: mean over seeds ± half-width of the "
+        f"{confidence:.0%} t interval; difference vs {reference} paired by seed with its interval; "
+        f"verdict from the paired t-test with Holm's correction over the other configurations"
+    )
     return df

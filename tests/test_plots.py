@@ -1,4 +1,5 @@
 """dive.plots: each figure is drawn, saved and carries the content the report needs."""
+
 from __future__ import annotations
 
 import matplotlib
@@ -59,7 +60,9 @@ def test_confusion_matrix_normalized_keeps_counts_and_into_given_ax():
 
 def test_confusion_matrices_side_by_side_shared_scale(tmp_path):
     other = [[40, 10, 3], [2, 48, 0], [0, 5, 90]]
-    fig = plots.confusion_matrices({"no balancing": CM, "balancing": other}, NAMES, suptitle="ResNet", save=tmp_path / "cms.png")
+    fig = plots.confusion_matrices(
+        {"no balancing": CM, "balancing": other}, NAMES, suptitle="ResNet", save=tmp_path / "cms.png"
+    )
     _saved(tmp_path / "cms.png")
     heat_axes = [ax for ax in fig.axes if ax.get_title()]
     assert [ax.get_title() for ax in heat_axes] == ["no balancing", "balancing"]
@@ -74,15 +77,25 @@ def test_confusion_matrices_side_by_side_shared_scale(tmp_path):
 
 def _history(accs):
     return [
-        {"epoch": i + 1, "train_loss": 1.0 / (i + 1), "train_acc": a - 0.05, "val_loss": 1.2 / (i + 1),
-         "val_acc": a, "lr": 1e-3, "seconds": 2.0}
+        {
+            "epoch": i + 1,
+            "train_loss": 1.0 / (i + 1),
+            "train_acc": a - 0.05,
+            "val_loss": 1.2 / (i + 1),
+            "val_acc": a,
+            "lr": 1e-3,
+            "seconds": 2.0,
+        }
         for i, a in enumerate(accs)
     ]
 
 
 def test_learning_curves_one_line_per_run_and_best_epoch_marked(tmp_path):
-    histories = {"AlexNet": _history([0.5, 0.7, 0.65]), "ResNet": _history([0.6, 0.8, 0.9, 0.85]),
-                 "Xception": _history([0.4, 0.45])}
+    histories = {
+        "AlexNet": _history([0.5, 0.7, 0.65]),
+        "ResNet": _history([0.6, 0.8, 0.9, 0.85]),
+        "Xception": _history([0.4, 0.45]),
+    }
     fig = plots.learning_curves(histories, title="PathMNIST", save=tmp_path / "lc.png")
     _saved(tmp_path / "lc.png")
     (ax,) = fig.axes
@@ -111,8 +124,10 @@ def _bands(ax):
 
 
 def test_learning_curves_mean_over_seeds_with_a_shaded_band(tmp_path):
-    seeds = {"balanced": [_history([0.5, 0.7, 0.8]), _history([0.7, 0.9, 0.8])],
-             "unbalanced": [_history([0.4, 0.5, 0.6]), _history([0.4, 0.7, 0.6])]}
+    seeds = {
+        "balanced": [_history([0.5, 0.7, 0.8]), _history([0.7, 0.9, 0.8])],
+        "unbalanced": [_history([0.4, 0.5, 0.6]), _history([0.4, 0.7, 0.6])],
+    }
     fig = plots.learning_curves(seeds, band="std", save=tmp_path / "band.png")
     _saved(tmp_path / "band.png")
     (ax,) = fig.axes
@@ -123,7 +138,7 @@ def test_learning_curves_mean_over_seeds_with_a_shaded_band(tmp_path):
     assert len(bands) == 2  # one filled polygon per configuration
     # std of (0.5, 0.7) and of (0.7, 0.9) is sqrt(2) * 0.1; of (0.8, 0.8) is 0
     ys = bands[0].get_paths()[0].vertices[:, 1]
-    h = 2 ** 0.5 * 0.1
+    h = 2**0.5 * 0.1
     assert ys.min() == pytest.approx(0.6 - h) and ys.max() == pytest.approx(0.8 + h)
     assert "± 1 std" in ax.get_legend().get_title().get_text()
     best = [tuple(c.get_offsets()[0]) for c in ax.collections if isinstance(c, PathCollection)]
@@ -141,7 +156,7 @@ def test_learning_curves_ci_band_and_early_stopped_seeds():
     np.testing.assert_allclose(dashed.get_ydata(), [0.8, 0.9])  # epoch 3: one seed left
     assert dashed.get_linestyle() == "--"
     ys = _bands(ax)[0].get_paths()[0].vertices[:, 1]
-    half = 4.302652729911275 * 0.1 / 3 ** 0.5  # std 0.1 over three seeds, t(0.975, 2)
+    half = 4.302652729911275 * 0.1 / 3**0.5  # std 0.1 over three seeds, t(0.975, 2)
     assert ys.min() == pytest.approx(0.6 - half) and ys.max() == pytest.approx(0.8 + half)
 
 
@@ -160,7 +175,7 @@ def test_example_images_one_row_per_class(tmp_path):
     fig = plots.example_images(images, labels, NAMES, per_class=4, title="PathMNIST", save=tmp_path / "ex.png")
     _saved(tmp_path / "ex.png")
     assert len(fig.axes) == 3 * 4
-    rows = [fig.axes[r * 4:(r + 1) * 4] for r in range(3)]
+    rows = [fig.axes[r * 4 : (r + 1) * 4] for r in range(3)]
     assert [row[0].get_ylabel() for row in rows] == NAMES
     assert [sum(len(ax.images) for ax in row) for row in rows] == [4, 2, 4]  # class 1 has only 2
     # each shown image is one of that class's images
@@ -176,7 +191,7 @@ def test_example_images_grey_and_reproducible():
     f2 = plots.example_images(images, labels, ["0", "1", "2"], per_class=3, seed=5)
     a1 = [np.asarray(ax.images[0].get_array()) for ax in f1.axes]
     a2 = [np.asarray(ax.images[0].get_array()) for ax in f2.axes]
-    assert all(np.array_equal(x, y) for x, y in zip(a1, a2))
+    assert all(np.array_equal(x, y) for x, y in zip(a1, a2, strict=True))
     assert a1[0].shape == (6, 6)
     # at most 2 examples in any class: 2 columns, not 5 mostly empty ones
     small = plots.example_images(images[:4], [0, 0, 1, 1], ["0", "1"], per_class=5)

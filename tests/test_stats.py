@@ -4,6 +4,7 @@ Hand arithmetic uses Student t quantiles from the tables (97.5 %: 12.706 for 1, 
 freedom) and, for 2 degrees of freedom, the closed-form t distribution F(t) = 1/2 + t / (2 sqrt(2 + t^2)),
 so a two-sided p-value is p = 1 - |t| / sqrt(2 + t^2).
 """
+
 from __future__ import annotations
 
 import math
@@ -121,12 +122,15 @@ def test_holm_by_hand_and_in_input_order():
 
 def _three_vs_reference():
     ref = [0.80, 0.81, 0.79]
-    rows = {"reference": ref,
-            "small": [0.82, 0.84, 0.83],   # +0.02 +0.03 +0.04: p = 0.0351
-            "large": [0.85, 0.87, 0.86],   # +0.05 +0.06 +0.07: p = 0.0092
-            "none": [0.81, 0.84, 0.78]}    # +0.01 +0.03 -0.01: p = 0.4778
-    return pd.DataFrame([{"config": c, "seed": 22 + i, "val_acc": v} for c, vals in rows.items()
-                         for i, v in enumerate(vals)])
+    rows = {
+        "reference": ref,
+        "small": [0.82, 0.84, 0.83],  # +0.02 +0.03 +0.04: p = 0.0351
+        "large": [0.85, 0.87, 0.86],  # +0.05 +0.06 +0.07: p = 0.0092
+        "none": [0.81, 0.84, 0.78],
+    }  # +0.01 +0.03 -0.01: p = 0.4778
+    return pd.DataFrame(
+        [{"config": c, "seed": 22 + i, "val_acc": v} for c, vals in rows.items() for i, v in enumerate(vals)]
+    )
 
 
 def test_compare_to_reference_holm_changes_a_verdict():
@@ -155,8 +159,15 @@ def test_tables_show_mean_ci_n_beside_the_original():
     assert s.loc[0, "config"] == "reference" and s.loc[0, "n"] == 3 and s.loc[0, "seeds"] == "22, 23, 24"
     assert s.loc[0, "mean ± CI"] == f"80.00 ± {100 * T2 * 0.01 / math.sqrt(3):.2f} (n=3)"
     t = stats.comparison_table(df, "val_acc", reference="reference", original={"reference": 0.8416, "large": 0.8963})
-    assert list(t.columns) == ["config", "original (single run)", "this run: mean ± 95% CI (t)", "n",
-                               "difference vs reference", "p (Holm, m=3)", "verdict"]
+    assert list(t.columns) == [
+        "config",
+        "original (single run)",
+        "this run: mean ± 95% CI (t)",
+        "n",
+        "difference vs reference",
+        "p (Holm, m=3)",
+        "verdict",
+    ]
     orig = t["original (single run)"]
     assert orig[0] == pytest.approx(84.16) and orig[2] == pytest.approx(89.63) and orig[[1, 3]].isna().all()
     assert t.loc[2, "this run: mean ± 95% CI (t)"] == "86.00 ± 2.48" and t.loc[2, "n"] == 3
