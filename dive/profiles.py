@@ -197,6 +197,7 @@ class Param:
     item: Param | None = None  # list: each item's spec
     count: bool = False  # list: a positive integer n is also accepted (kept as n)
     all: bool = False  # list: the word "all" is also accepted (kept as "all")
+    scalar: bool = True  # list: one value is also accepted as a one-item list (False: where it is ambiguous)
     pattern: str | None = None  # str: a regular expression the whole string must match
     expect: str | None = None  # str: how to say what is expected (with ``pattern``)
     many: bool = True  # model: a list or comma-separated names allowed
@@ -220,6 +221,8 @@ class Param:
             text = "one of " + ", ".join(str(c) for c in self.valid_choices())
         elif k == "list":
             text = f"a non-empty list (or comma-separated), each item {self.item.expected()}"
+            if not self.scalar:
+                text = f"a non-empty list such as [22, 23] (or \"22,23\"), each item {self.item.expected()}"
             if self.count:
                 text = "a positive count or " + text
             if self.all:
@@ -293,6 +296,8 @@ class Param:
             if n < 1:
                 raise _Bad()
             return n
+        if not self.scalar and not isinstance(value, (list, tuple)) and not (isinstance(value, str) and "," in value):
+            raise _Bad()
         if isinstance(value, str):
             items = [s.strip() for s in value.split(",")]
             if any(not s for s in items):
@@ -423,10 +428,27 @@ PARAMETERS: dict[str, Param] = {
     "methods": Param("list", "attribution methods", item=Param(
         "choice", "an attribution method", choices=("saliency", "integrated_gradients", "occlusion", "gradcam"))),
     "n_images": Param("int", "images to explain", min=1),
+    # --- the MedMNIST benchmark (notebook 09): the budgets of its three recipes
+    "simplecnn_epochs": Param("int", "SimpleCNN recipe: most epochs", min=1),
+    "simplecnn_patience": Param("int", "SimpleCNN recipe: early-stopping patience", min=1, nullable=True),
+    "medmnist_epochs": Param("int", "MedMNIST recipe: epochs", min=1),
+    "report_max_epochs": Param("int", "report recipe: most epochs", min=1),
+    "report_patience": Param("int", "report recipe: early-stopping patience", min=1, nullable=True),
+    "report_image_size": Param(help="report recipe: side the ResNet sees (None: 224)", model_min=True, **_SIZE),
 }
 
-#: The models a notebook trains whatever its parameters say; its ``image_size`` must be at least the
-#: smallest input of each of these and of its ``model``/``models``/``deep_model`` values.
+#: Where one notebook means something else by a name: its own spec, used instead of :data:`PARAMETERS`'.
+NOTEBOOK_PARAMETERS: dict[str, dict[str, Param]] = {
+    "09_medmnist_benchmark": {
+        "methods": Param("list", "benchmark recipes (None: all three)", item=Param(
+            "choice", "a recipe", choices=("simplecnn_report", "resnet18_medmnist", "resnet18_report"))),
+        "seeds": Param("list", "seeds (None: one run with seed; a list: mean and 95 % CI over them)",
+                       item=Param("int", "a seed", min=0), scalar=False),
+    },
+}
+
+#: The models a notebook trains whatever its parameters say; its image sizes (``model_min`` parameters)
+#: must be at least the smallest input of each of these and of its ``model``/``models``/``deep_model`` values.
 NOTEBOOK_MODELS: dict[str, tuple[str, ...]] = {
     "03_resnet18_baseline": ("resnet18",),
     "04_alexnet_balancing": ("alexnet",),
@@ -434,6 +456,7 @@ NOTEBOOK_MODELS: dict[str, tuple[str, ...]] = {
     "06_alexnet_batchnorm": ("alexnet",),
     "07_resnet_tuning": ("resnet18",),
     "08_xception": ("xception",),
+    "09_medmnist_benchmark": ("resnet18",),  # report_image_size: the report recipe's ResNet-18
 }
 _MODEL_KEYS = ("model", "models", "deep_model")
 
@@ -443,12 +466,20 @@ def _model_list(value: Any) -> list[str]:
     return [str(n).strip().lower().replace("-", "_") for n in names]
 
 
+def param_spec(notebook: str, name: str) -> Param | None:
+    """The :class:`Param` that checks ``name`` in ``notebook`` (its own, else the shared one; None: undeclared)."""
+    own = NOTEBOOK_PARAMETERS.get(notebook_stem(notebook), {})
+    return own[name] if name in own else PARAMETERS.get(name)
+
+
 def validate(notebook: str, profile: str, **given: Any) -> dict:
     """The parameters of ``notebook`` under ``profile``, merged as :func:`resolve` merges them
     (defaults < common < the notebook's section < ``given``; a ``None`` means "not set"), each
-    checked against :data:`PARAMETERS` and converted where that loses nothing.
+    checked against :func:`param_spec` (:data:`PARAMETERS`, or the notebook's own in
+    :data:`NOTEBOOK_PARAMETERS`) and converted where that loses nothing; image sizes also against
+    the smallest input of the notebook's models (:data:`NOTEBOOK_MODELS`, ``model``/``models``/``deep_model``).
 
-    No side effects: no folders, no data. Names not in :data:`PARAMETERS` pass unchecked.
+    No side effects: no folders, no data. Undeclared names pass unchecked.
     ``data_root``/``out_dir`` stay as given (``Path``) or absent; :func:`resolve` derives them.
     Raises :class:`ParameterError` listing every bad value at once.
     """
@@ -473,7 +504,7 @@ def validate(notebook: str, profile: str, **given: Any) -> dict:
                 merged[key], source[key] = value, where
     ok: set[str] = set()
     for key, value in merged.items():
-        spec = PARAMETERS.get(key)
+        spec = param_spec(stem, key)
         if spec is None:
             continue
         try:
@@ -482,18 +513,17 @@ def validate(notebook: str, profile: str, **given: Any) -> dict:
         except _Bad as bad:
             what = str(bad) if bad.own else f"expected {spec.expected()} — {key}: {spec.help}"
             problems.append(f"{key} = {value!r} ({source[key]}) in notebook {stem}: {what}")
-    size = merged.get("image_size")
-    if "image_size" in ok and size is not None and PARAMETERS["image_size"].model_min:
+    sizes = [k for k in ok if merged[k] is not None and param_spec(stem, k).model_min]
+    if sizes:
         names = list(NOTEBOOK_MODELS.get(stem, ()))
         for key in _MODEL_KEYS:
             if key in ok:
                 names += _model_list(merged[key])
         floors = {name: _min_image_size(name) for name in dict.fromkeys(names)}
-        if floors and size < max(floors.values()):
-            need = max(floors.values())
-            which = ", ".join(f"{n} {m} px" for n, m in floors.items() if m == need)
-            problems.append(f"image_size = {size!r} ({source['image_size']}) in notebook {stem}: expected an "
-                            f"integer >= {need} or None, the smallest input the model runs on ({which})")
+        need = max(floors.values(), default=0)
+        which = ", ".join(f"{n} {m} px" for n, m in floors.items() if m == need)
+        problems += [f"{key} = {merged[key]!r} ({source[key]}) in notebook {stem}: expected an integer >= {need} "
+                     f"or None, the smallest input the model runs on ({which})" for key in sizes if merged[key] < need]
     if problems:
         raise ParameterError(problems, f"notebook {stem}, profile {profile}: {len(problems)} bad parameter "
                                        f"value(s); nothing was run")

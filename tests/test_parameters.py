@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from dive import profiles
-from dive.profiles import PARAMETERS, PROFILES, ParameterError, validate
+from dive.profiles import PARAMETERS, PROFILES, ParameterError, param_spec, validate
 
 REPO = Path(__file__).resolve().parent.parent
 NB_DIR = REPO / "notebooks"
@@ -47,14 +47,16 @@ def test_every_notebook_parameter_and_profile_key_is_declared():
     for path in NOTEBOOKS:
         names = _parameters_cell(path)
         assert "profile" in names, f"{path.name}: no 'profile' parameter"
-        undeclared += [f"{path.name}: {n}" for n in names if n not in PARAMETERS]
-        if "image_size" in names:  # its minimum depends on the model: the notebook's own or a parameter
+        undeclared += [f"{path.name}: {n}" for n in names if param_spec(path.stem, n) is None]
+        sizes = [n for n in names if param_spec(path.stem, n) is not None and param_spec(path.stem, n).model_min]
+        if sizes:  # their minimum depends on the model: the notebook's own or a parameter
             assert path.stem in profiles.NOTEBOOK_MODELS or {"model", "models"} & set(names), (
-                f"{path.name} has image_size but no model to check it against: add it to "
+                f"{path.name} has {sizes} but no model to check them against: add it to "
                 "dive.profiles.NOTEBOOK_MODELS or give it a model/models parameter")
     for profile in PROFILES:
         for section, values in profiles.load_profile(profile).items():
-            undeclared += [f"profiles/{profile}.yaml [{section}]: {k}" for k in values if k not in PARAMETERS]
+            undeclared += [f"profiles/{profile}.yaml [{section}]: {k}" for k in values
+                           if param_spec(section, k) is None and (section != "common" or k not in PARAMETERS)]
     assert not undeclared, "declare these in dive.profiles.PARAMETERS: " + "; ".join(undeclared)
 
 
@@ -76,6 +78,11 @@ def test_choices_match_the_library():
     assert set(PARAMETERS["split"].valid_choices()) == set(config.SPLITS)
     assert set(PARAMETERS["normalize"].valid_choices()) == set(config.NORMALIZATIONS)
     assert PARAMETERS["precision"].valid_choices() == config.PRECISIONS
+    try:
+        from dive import benchmark
+    except ImportError:  # pragma: no cover - while dive.benchmark is being written
+        return
+    assert param_spec("09_medmnist_benchmark", "methods").item.valid_choices() == tuple(benchmark.METHODS)
     assert "mnist" not in PARAMETERS["flags"].item.valid_choices()
     assert "pathmnist" in PARAMETERS["flags"].item.valid_choices()
 
@@ -162,6 +169,20 @@ def test_bad_value_names_parameter_value_expectation_and_notebook(notebook, key,
     assert problem.startswith(f"{key} = {value!r} (given) in notebook {notebook}: "), problem
     assert expected in problem, problem
     assert problem in str(err.value) and isinstance(err.value, ValueError)
+
+
+def test_a_notebook_may_mean_its_own_thing_by_a_name():
+    """Notebook 09's ``methods`` are benchmark recipes and its ``seeds`` a list; elsewhere the shared meaning."""
+    v = validate("09_medmnist_benchmark", "smoke", methods="resnet18_report", seeds=[1, "2"], report_image_size="64")
+    assert (v["methods"], v["seeds"], v["report_image_size"]) == (["resnet18_report"], [1, 2], 64)
+    with pytest.raises(ParameterError) as err:
+        validate("09_medmnist_benchmark", "smoke", methods=["saliency"], seeds=3, report_image_size=0)
+    problems = {p.split(" (given) in notebook 09_medmnist_benchmark: ")[0]: p for p in err.value.problems}
+    assert set(problems) == {"methods = ['saliency']", "seeds = 3", "report_image_size = 0"}
+    assert "one of simplecnn_report, resnet18_medmnist, resnet18_report" in problems["methods = ['saliency']"]
+    assert "expected a non-empty list such as [22, 23]" in problems["seeds = 3"]  # 3 is no seed count here
+    assert validate("09_medmnist_benchmark", "smoke", seeds="22,23")["seeds"] == [22, 23]
+    assert validate("10_explain", "smoke", methods=["saliency"], seeds=3)["seeds"] == 3
 
 
 def test_names_keep_their_messages_listing_the_valid_names():
