@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -77,7 +78,8 @@ def parse_flags(flags) -> tuple[list[str], bool]:
         raise ValueError(f"flags is empty; give '{ALL}' or MedMNIST 2D flags: {', '.join(FLAGS_2D)}")
     bad = [n for n in names if n not in FLAGS_2D]
     if bad:
-        raise ValueError(f"unknown MedMNIST 2D flag(s) {', '.join(map(repr, bad))}; valid: {ALL}, {', '.join(FLAGS_2D)}")
+        raise ValueError(f"unknown MedMNIST 2D flag(s) {', '.join(map(repr, bad))}; "
+                         f"valid: {ALL}, {', '.join(FLAGS_2D)}")
     return list(dict.fromkeys(names)), True
 
 
@@ -138,6 +140,20 @@ METHODS: dict[str, Method] = {m.key: m for m in (
 )}
 
 
+def check_methods(methods) -> list[str]:
+    """``None`` -> all three recipes; a list or a comma-separated string -> those (unknown names list the
+    valid ones)."""
+    if methods is None:
+        return list(METHODS)
+    names = [s.strip() for s in methods.split(",")] if isinstance(methods, str) else [str(m).strip() for m in methods]
+    names = [n for n in names if n]
+    bad = [n for n in names if n not in METHODS]
+    if bad or not names:
+        shown = ", ".join(map(repr, bad)) or "(none given)"
+        raise ValueError(f"unknown method(s) {shown}; valid: {', '.join(METHODS)}")
+    return list(dict.fromkeys(names))
+
+
 @dataclass(frozen=True)
 class Budget:
     """What a profile may shrink. ``None`` sizes mean all images; the defaults are the recipes' own."""
@@ -162,8 +178,14 @@ class Budget:
         return replace(self, pretrained=False) == Budget()
 
     def departures(self) -> list[str]:
+        """``"<field> <value> (recipe: <value>)"`` for every field that differs from the recipes' own."""
         full = Budget()
-        return [f"{k} {getattr(self, k)} (recipe: {'all' if getattr(full, k) is None else getattr(full, k)})"
+        none_means = {"train_size": "all", "val_size": "all", "report_image_size": 224}
+
+        def show(k, v):
+            return none_means.get(k, v) if v is None else v
+
+        return [f"{k} {show(k, getattr(self, k))} (recipe: {show(k, getattr(full, k))})"
                 for k in self.__dataclass_fields__ if k != "pretrained" and getattr(self, k) != getattr(full, k)]
 
 
@@ -185,13 +207,15 @@ def recipe(method: str, task: str, budget: Budget | None = None) -> tuple[str, d
     notes: list[str] = []
     if method == "simplecnn_report":
         settings = {"batch_norm": True, "dropout": False, "optimizer": "adam", "lr": 0.001, "batch_size": 32,
-                        "epochs": b.simplecnn_epochs, "patience": b.simplecnn_patience, "normalize": "dataset", "image_size": 28}
+                    "epochs": b.simplecnn_epochs, "patience": b.simplecnn_patience, "normalize": "dataset",
+                    "image_size": 28}
     elif method == "resnet18_medmnist":
         r = reference.MEDMNIST_V2_RECIPE
-        settings = {"optimizer": r["optimizer"], "lr": r["lr"], "batch_size": r["batch_size"], "epochs": b.medmnist_epochs,
-                        "scheduler": "multistep",
-                        "scheduler_kwargs": {"milestones": medmnist_milestones(b.medmnist_epochs), "gamma": r["gamma"]},
-                        "monitor": "val_auc", "patience": None, "restore_best": True, "image_size": 28, "pretrained": False}
+        settings = {"optimizer": r["optimizer"], "lr": r["lr"], "batch_size": r["batch_size"],
+                    "epochs": b.medmnist_epochs, "scheduler": "multistep",
+                    "scheduler_kwargs": {"milestones": medmnist_milestones(b.medmnist_epochs), "gamma": r["gamma"]},
+                    "monitor": "val_auc", "patience": None, "restore_best": True, "image_size": 28,
+                    "pretrained": False}
     else:
         f = reference.FINAL_HYPERPARAMETERS
         balanced = task != "multi-label, binary-class"
@@ -199,8 +223,9 @@ def recipe(method: str, task: str, budget: Budget | None = None) -> tuple[str, d
             notes.append("report recipe on a multi-label dataset: class balancing needs one class per image, "
                          "so this run draws the images uniformly")
         settings = {"optimizer": f["optimizer"], "lr": f["lr"], "batch_size": f["batch_size"], "balanced": balanced,
-                        "augment": True, "scheduler": f["scheduler"], "epochs": b.report_max_epochs, "patience": b.report_patience,
-                        "normalize": f["normalize"], "image_size": b.report_image_size, "pretrained": b.pretrained}
+                    "augment": True, "scheduler": f["scheduler"], "epochs": b.report_max_epochs,
+                    "patience": b.report_patience, "normalize": f["normalize"], "image_size": b.report_image_size,
+                    "pretrained": b.pretrained}
     return METHODS[method].model, {**settings, **sizes}, notes
 
 
@@ -281,7 +306,8 @@ def verdict(acc: float, auc: float, pub_acc: float, pub_auc: float) -> str:
         return ABOVE
     if not a and not u:
         return BELOW
-    return f"mixed: ACC {'at or above' if a else 'below'}, AUC {'at or above' if u else 'below'} the published {BASELINE}"
+    acc_side, auc_side = ("at or above" if ok else "below" for ok in (a, u))
+    return f"mixed: ACC {acc_side}, AUC {auc_side} the published {BASELINE}"
 
 
 def _label(method: str) -> str:
@@ -356,7 +382,7 @@ def difference_heatmap(verdicts: pd.DataFrame, *, title: str | None = None):
                 values[i, j] = hit[f"Δ {label}"].iloc[0]
     finite = values[np.isfinite(values)]
     lim = max(0.01, float(np.abs(finite).max())) if finite.size else 0.01
-    fig, ax = plt.subplots(figsize=(1.3 * max(len(cols), 2) + 2.5, 0.45 * len(datasets) + 1.8))
+    fig, ax = plt.subplots(figsize=(1.5 * max(len(cols), 2) + 2.5, 0.45 * len(datasets) + 1.8))
     cmap = plt.get_cmap("RdBu").with_extremes(bad="#dddddd")
     im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=-lim, vmax=lim, aspect="auto")
     for i in range(len(datasets)):
@@ -364,7 +390,7 @@ def difference_heatmap(verdicts: pd.DataFrame, *, title: str | None = None):
             v = values[i, j]
             ax.text(j, i, "n/a" if np.isnan(v) else f"{v:+.3f}", ha="center", va="center", fontsize=8,
                     color="black" if np.isnan(v) or abs(v) < 0.6 * lim else "white")
-    ax.set_xticks(range(len(cols)), [f"{m}\n{label}" for m, label in cols], fontsize=8)
+    ax.set_xticks(range(len(cols)), [f"{textwrap.fill(m, 16)}\n{label}" for m, label in cols], fontsize=8)
     ax.set_yticks(range(len(datasets)), datasets, fontsize=9)
     fig.colorbar(im, ax=ax, label=f"this run − published {BASELINE}")
     ax.set_title(title or f"Test ACC and AUC minus MedMNIST v2's {BASELINE}", fontsize=10)

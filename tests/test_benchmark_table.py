@@ -166,8 +166,18 @@ def test_recipes_follow_their_sources():
     assert s["train_size"] == 100 and s["scheduler_kwargs"]["milestones"] == [2, 3]
     assert not budget.is_full() and B.Budget(pretrained=True).is_full()
     assert budget.departures() == ["train_size 100 (recipe: all)", "medmnist_epochs 4 (recipe: 100)"]
+    assert B.Budget(report_image_size=32).departures() == ["report_image_size 32 (recipe: 224)"]
     with pytest.raises(ValueError, match="valid: simplecnn_report"):
         B.recipe("resnet19", "multi-class")
+
+
+def test_methods_are_checked():
+    assert B.check_methods(None) == ["simplecnn_report", "resnet18_medmnist", "resnet18_report"]
+    assert B.check_methods("resnet18_report, simplecnn_report") == ["resnet18_report", "simplecnn_report"]
+    with pytest.raises(ValueError, match="'alexnet'.*valid: simplecnn_report, resnet18_medmnist, resnet18_report"):
+        B.check_methods(["alexnet"])
+    with pytest.raises(ValueError, match="none given"):
+        B.check_methods([])
 
 
 def test_budget_from_profile_parameters():
