@@ -269,7 +269,7 @@ def learning_curves(
     shaded band, ``band="ci"`` (95 % t interval of the mean, :func:`dive.stats.summarize`) or
     ``band="std"`` (± one standard deviation); the legend says which and how many seeds. Where runs
     stopped early the mean goes on over the seeds that are left, drawn dashed (no band below 2 seeds).
-    The dot marks the best epoch of the mean ``val_acc``.
+    The dot marks the best epoch of the mean ``val_acc`` among the epochs every seed reached.
     """
     metrics = [metric] if isinstance(metric, str) else list(metric)
     if not metrics:
@@ -318,7 +318,7 @@ def learning_curves(
                     )
                 if all("val_acc" in h for x in history for h in x):
                     _, acc, *_ = _mean_band(history, "val_acc", run, band)
-                    best = int(np.argmax(acc))
+                    best = int(np.argmax(acc[: last_full + 1]))  # over the epochs every seed reached
                 else:
                     best = None
             else:

@@ -155,6 +155,9 @@ def test_learning_curves_ci_band_and_early_stopped_seeds():
     np.testing.assert_allclose(solid.get_ydata(), [0.6, 0.8])  # all three seeds
     np.testing.assert_allclose(dashed.get_ydata(), [0.8, 0.9])  # epoch 3: one seed left
     assert dashed.get_linestyle() == "--"
+    # best epoch: of the mean over all three seeds (epoch 2), not the one-seed epoch 3 (0.9)
+    dots = [tuple(c.get_offsets()[0]) for c in ax.collections if isinstance(c, PathCollection)]
+    np.testing.assert_allclose(dots, [(2.0, 0.8)])
     ys = _bands(ax)[0].get_paths()[0].vertices[:, 1]
     half = 4.302652729911275 * 0.1 / 3**0.5  # std 0.1 over three seeds, t(0.975, 2)
     assert ys.min() == pytest.approx(0.6 - half) and ys.max() == pytest.approx(0.8 + half)
