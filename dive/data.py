@@ -47,7 +47,75 @@ def _medmnist_2d_flags() -> tuple[str, ...]:
     return tuple(flag for flag in _medmnist_info() if not flag.endswith("3d"))
 
 
-DATASETS: tuple[str, ...] = ("mnist",) + _medmnist_2d_flags()
+@dataclass(frozen=True)
+class DatasetEntry:
+    """One row of :data:`DATASET_TABLE`: where a dataset's files live and how they are read.
+
+    ``source`` names the layout: ``"torchvision-mnist"`` (``<root>/MNIST/raw/*-ubyte.gz``, no official
+    validation split, 28 px only) or ``"medmnist"`` (``<root>/medmnist/<flag>[_<size>].npz``, official
+    train/val/test at 28, 64, 128 and 224 px).
+    """
+
+    name: str
+    source: str
+    sizes: tuple[int, ...]
+    has_val: bool
+
+    @property
+    def classes(self) -> list[str]:
+        if self.source == "torchvision-mnist":
+            return list(MNIST_CLASSES)
+        labels = _medmnist_info()[self.name]["label"]
+        return [labels[str(i)] for i in range(len(labels))]
+
+    @property
+    def task(self) -> str:
+        return "multi-class" if self.source == "torchvision-mnist" else _medmnist_info()[self.name]["task"]
+
+    def files(self, root: Path, size: int) -> list[FileSpec]:
+        if size not in self.sizes:
+            raise ValueError(f"{self.name} exists at {', '.join(map(str, self.sizes))} px, not {size}")
+        if self.source == "torchvision-mnist":
+            from torchvision.datasets import MNIST
+
+            md5s = dict(MNIST.resources)
+            return [FileSpec(self.name, root / "MNIST" / "raw" / f, MNIST.mirrors[0] + f, md5s[f])
+                    for pair in MNIST_FILES.values() for f in pair]
+        info = _medmnist_info()[self.name]
+        suffix = "" if size == 28 else f"_{size}"
+        return [FileSpec(self.name, root / "medmnist" / f"{self.name}{suffix}.npz", info[f"url{suffix}"],
+                         info[f"MD5{suffix}"])]
+
+    def data_root_of(self, path: Path) -> Path:
+        """The data root a file of this dataset lies under."""
+        return path.parents[2] if self.source == "torchvision-mnist" else path.parents[1]
+
+    def download(self, root: Path, size: int) -> None:
+        if self.source == "torchvision-mnist":
+            from torchvision.datasets import MNIST
+
+            MNIST(str(root), train=True, download=True)  # verifies and extracts; we read the .gz files it keeps
+            return
+        import medmnist
+
+        folder = root / "medmnist"
+        folder.mkdir(parents=True, exist_ok=True)
+        getattr(medmnist, _medmnist_info()[self.name]["python_class"])(split="test", root=str(folder),
+                                                                         download=True, size=size)
+
+    def read(self, root: Path, split: str, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(images (N, C, H, W) uint8, labels)`` of one official split (``train``, ``val``, ``test``)."""
+        if self.source == "torchvision-mnist":
+            return _load_mnist(root, split)
+        return _load_medmnist(self.name, root, split, size)
+
+
+DATASET_TABLE: dict[str, DatasetEntry] = {
+    "mnist": DatasetEntry("mnist", "torchvision-mnist", (28,), has_val=False),
+    **{f: DatasetEntry(f, "medmnist", MEDMNIST_SIZES, has_val=True) for f in _medmnist_2d_flags()},
+}
+DATASETS: tuple[str, ...] = tuple(DATASET_TABLE)
+MEDMNIST_2D: tuple[str, ...] = tuple(n for n, e in DATASET_TABLE.items() if e.source == "medmnist")
 
 
 class DatasetFileError(FileNotFoundError):
@@ -116,23 +184,7 @@ def files_for(name: str, root: str | os.PathLike | None = None, size: int = 28) 
     name = check_name(name)
     root = resolve_root(root)
     synthetic = _synthetic_md5s(root) if is_synthetic_root(root) else None
-    if name == "mnist":
-        if size != 28:
-            raise ValueError(f"mnist exists at 28 px only, not {size}")
-        from torchvision.datasets import MNIST
-
-        md5s = dict(MNIST.resources)
-        specs = [
-            FileSpec("mnist", root / "MNIST" / "raw" / fname, MNIST.mirrors[0] + fname, md5s[fname])
-            for pair in MNIST_FILES.values()
-            for fname in pair
-        ]
-    else:
-        if size not in MEDMNIST_SIZES:
-            raise ValueError(f"MedMNIST size must be one of {MEDMNIST_SIZES}, not {size}")
-        info = _medmnist_info()[name]
-        suffix = "" if size == 28 else f"_{size}"
-        specs = [FileSpec(name, root / "medmnist" / f"{name}{suffix}.npz", info[f"url{suffix}"], info[f"MD5{suffix}"])]
+    specs = DATASET_TABLE[name].files(root, size)
     if synthetic is not None:
         specs = [
             FileSpec(s.dataset, s.path, f"synthetic (written by dive.synthetic; official: {s.url})",
@@ -143,7 +195,7 @@ def files_for(name: str, root: str | os.PathLike | None = None, size: int = 28) 
 
 
 def _root_of(spec: FileSpec) -> Path:
-    return spec.path.parents[2] if spec.dataset == "mnist" else spec.path.parents[1]
+    return DATASET_TABLE[spec.dataset].data_root_of(spec.path)
 
 
 def _missing_message(spec: FileSpec, status: str) -> str:
@@ -165,19 +217,7 @@ def download(name: str, root: str | os.PathLike | None = None, size: int = 28) -
     root = resolve_root(root)
     if is_synthetic_root(root):
         return
-    if name == "mnist":
-        from torchvision.datasets import MNIST
-
-        # MNIST(download=True) verifies and extracts; we read the .gz files it keeps.
-        MNIST(str(root), train=True, download=True)
-        return
-    from medmnist.dataset import MedMNIST  # noqa: F401  (import check)
-    import medmnist
-
-    folder = root / "medmnist"
-    folder.mkdir(parents=True, exist_ok=True)
-    cls = getattr(medmnist, _medmnist_info()[name]["python_class"])
-    cls(split="test", root=str(folder), download=True, size=size)
+    DATASET_TABLE[name].download(root, size)
 
 
 def ensure_files(name: str, root: str | os.PathLike | None = None, size: int = 28, download_missing: bool = False) -> list[FileSpec]:
@@ -406,16 +446,11 @@ def _load_medmnist(name: str, root: Path, split: str, size: int) -> tuple[np.nda
 
 
 def classes_of(name: str) -> list[str]:
-    name = check_name(name)
-    if name == "mnist":
-        return list(MNIST_CLASSES)
-    labels = _medmnist_info()[name]["label"]
-    return [labels[str(i)] for i in range(len(labels))]
+    return DATASET_TABLE[check_name(name)].classes
 
 
 def task_of(name: str) -> str:
-    name = check_name(name)
-    return "multi-class" if name == "mnist" else _medmnist_info()[name]["task"]
+    return DATASET_TABLE[check_name(name)].task
 
 
 def report_split(n: int, val_fraction: float = 0.2, seed: int = DEFAULT_SEED) -> tuple[torch.Tensor, torch.Tensor]:
@@ -462,14 +497,10 @@ def load(
         return Split(torch.from_numpy(images), torch.from_numpy(labels),
                      classes, name, split_name, task, synthetic)
 
-    if name == "mnist":
-        full_train = make(_load_mnist(root, "train"), "train")
-        test = make(_load_mnist(root, "test"), "test")
-        val = None
-    else:
-        full_train = make(_load_medmnist(name, root, "train", size), "train")
-        val = make(_load_medmnist(name, root, "val", size), "val")
-        test = make(_load_medmnist(name, root, "test", size), "test")
+    entry = DATASET_TABLE[name]
+    full_train = make(entry.read(root, "train", size), "train")
+    test = make(entry.read(root, "test", size), "test")
+    val = make(entry.read(root, "val", size), "val") if entry.has_val else None
     if split == "report" or val is None:
         tr_idx, va_idx = report_split(len(full_train), val_fraction, seed)
         train, val = full_train.subset(tr_idx), full_train.subset(va_idx)
@@ -478,6 +509,14 @@ def load(
     else:
         train, split_mode = full_train, "official"
     return DatasetBundle(name, train, val, test, root, split_mode, seed, size, synthetic, task, classes)
+
+
+def load_for(config, root: str | os.PathLike | None = None, *, download: bool = False) -> DatasetBundle:
+    """The full bundle a :class:`dive.config.RunConfig` describes (dataset, split, split seed, file size),
+    loaded from ``root``; ``dive.experiment.run`` draws the config's subsets from it. A worker on another
+    machine rebuilds exactly the same data from ``(config, root)``."""
+    return load(config.dataset, root, size=config.file_size, split=config.split, seed=config.split_seed,
+                download=download)
 
 
 # ----------------------------------------------------------------------------- CLI

@@ -35,7 +35,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from dive.batches import IMAGENET_MEAN, IMAGENET_STD  # one home for ImageNet's statistics
+
 __all__ = [
+    "MODELS",
+    "ModelEntry",
     "MODEL_NAMES",
     "ACTIVATIONS",
     "IMAGENET_MEAN",
@@ -52,37 +56,59 @@ __all__ = [
     "weights_cache_path",
 ]
 
-MODEL_NAMES = (
-    "simplecnn_v1",
-    "simplecnn",
-    "alexnet",
-    "resnet18",
-    "resnet34",
-    "resnet50",
-    "resnet101",
-    "resnet152",
-    "xception",
-)
 ACTIVATIONS = ("relu", "leaky_relu")
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)  # torchvision's ImageNet statistics (report A.2)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 XCEPTION_MEAN = (0.5, 0.5, 0.5)  # pretrainedmodels' settings for its Keras-ported Xception
 XCEPTION_STD = (0.5, 0.5, 0.5)
 
-_SIMPLE = ("simplecnn_v1", "simplecnn")
-_RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
-_TORCHVISION = ("alexnet",) + _RESNETS
 
-# Smallest input side that runs a forward pass (measured on CPU with torch 2.14.1 /
-# torchvision 0.29.1 / pretrainedmodels 0.7.4, eval mode with batch 1 and train mode
-# with batch 2, square inputs 1..99 px). AlexNet's stride-4 11x11 conv and three 3x3/2
-# max-pools need 63 px; the ResNets' adaptive pooling runs down to 1 px; Xception's
-# unpadded stem convs need 7 px. Smaller inputs are upsampled by the pre-hook.
-_MIN_SIZE = {"alexnet": 63, "xception": 7, **{n: 1 for n in _RESNETS}}
-# Native input side: torchvision nets were trained on Resize(256)+CenterCrop(224)
-# (report A.2); pretrainedmodels' Xception on 299 (the report trained it at 168, 3.6).
-_NATIVE_SIZE = {"alexnet": 224, "xception": 299, **{n: 224 for n in _RESNETS}}
+@dataclass(frozen=True)
+class ModelEntry:
+    """One row of :data:`MODELS`: everything dive knows about a model name.
+
+    ``family``: how it is built (``simple`` — the report's SimpleCNNs; ``torchvision``; ``torchvision28`` — a
+    torchvision ResNet with MedMNIST's 28-px stem; ``pretrainedmodels``). ``native_size``: the side its
+    preprocessing resizes to (None: the data's own); ``min_size``: the smallest side that runs a forward
+    pass (smaller inputs are upsampled by the pre-hook). ``mean``/``std``: the normalisation of its
+    pretrained weights (None: the dataset's own). ``head``: the attribute path of the classifier layer that
+    is replaced for ``num_classes``. ``weights``: where ImageNet weights come from (None: there are none).
+    ``center_crop``: the torchvision recipe Resize(size * 256/224) + CenterCrop(size).
+    """
+
+    name: str
+    family: str
+    native_size: int | None
+    min_size: int
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    head: str | None = None
+    weights: str | None = None
+    center_crop: bool = False
+    report: str = ""
+
+
+# Smallest input side that runs a forward pass (measured on CPU with torch 2.14.1 / torchvision 0.29.1 /
+# pretrainedmodels 0.7.4, eval mode with batch 1 and train mode with batch 2, square inputs 1..99 px).
+# AlexNet's stride-4 11x11 conv and three 3x3/2 max-pools need 63 px; the ResNets' adaptive pooling runs
+# down to 1 px; Xception's unpadded stem convs need 7 px; the SimpleCNNs' two / three 2x2 max-pools 4 / 8.
+# Native sides: torchvision nets were trained on Resize(256)+CenterCrop(224) (report A.2); pretrainedmodels'
+# Xception on 299 (the report trained it at 168, 3.6).
+_IMAGENET = dict(mean=IMAGENET_MEAN, std=IMAGENET_STD)
+MODELS: dict[str, ModelEntry] = {e.name: e for e in (
+    ModelEntry("simplecnn_v1", "simple", None, 4, report="2.2.1 / A.1: the initial two-conv SimpleCNN (LeakyReLU)"),
+    ModelEntry("simplecnn", "simple", None, 8, report="2.2.1 / A.1: the improved SimpleCNN (BatchNorm, Dropout)"),
+    ModelEntry("alexnet", "torchvision", 224, 63, head="classifier.6", weights="torchvision", center_crop=True,
+               report="2.2.2, 3.4.3 (batch_norm=True: BatchNorm2d after every conv)", **_IMAGENET),
+    *(ModelEntry(n, "torchvision", 224, 1, head="fc", weights="torchvision", center_crop=True,
+                 report="2.2.3, 3.5", **_IMAGENET)
+      for n in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")),
+    *(ModelEntry(f"{n}_28", "torchvision28", 28, 1, head="fc",
+                 report="MedMNIST v2's ResNet for 28 px inputs: 3x3 stride-1 first conv, no max-pool")
+      for n in ("resnet18", "resnet50")),
+    ModelEntry("xception", "pretrainedmodels", 299, 7, mean=XCEPTION_MEAN, std=XCEPTION_STD, head="last_linear",
+               weights="pretrainedmodels", report="3.6 (via the pretrainedmodels package, as in the report)"),
+)}
+MODEL_NAMES = tuple(MODELS)
 
 
 class WeightsNotFoundError(FileNotFoundError):
@@ -121,23 +147,23 @@ def _canonical(name: str) -> str:
     if not isinstance(name, str):
         raise TypeError(f"model name must be a string, got {type(name).__name__}")
     key = name.strip().lower().replace("-", "_")
-    if key not in MODEL_NAMES:
+    if key not in MODELS:
         raise ValueError(f"unknown model {name!r}; valid: {', '.join(MODEL_NAMES)}")
     return key
 
 
 def weights_url(name: str) -> str | None:
-    """URL of the ImageNet weights ``pretrained=True`` loads (None for the SimpleCNNs)."""
-    key = _canonical(name)
-    if key in _SIMPLE:
+    """URL of the ImageNet weights ``pretrained=True`` loads (None for models without any)."""
+    entry = MODELS[_canonical(name)]
+    if entry.weights is None:
         return None
-    if key == "xception":
+    if entry.weights == "pretrainedmodels":
         import pretrainedmodels
 
-        return pretrainedmodels.pretrained_settings["xception"]["imagenet"]["url"]
+        return pretrainedmodels.pretrained_settings[entry.name]["imagenet"]["url"]
     from torchvision.models import get_model_weights
 
-    return get_model_weights(key).DEFAULT.url
+    return get_model_weights(entry.name).DEFAULT.url
 
 
 def weights_cache_path(name: str) -> str | None:
@@ -149,7 +175,7 @@ def weights_cache_path(name: str) -> str | None:
 
 
 def _check_image_size(key: str, image_size: int) -> int:
-    need = 4 if key == "simplecnn_v1" else 8  # two / three 2x2 max-pools
+    need = MODELS[key].min_size
     if not isinstance(image_size, int) or image_size < need:
         raise ValueError(f"{key} needs an integer image_size >= {need}, got {image_size!r}")
     return image_size
@@ -157,8 +183,7 @@ def _check_image_size(key: str, image_size: int) -> int:
 
 def min_image_size(name: str) -> int:
     """Smallest ``image_size`` that ``name`` runs on (checked by ``dive.profiles`` before any work)."""
-    key = _canonical(name)
-    return (4 if key == "simplecnn_v1" else 8) if key in _SIMPLE else _MIN_SIZE[key]
+    return MODELS[_canonical(name)].min_size
 
 
 def model_spec(name: str, *, pretrained: bool = False, image_size: int | None = None,
@@ -166,22 +191,18 @@ def model_spec(name: str, *, pretrained: bool = False, image_size: int | None = 
     """The :class:`ModelSpec` ``build_model`` would attach, without building the net.
 
     ``image_size`` (default 28) only applies to the SimpleCNNs, whose flatten size depends
-    on it; the pretrained nets always report their native size (224, Xception 299).
+    on it; the pretrained nets always report their native size (224, Xception 299, the 28-px ResNets 28).
     ``in_channels`` (default 3) likewise only matters for the SimpleCNNs.
     """
-    key = _canonical(name)
-    if key in _SIMPLE:
-        if pretrained:
-            raise ValueError(f"{key} has no pretrained weights; use pretrained=False")
-        size = _check_image_size(key, 28 if image_size is None else image_size)
+    e = MODELS[_canonical(name)]
+    if pretrained and e.weights is None:
+        raise ValueError(f"{e.name} has no pretrained weights; use pretrained=False")
+    if e.family == "simple":
+        size = _check_image_size(e.name, 28 if image_size is None else image_size)
         channels = 3 if in_channels is None else in_channels
-        return ModelSpec(key, size, size, channels, None, None, False, None)
-    if key == "xception":
-        mean, std = XCEPTION_MEAN, XCEPTION_STD
-    else:
-        mean, std = IMAGENET_MEAN, IMAGENET_STD
-    return ModelSpec(key, _NATIVE_SIZE[key], _MIN_SIZE[key], 3, mean, std, bool(pretrained),
-                     weights_url(key), center_crop=key != "xception")
+        return ModelSpec(e.name, size, size, channels, None, None, False, None)
+    return ModelSpec(e.name, e.native_size, e.min_size, 3, e.mean, e.std, bool(pretrained),
+                     weights_url(e.name), center_crop=e.center_crop)
 
 
 # --------------------------------------------------------------------------- SimpleCNNs
@@ -412,6 +433,7 @@ def build_model(name: str, num_classes: int, in_channels: int = 3, pretrained: b
     The model gets ``model.spec`` (:class:`ModelSpec`) and the input-adapting pre-hook.
     """
     key = _canonical(name)
+    entry = MODELS[key]
     if not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
     if in_channels not in (1, 3):
@@ -420,7 +442,7 @@ def build_model(name: str, num_classes: int, in_channels: int = 3, pretrained: b
         raise ValueError(f"unknown activation {activation!r}; valid: {', '.join(ACTIVATIONS)}")
     use_weights = bool(pretrained) or weights_path is not None
 
-    if key in _SIMPLE:
+    if entry.family == "simple":
         if use_weights:
             raise ValueError(f"{key} has no pretrained weights; use pretrained=False and no weights_path")
         size = _check_image_size(key, image_size)
@@ -440,6 +462,8 @@ def build_model(name: str, num_classes: int, in_channels: int = 3, pretrained: b
             raise ValueError(f"{key} uses ReLU; activation={activation!r} is only for the SimpleCNNs")
         if dropout:
             raise ValueError(f"dropout=... is only configurable for the SimpleCNNs, not {key}")
+        if use_weights and entry.weights is None:
+            raise ValueError(f"{key} has no pretrained weights; use pretrained=False and no weights_path")
         if batch_norm is False and key != "alexnet":
             raise ValueError(f"{key} always has batch normalisation; batch_norm=False is not possible")
         model = _build_pretrainable(key, num_classes, use_weights, weights_path,
@@ -451,30 +475,47 @@ def build_model(name: str, num_classes: int, in_channels: int = 3, pretrained: b
     return model
 
 
+def _set_head(model: nn.Module, path: str, num_classes: int) -> None:
+    """Replace the classifier layer at ``path`` (``"fc"``, ``"classifier.6"``) by one with ``num_classes`` outputs."""
+    *parents, last = path.split(".")
+    owner = model
+    for part in parents:
+        owner = owner[int(part)] if part.isdigit() else getattr(owner, part)
+    old = owner[int(last)] if last.isdigit() else getattr(owner, last)
+    new = nn.Linear(old.in_features, num_classes)
+    if last.isdigit():
+        owner[int(last)] = new
+    else:
+        setattr(owner, last, new)
+
+
 def _build_pretrainable(key: str, num_classes: int, use_weights: bool, weights_path,
                         batch_norm: bool) -> nn.Module:
+    entry = MODELS[key]
     state = _pretrained_state_dict(key, weights_path) if use_weights else None
-    if key == "xception":
+    if entry.family == "pretrainedmodels":
         import pretrainedmodels
 
-        model = pretrainedmodels.xception(num_classes=1000, pretrained=None)
+        model = getattr(pretrainedmodels, key)(num_classes=1000, pretrained=None)
         if state is not None:
             model.load_state_dict(_xception_keys(state))
-        model.last_linear = nn.Linear(model.last_linear.in_features, num_classes)
         model.num_classes = num_classes
-        return model
-
-    import torchvision
-
-    model = torchvision.models.get_model(key, weights=None)
-    if state is not None:
-        model.load_state_dict(state)
-    if key == "alexnet":
-        if batch_norm:  # after loading, so the convs keep their pretrained weights
-            model.features = _insert_batchnorm(model.features)
-        model.classifier[6] = nn.Linear(model.classifier[6].in_features, num_classes)
     else:
-        model.fc = nn.Linear(model.fc.in_features, num_classes)
+        import torchvision
+
+        arch = key[: -len("_28")] if entry.family == "torchvision28" else key
+        model = torchvision.models.get_model(arch, weights=None)
+        if state is not None:
+            model.load_state_dict(state)
+        if entry.family == "torchvision28":
+            # MedMNIST v2's experiments (its models.py): for 28 px inputs the 7x7/2 stem conv becomes a
+            # 3x3/1 conv and the 3x3/2 max-pool is dropped, so a 28 px image keeps 28x28 feature maps
+            # into layer1 instead of 7x7.
+            model.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+            model.maxpool = nn.Identity()
+        if key == "alexnet" and batch_norm:  # after loading, so the convs keep their pretrained weights
+            model.features = _insert_batchnorm(model.features)
+    _set_head(model, entry.head, num_classes)
     return model
 
 
