@@ -31,7 +31,7 @@ import pandas as pd
 from dive import reference as R
 from dive import stats
 
-__all__ = ["CLAIMS", "GROUPS", "Claim", "claims_html", "claims_table", "table5_group"]
+__all__ = ["CLAIMS", "GROUPS", "Claim", "claims_html", "claims_table", "originals", "table5_group"]
 
 
 def table5_group(study: str, value: float) -> str:
@@ -224,6 +224,21 @@ CLAIMS: tuple[Claim, ...] = (
         (R.ENSEMBLE["acc"], R.ENSEMBLE["member_acc"], R.ENSEMBLE["member_acc"]),
     ),
 )
+
+
+def originals(notebook: str, metric: str | None = None) -> dict[str, float]:
+    """``{group: the report's value}`` for a notebook's claims (``original=`` of
+    :func:`dive.stats.comparison_table`); only groups named exactly (no pattern) and with a number."""
+    known = sorted({c.notebook for c in CLAIMS})
+    if notebook not in known:
+        raise ValueError(f"no claims for notebook {notebook!r}; valid: {', '.join(known)}")
+    out: dict[str, float] = {}
+    for c in CLAIMS:
+        if c.notebook == notebook and (metric is None or c.metric == metric):
+            for g, v in zip(c.groups, c.original, strict=True):
+                if v is not None and "*" not in g:
+                    out.setdefault(g, v)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------

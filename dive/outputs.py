@@ -457,6 +457,11 @@ class Outputs:
             )
         return out
 
+    def per_seed(self) -> pd.DataFrame:
+        """This notebook's groups as a long frame (``config``, ``seed``, one column per metric), e.g.
+        ``stats.comparison_table(out.per_seed(), "val_accuracy", reference=..., original=...)``."""
+        return groups_frame(self.groups())
+
     # --- metrics.json -------------------------------------------------------------------------
     def _git_commit(self) -> str | None:
         if self._commit is False:
@@ -515,6 +520,16 @@ def _run_values(run: Mapping) -> dict:
             out[f"{split}_{key}"] = (run.get(split) or {}).get(key)
     out["val_loss"] = run.get("val_loss")
     return {k: v for k, v in out.items() if v is not None}
+
+
+def groups_frame(groups: list[dict]) -> pd.DataFrame:
+    """``metrics.json`` groups (or :meth:`Outputs.groups`) as a long frame: ``config``, ``seed`` and one column
+    per metric -- what :func:`dive.stats.comparison_table` and friends take."""
+    rows = []
+    for g in groups:
+        for i, seed in enumerate(g["seeds"]):
+            rows.append({"config": g["name"], "seed": seed, **{m: v[i] for m, v in g["values"].items()}})
+    return pd.DataFrame(rows)
 
 
 def load_metrics(path: str | os.PathLike) -> dict:

@@ -183,3 +183,23 @@ def test_claims_html_escapes_and_flags_synthetic(reports):
     t.loc[0, "claim"] = "<b>x</b>"
     assert "&lt;b&gt;x&lt;/b&gt;" in claims.claims_html(t)
     json.dumps(t.astype(object).where(t.notna(), None).to_dict(orient="records"))  # plain values throughout
+
+
+def test_originals_and_the_notebook_one_liner(reports):
+    from dive import stats
+    from dive.outputs import groups_frame, load_metrics
+
+    orig = claims.originals("04_alexnet_balancing")
+    assert orig == {
+        "alexnet_balanced_fixed": 0.8963,
+        "alexnet_unbalanced_fixed": 0.8416,
+        "alexnet_balanced_early_stopping": 0.9118,
+        "alexnet_unbalanced_early_stopping": 0.8894,
+    }
+    assert claims.originals("07_resnet_tuning", "val_loss")["resnet18_optimizer_sgd"] == 0.08
+    with pytest.raises(ValueError, match="valid: 01_mnist_simplecnn"):
+        claims.originals("03_resnet18_baseline")
+    per_seed = groups_frame(load_metrics(reports / "quick" / "04_alexnet_balancing")["groups"])
+    assert list(per_seed.columns[:2]) == ["config", "seed"] and len(per_seed) == 8
+    t = stats.comparison_table(per_seed, "val_accuracy", reference="alexnet_unbalanced_fixed", original=orig)
+    assert t.loc[0, "original (single run)"] == pytest.approx(89.63) and t.loc[0, "n"] == 2

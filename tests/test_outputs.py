@@ -416,6 +416,9 @@ def test_add_group_from_runs_or_per_seed_values(tmp_path):
     m = load_metrics(out.metrics_path)
     assert [x["name"] for x in m["groups"]] == ["x_seed22", "x_seed23", "x", "table5_lr0.001"]
     assert m["groups"][3]["values"]["train_accuracy"] == pytest.approx([0.99, 1.0, 1.0])
+    frame = out.per_seed()  # long frame: config, seed, one column per metric
+    assert list(frame.columns[:2]) == ["config", "seed"] and len(frame) == 2 + 2 + 3
+    assert frame.loc[frame["config"] == "table5_lr0.001", "val_accuracy"].tolist() == pytest.approx([0.97, 0.98, 0.99])
     with pytest.raises(ValueError, match="no recorded run named \\['nope'\\]; recorded: x_seed22, x_seed23"):
         out.add_group("y", ["nope"])
     with pytest.raises(ValueError, match="either runs"):
