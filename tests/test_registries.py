@@ -29,7 +29,7 @@ def test_every_model_entry_builds_with_its_head_and_input_size(name):
 def test_medmnist_28px_resnet_keeps_28x28_maps_into_layer1():
     net = models.build_model("resnet18_28", 9, 3).eval()
     seen = {}
-    net.layer1.register_forward_hook(lambda m, i, o: seen.setdefault("shape", tuple(o.shape)))
+    net.layer1.register_forward_hook(lambda m, i, o: seen.update(shape=tuple(o.shape)))
     with torch.no_grad():
         net(torch.rand(1, 3, 28, 28))
     assert seen["shape"] == (1, 64, 28, 28)  # the ImageNet stem would give 7x7
