@@ -74,8 +74,14 @@ class Case:
     rounds: int
     warmup: int  # untimed steps per variant before the first round
     probe: int  # repetitions of the data-alone / step-alone measurements
-    cpu_target: float
+    cpu_target: float | None
     description: str
+    #: "data": only the data path differs, both fp32 (a, b); "step": whole training step, dive with its precision
+    #: plan on "auto" against the tutorial loop (fp32, contiguous); "eval": the same for evaluation;
+    #: "determinism": dive's step with deterministic algorithms against without (issue #10)
+    kind: str = "data"
+    size: int | None = None  # side the model sees (None: the model's own)
+    gpu_target: float | None = GPU_TARGET
 
 
 CASES = {
@@ -84,6 +90,21 @@ CASES = {
     "b": Case("b", "b_resnet18_224px_aug", "resnet18", True, steps=3, rounds=5, warmup=2, probe=3,
               cpu_target=1.1,
               description="ResNet18, Resize(256) + CenterCrop(224) + report augmentations"),
+    "c": Case("c", "c_resnet18_224px_aug_step", "resnet18", True, steps=2, rounds=3, warmup=1, probe=2,
+              cpu_target=4.0, kind="step", gpu_target=None,
+              description="ResNet18 224 px + report augmentations, whole step: dive (plan auto) vs tutorial loop"),
+    "d": Case("d", "d_simplecnn_28px_step", "simplecnn", False, steps=20, rounds=5, warmup=5, probe=20,
+              cpu_target=1.3, kind="step", gpu_target=None,
+              description="SimpleCNN 28 px, whole step: dive (plan auto) vs tutorial loop"),
+    "e": Case("e", "e_xception_168px_step", "xception", False, steps=2, rounds=3, warmup=1, probe=2,
+              cpu_target=3.0, kind="step", size=168, gpu_target=None,
+              description="Xception 168 px (plain resize), whole step: dive (plan auto) vs tutorial loop"),
+    "f": Case("f", "f_resnet18_224px_eval", "resnet18", False, steps=3, rounds=3, warmup=1, probe=3,
+              cpu_target=4.0, kind="eval", gpu_target=None,
+              description="ResNet18 224 px evaluation: dive (plan auto, inference_mode) vs tutorial loop (no_grad)"),
+    "g": Case("g", "g_determinism_simplecnn_28px", "simplecnn", False, steps=20, rounds=5, warmup=5, probe=20,
+              cpu_target=None, kind="determinism", gpu_target=None,
+              description="SimpleCNN 28 px dive step: deterministic=True ('dive') vs False ('baseline')"),
 }
 
 
@@ -118,19 +139,31 @@ def medmnist_train_dataset(flag: str, root: Path, transform, as_rgb: bool):
 
 
 def baseline_transform(case: Case, mean, std):
-    """Per-sample PIL transforms, as the report (appendix A.2) and MedMNIST's examples write them."""
+    """Per-sample PIL transforms, as the report (appendix A.2) and MedMNIST's examples write them.
+
+    ResNet/AlexNet: Resize(size * 256/224) + CenterCrop(size); Xception: a plain Resize(size) (the report's 168 px);
+    the SimpleCNNs: none. Then, when the case trains with augmentation, the report's augmentations."""
     from torchvision import transforms
     from torchvision.transforms import v2
 
+    from dive.models import model_spec
+
+    spec = model_spec(case.model)
+    size = case.size or spec.input_size
+    if spec.center_crop:
+        geometry = [transforms.Resize(round(size * 256 / 224)), transforms.CenterCrop(size)]
+    elif not case.model.startswith("simplecnn"):
+        geometry = [transforms.Resize(size)]
+    else:
+        geometry = []
     if not case.augment:
-        return transforms.Compose([transforms.ToTensor(), transforms.Normalize(mean=mean, std=std)])
+        return transforms.Compose([*geometry, transforms.ToTensor(), transforms.Normalize(mean=mean, std=std)])
     augmentations = v2.Compose([v2.RandomHorizontalFlip(0.1), v2.RandomVerticalFlip(0.1)])
     augmentations_2 = v2.RandomApply(torch.nn.ModuleList([v2.RandomRotation(30)]), p=0.1)
     augmentations_3 = v2.RandomApply(torch.nn.ModuleList([transforms.ColorJitter()]), p=0.1)
     # Augmenting the uint8 PIL image before ToTensor is the cheapest honest order for this pipeline.
     return transforms.Compose([
-        transforms.Resize(256),
-        transforms.CenterCrop(224),
+        *geometry,
         augmentations,
         augmentations_2,
         augmentations_3,
@@ -142,25 +175,76 @@ def baseline_transform(case: Case, mean, std):
 # ----------------------------------------------------------------------------- training
 
 
-class Trainer:
-    """One model + SGD optimizer; ``step`` is the train step every pipeline runs, identically."""
+def fp32_plan(channels_last: bool = False):
+    """The tutorial loop's settings: float32, contiguous unless asked, eager."""
+    from dive.precision import Plan
 
-    def __init__(self, model: torch.nn.Module, device: torch.device, channels_last: bool):
-        self.model, self.device, self.channels_last = model, device, channels_last
+    return Plan("fp32", channels_last, False, "the tutorial loop: fp32" + (", channels_last" if channels_last else ""))
+
+
+class Trainer:
+    """One model + SGD optimizer; ``step`` is the train step every pipeline runs, identically, under its
+    :class:`dive.precision.Plan` (weights, optimizer state and loss stay float32 under any plan)."""
+
+    def __init__(self, model: torch.nn.Module, device: torch.device, plan):
+        from dive.precision import grad_scaler, prepare_model
+
+        self.device, self.plan = device, plan
+        self.model = prepare_model(model, device, plan)
         self.opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        self.scaler = grad_scaler(device, plan)
         model.train()
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.device, non_blocking=True)
+        from dive.precision import autocast, prepare_input
+
+        x = prepare_input(x.to(self.device, non_blocking=True), self.plan)
         y = y.to(self.device, non_blocking=True).view(-1)  # medmnist labels come as (N, 1)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        out = self.model(x)
+        with autocast(self.device, self.plan):
+            out = self.model(x)
         loss = F.cross_entropy(out.float(), y)
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.opt.step()
         return loss.detach()
+
+
+class Evaluator(Trainer):
+    """Evaluation instead of training: predictions and the count of correct ones, the model in eval mode.
+
+    dive runs under ``torch.inference_mode()`` with its plan; the tutorial loop under ``torch.no_grad()``."""
+
+    def __init__(self, model: torch.nn.Module, device: torch.device, plan, inference_mode: bool):
+        super().__init__(model, device, plan)
+        self.grad_off = torch.inference_mode if inference_mode else torch.no_grad
+        self.model.eval()
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        from dive.precision import autocast, prepare_input
+
+        with self.grad_off():
+            x = prepare_input(x.to(self.device, non_blocking=True), self.plan)
+            y = y.to(self.device, non_blocking=True).view(-1)
+            with autocast(self.device, self.plan):
+                out = self.model(x)
+            return (out.argmax(1) == y).sum()
+
+
+class DeterministicTrainer(Trainer):
+    """The same step with ``torch.use_deterministic_algorithms(True)`` (what ``deterministic=True`` sets)."""
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        before = torch.are_deterministic_algorithms_enabled()
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        try:
+            return super().step(x, y)
+        finally:
+            torch.use_deterministic_algorithms(before)
 
 
 class Stream:
@@ -247,10 +331,6 @@ def run_case(case: Case, bundle, root: Path, flag: str, device: torch.device, *,
         mean, std = split.mean_std()
     if len(mean) != in_channels:
         mean, std = tuple(mean) * in_channels, tuple(std) * in_channels
-    model0.to(device)
-    if channels_last:
-        model0.to(memory_format=torch.channels_last)
-
     # dive
     pre = Preprocess.for_model(spec, mean=mean, std=std, augment=Augment() if case.augment else None)
     dive_batches = Batches(split, batch_size, pre, device=device, shuffle=True, train=True, drop_last=True,
@@ -264,7 +344,7 @@ def run_case(case: Case, bundle, root: Path, flag: str, device: torch.device, *,
                             pin_memory=device.type == "cuda", persistent_workers=nw > 0,
                             generator=torch.Generator().manual_seed(SEED))
         streams.append(Stream(f"baseline nw={nw}", loader, num_workers=nw))
-    trainers = {s.name: Trainer(copy.deepcopy(model0), device, channels_last) for s in streams}
+    trainers = {s.name: Trainer(copy.deepcopy(model0), device, fp32_plan(channels_last)) for s in streams}
     del model0
 
     log(f"\n[{case.key}] {case.description}: {flag} train split ({len(split)} images, "
@@ -318,9 +398,9 @@ def run_case(case: Case, bundle, root: Path, flag: str, device: torch.device, *,
     best = max((s for s in streams[1:]), key=lambda s: med[s.name])
     dive_rate, base_rate = med["dive"], med[best.name]
     data_dive, data_base, step_ms = _median_ms(t_dive), _median_ms(t_base), _median_ms(t_step)
-    target = case.cpu_target if device.type == "cpu" else GPU_TARGET if device.type == "cuda" else None
+    target = case.cpu_target if device.type == "cpu" else case.gpu_target if device.type == "cuda" else None
     ratio = dive_rate / base_rate
-    by_round = [d / b for d, b in zip(rates["dive"], rates[best.name])]
+    by_round = [d / b for d, b in zip(rates["dive"], rates[best.name], strict=True)]
     bound = (data_base + step_ms) / step_ms  # dive with free data vs the in-process baseline (>= vs the best)
     verdict = _verdict(ratio, by_round, target, bound)
     return {
@@ -349,11 +429,181 @@ def run_case(case: Case, bundle, root: Path, flag: str, device: torch.device, *,
         "dataset": flag,
         "train_images": len(split),
         "synthetic": bool(split.synthetic),
+        "kind": case.kind,
+        "precision": "fp32",
         "channels_last": channels_last,
+        "baseline_precision": "fp32",
+        "baseline_channels_last": channels_last,
         "data_ms_per_batch": {"dive": round(data_dive, 3), "baseline_nw0": round(data_base, 3)},
         "step_ms": round(step_ms, 3),
         "data_share_of_step": {"dive": round(data_dive / (data_dive + step_ms), 4),
                                "baseline_nw0": round(data_base / (data_base + step_ms), 4)},
+    }
+
+
+# ----------------------------------------------------------------------------- whole-step cases (c)-(g)
+
+
+def _norm_stats(model0, split, in_channels):
+    spec = model0.spec
+    mean, std = (spec.mean, spec.std) if spec.mean is not None else split.mean_std()
+    if len(mean) != in_channels:
+        mean, std = tuple(mean) * in_channels, tuple(std) * in_channels
+    return mean, std
+
+
+def _warm_and_rounds(streams, trainers, device, *, steps, rounds, warmup, log):
+    """Warm-up, then interleaved rounds in a rotated order: images/s per stream and round."""
+    for s in streams:
+        t0 = time.perf_counter()
+        for _ in range(warmup):
+            trainers[s.name].step(*s.next())
+        _sync(device)
+        log(f"  warm-up {s.name:<15} {warmup} steps in {time.perf_counter() - t0:.1f} s")
+    rates: dict[str, list[float]] = {s.name: [] for s in streams}
+    for r in range(rounds):
+        order = streams[r % len(streams):] + streams[: r % len(streams)]
+        for s in order:
+            rates[s.name].append(timed_segment(s, trainers[s.name], steps))
+        log(f"  round {r + 1}/{rounds}: " + ", ".join(f"{s.name} {rates[s.name][-1]:.1f}" for s in streams)
+            + " img/s")
+    return rates
+
+
+def _time_ms(fn, device) -> float:
+    _sync(device)
+    t0 = time.perf_counter()
+    fn()
+    _sync(device)
+    return (time.perf_counter() - t0) * 1e3
+
+
+def run_step_case(case: Case, bundle, root: Path, flag: str, device: torch.device, *, batch_size: int,
+                  steps: int, rounds: int, warmup: int, probe: int, workers, log=print) -> dict:
+    """Cases (c)-(f): dive as a user gets it (its batches, the precision plan on "auto", inference_mode for
+    evaluation) against the plain PyTorch loop of the tutorials (float32, contiguous, a DataLoader over medmnist's
+    dataset with the same transforms, best num_workers); case (g): dive's step with and without deterministic
+    algorithms. Same model (each variant its own copy of the same initial weights), same data, interleaved rounds."""
+    from torch.utils.data import DataLoader
+
+    from dive.batches import Augment, Batches, Preprocess
+    from dive.models import build_model
+    from dive.precision import plan as make_plan
+
+    split = bundle.train
+    if split.multilabel:
+        raise ValueError(f"{flag} is multi-label; the benchmark needs a single-label dataset")
+    in_channels = split.channels if case.model.startswith("simplecnn") else 3
+    torch.manual_seed(SEED)
+    model0 = build_model(case.model, split.num_classes, in_channels)
+    mean, std = _norm_stats(model0, split, in_channels)
+    plan = make_plan("auto", "auto", False, device=device, model_name=case.model)
+    evaluate = case.kind == "eval"
+    train = case.kind != "eval"
+    pre = Preprocess.for_model(model0.spec, size=case.size, mean=mean, std=std,
+                               augment=Augment() if case.augment else None)
+    dive_batches = Batches(split, batch_size, pre, device=device, shuffle=train, train=train, drop_last=True,
+                           seed=SEED)
+    streams = [Stream("dive", dive_batches)]
+    trainers: dict = {}
+    if evaluate:
+        trainers["dive"] = Evaluator(copy.deepcopy(model0), device, plan, inference_mode=True)
+    else:
+        trainers["dive"] = Trainer(copy.deepcopy(model0), device, plan)
+    ds = None
+    if case.kind == "determinism":
+        base_plan = plan
+        streams.append(Stream("not deterministic", Batches(split, batch_size, pre, device=device, shuffle=True,
+                                                          train=True, drop_last=True, seed=SEED)))
+        trainers["dive"] = DeterministicTrainer(copy.deepcopy(model0), device, plan)
+        trainers["not deterministic"] = Trainer(copy.deepcopy(model0), device, plan)
+    else:
+        base_plan = fp32_plan()
+        ds = medmnist_train_dataset(flag, root, baseline_transform(case, mean, std),
+                                    as_rgb=(split.channels == 1 and in_channels == 3))
+        for nw in workers:
+            loader = DataLoader(ds, batch_size=batch_size, shuffle=train, num_workers=nw, drop_last=True,
+                                pin_memory=device.type == "cuda", persistent_workers=nw > 0,
+                                generator=torch.Generator().manual_seed(SEED))
+            name = f"baseline nw={nw}"
+            streams.append(Stream(name, loader, num_workers=nw))
+            trainers[name] = (Evaluator(copy.deepcopy(model0), device, base_plan, inference_mode=False) if evaluate
+                              else Trainer(copy.deepcopy(model0), device, base_plan))
+    del model0
+    log(f"\n[{case.key}] {case.description}: {flag} train split ({len(split)} images, "
+        f"{'SYNTHETIC' if split.synthetic else 'real'}), batch {batch_size}, device {device}\n"
+        f"  dive plan: {plan.precision}, channels_last={plan.channels_last}, compile={plan.compile} ({plan.reason})")
+    try:
+        rates = _warm_and_rounds(streams, trainers, device, steps=steps, rounds=rounds, warmup=warmup, log=log)
+        # data alone and step alone (each variant's own step on a fixed batch of its own pipeline), interleaved
+        dive_s = streams[0]
+        base_s = streams[1] if case.kind == "determinism" else next((s for s in streams if s.num_workers == 0), None)
+        own_base = base_s is None
+        if own_base:
+            base_s = Stream("baseline nw=0", DataLoader(ds, batch_size=batch_size, shuffle=train, drop_last=True),
+                            num_workers=0)
+        xd, yd = dive_s.next()
+        xb, yb = base_s.next()
+        base_trainer = trainers[streams[1].name]
+        t: dict[str, list[float]] = {"data_dive": [], "data_base": [], "step_dive": [], "step_base": []}
+        for _ in range(probe):
+            t["data_dive"].append(_time_ms(dive_s.next, device))
+            t["data_base"].append(_time_ms(base_s.next, device))
+            t["step_dive"].append(_time_ms(lambda: trainers["dive"].step(xd, yd), device))
+            t["step_base"].append(_time_ms(lambda: base_trainer.step(xb, yb), device))
+        if own_base:
+            base_s.close()
+    finally:
+        for s in streams:
+            s.close()
+
+    med = {name: statistics.median(v) for name, v in rates.items()}
+    best = max(streams[1:], key=lambda s: med[s.name])
+    dive_rate, base_rate = med["dive"], med[best.name]
+    ms = {k: statistics.median(v) for k, v in t.items()}
+    target = case.cpu_target if device.type == "cpu" else case.gpu_target if device.type == "cuda" else None
+    ratio = dive_rate / base_rate
+    by_round = [d / b for d, b in zip(rates["dive"], rates[best.name], strict=True)]
+    verdict = _verdict(ratio, by_round, target)
+    return {
+        "name": case.name,
+        "case": case.key,
+        "kind": case.kind,
+        "description": case.description,
+        "device": str(device),
+        "dive_img_s": round(dive_rate, 2),
+        "baseline_img_s": round(base_rate, 2),
+        "ratio": round(ratio, 3),
+        "target": target,
+        "target_met": None if target is None else verdict == "met",
+        "verdict": verdict,
+        "ratio_by_round": [round(v, 3) for v in by_round],
+        "predicted_ratio_nw0": round((ms["data_base"] + ms["step_base"]) / (ms["data_dive"] + ms["step_dive"]), 3),
+        "baseline_num_workers": best.num_workers,
+        "baseline_img_s_by_workers": {str(s.num_workers): round(med[s.name], 2) for s in streams[1:]
+                                      if s.num_workers is not None},
+        "rounds_img_s": {name: [round(v, 2) for v in vals] for name, vals in rates.items()},
+        "model": case.model,
+        "batch_size": batch_size,
+        "steps": steps,
+        "rounds": rounds,
+        "image_size": int(pre.crop or pre.resize or split.image_size),
+        "source_image_size": split.image_size,
+        "dataset": flag,
+        "train_images": len(split),
+        "synthetic": bool(split.synthetic),
+        "precision": plan.precision,
+        "channels_last": plan.channels_last,
+        "compile": plan.compile,
+        "plan_reason": plan.reason,
+        "baseline_precision": base_plan.precision,
+        "baseline_channels_last": base_plan.channels_last,
+        "deterministic": {"dive": True, "baseline": False} if case.kind == "determinism" else False,
+        "data_ms_per_batch": {"dive": round(ms["data_dive"], 3), "baseline_nw0": round(ms["data_base"], 3)},
+        "step_ms": round(ms["step_dive"], 3),
+        "baseline_step_ms": round(ms["step_base"], 3),
+        "data_share_of_step": {"dive": round(ms["data_dive"] / (ms["data_dive"] + ms["step_dive"]), 4),
+                               "baseline_nw0": round(ms["data_base"] / (ms["data_base"] + ms["step_base"]), 4)},
     }
 
 
@@ -432,23 +682,30 @@ def versions() -> dict:
 
 
 def format_table(cases: list[dict]) -> str:
-    head = (f"{'case':<22} {'device':<6} {'dive img/s':>10} {'baseline img/s':>14} {'nw':>3} {'ratio':>6} "
-            f"{'rounds':>11} {'target':>6}  {'met':<12} {'data ms/batch dive|base':>24} {'step ms':>9}")
+    head = (f"{'case':<29} {'device':<6} {'dive plan':<9} {'dive img/s':>10} {'baseline img/s':>14} {'nw':>3} "
+            f"{'ratio':>6} {'rounds':>11} {'target':>6}  {'met':<12} {'data ms/batch dive|base':>24} "
+            f"{'step ms dive|base':>19}")
     lines = [head, "-" * len(head)]
     for c in cases:
         target = "-" if c["target"] is None else f">={c['target']:g}"
         met = {None: "-", "met": "yes", "not met": "NO"}.get(c["verdict"], "inconclusive")
         spread = f"{min(c['ratio_by_round']):.2f}-{max(c['ratio_by_round']):.2f}"
         data = f"{c['data_ms_per_batch']['dive']:.2f} | {c['data_ms_per_batch']['baseline_nw0']:.2f}"
-        lines.append(f"{c['name']:<22} {c['device']:<6} {c['dive_img_s']:>10.1f} {c['baseline_img_s']:>14.1f} "
-                     f"{c['baseline_num_workers']:>3} {c['ratio']:>6.2f} {spread:>11} {target:>6}  {met:<12} "
-                     f"{data:>24} {c['step_ms']:>9.1f}")
+        step = f"{c['step_ms']:.1f}" + (f" | {c['baseline_step_ms']:.1f}" if "baseline_step_ms" in c else "")
+        plan = c.get("precision", "fp32") + ("+cl" if c.get("channels_last") else "")
+        nw = "-" if c["baseline_num_workers"] is None else c["baseline_num_workers"]
+        lines.append(f"{c['name']:<29} {c['device']:<6} {plan:<9} {c['dive_img_s']:>10.1f} "
+                     f"{c['baseline_img_s']:>14.1f} {nw:>3} {c['ratio']:>6.2f} {spread:>11} {target:>6}  {met:<12} "
+                     f"{data:>24} {step:>19}")
     return "\n".join(lines)
 
 
 def verdicts(cases: list[dict]) -> list[str]:
     out = []
     for c in cases:
+        if c.get("kind", "data") != "data":
+            out.append(_step_verdict(c))
+            continue
         by_nw = ", ".join(f"nw={k}: {v:.1f}" for k, v in c["baseline_img_s_by_workers"].items())
         d_dive, d_base, step = c["data_ms_per_batch"]["dive"], c["data_ms_per_batch"]["baseline_nw0"], c["step_ms"]
         split = (f"data alone {d_dive:.1f} ms/batch (dive) vs {d_base:.1f} ms/batch (baseline in-process); train "
@@ -476,12 +733,54 @@ def verdicts(cases: list[dict]) -> list[str]:
     return out
 
 
+def _step_verdict(c: dict) -> str:
+    """The verdict line of a whole-step case: both plans, both costs, every round."""
+    rounds = ", ".join(f"{v:.2f}" for v in c["ratio_by_round"])
+    if c["verdict"] is None:
+        status = f"ratio {c['ratio']:.2f} (no target for device {c['device']}; rounds: {rounds})"
+    elif c["verdict"] == "met":
+        status = f"target met: ratio {c['ratio']:.2f} >= {c['target']:g} (every round: {rounds})"
+    elif c["verdict"] == "not met":
+        status = f"TARGET NOT MET: ratio {c['ratio']:.2f} < {c['target']:g} (every round below: {rounds})"
+    else:
+        status = (f"TARGET NOT CONFIRMED: ratio {c['ratio']:.2f}, target {c['target']:g}, but the rounds disagree "
+                  f"({rounds}): too noisy to claim it")
+    if c.get("kind") == "determinism":
+        who = "deterministic=True vs False, both with dive's plan"
+    else:
+        by_nw = ", ".join(f"nw={k}: {v:.1f}" for k, v in c["baseline_img_s_by_workers"].items())
+        who = f"baseline {c['baseline_precision']}, contiguous, by num_workers: {by_nw} img/s"
+    d_dive, d_base = c["data_ms_per_batch"]["dive"], c["data_ms_per_batch"]["baseline_nw0"]
+    return (f"[{c['case']}] {status}\n    dive plan: {c['precision']}, channels_last={c['channels_last']} "
+            f"({c['plan_reason']}); {who}\n    data alone {d_dive:.1f} | {d_base:.1f} ms/batch, step alone "
+            f"{c['step_ms']:.1f} | {c['baseline_step_ms']:.1f} ms (dive | baseline): these costs predict "
+            f"{c['predicted_ratio_nw0']:.2f}x")
+
+
+def pathmnist_epochs(results: list[dict]) -> dict | None:
+    """Case (e)'s throughput as seconds per PathMNIST-sized epoch (the report's training split, 89,996 images),
+    next to the report's 10-16 minutes per epoch on a V100 (:data:`dive.reference.XCEPTION`)."""
+    from dive.reference import DATASET_FACTS, XCEPTION
+
+    case = next((c for c in results if c["case"] == "e"), None)
+    if case is None:
+        return None
+    n = DATASET_FACTS["pathmnist"]["train"]
+    return {"images": n, "device": case["device"], "batch_size": case["batch_size"],
+            "dive_s": round(n / case["dive_img_s"], 1), "baseline_s": round(n / case["baseline_img_s"], 1),
+            "report_minutes": list(XCEPTION["epoch_minutes_range"]), "report_gpu": XCEPTION["gpu"],
+            "report_minutes_by_batch": {str(k): v for k, v in XCEPTION["epoch_minutes"].items()}}
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.throughput", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--cases", nargs="+", choices=sorted(CASES), default=sorted(CASES), help="cases to run (default: a b)")
-    p.add_argument("--steps", type=int, default=None, help="timed steps per variant and round (default: a 40, b 3)")
-    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds, median reported (default: a 5, b 5)")
+    p.add_argument("--cases", nargs="+", choices=sorted(CASES), default=sorted(CASES),
+                   help="cases to run (default: all; see CASES)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="timed steps per variant and round (default: the case's own)")
+    p.add_argument("--rounds", type=int, default=None,
+                   help="interleaved rounds, median reported (default: the case's own)")
     p.add_argument("--batch-size", type=int, default=64, help="batch size of both pipelines (default 64)")
     p.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2],
                    help="baseline DataLoader num_workers to try; the best is reported (default 0 1 2)")
@@ -489,11 +788,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--data-root", default=None,
                    help="real data root holding medmnist/<flag>.npz (default: a synthetic file in a temp dir)")
     p.add_argument("--flag", default="pathmnist", help="MedMNIST 2D flag (default pathmnist)")
-    p.add_argument("--train-size", type=int, default=16384, help="images in the synthetic train split (default 16384)")
+    p.add_argument("--train-size", type=int, default=16384,
+                   help="images in the synthetic train split (default 16384)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
-    p.add_argument("--channels-last", action="store_true", help="channels_last model and inputs, for both pipelines")
+    p.add_argument("--channels-last", action="store_true",
+                   help="cases (a) (b): channels_last model and inputs, for both pipelines")
     p.add_argument("--quick", action="store_true", help="tiny settings for tests: 128 images, batch 4, 1 step, 1 round")
-    p.add_argument("--out", default=str(DEFAULT_OUT), help=f"JSON output (default {DEFAULT_OUT.relative_to(REPO_ROOT)})")
+    p.add_argument("--out", default=str(DEFAULT_OUT),
+                   help=f"JSON output (default {DEFAULT_OUT.relative_to(REPO_ROOT)})")
     args = p.parse_args(argv)
     if args.quick:
         args.train_size = min(args.train_size, 128)
@@ -538,11 +840,14 @@ def main(argv=None) -> int:
         for key in args.cases:
             case = CASES[key]
             quick = args.quick
-            results.append(run_case(
-                case, bundle, root, flag, device, batch_size=args.batch_size,
-                steps=args.steps or case.steps, rounds=args.rounds or case.rounds,
-                warmup=1 if quick else case.warmup, probe=1 if quick else case.probe,
-                workers=list(dict.fromkeys(args.workers)), channels_last=args.channels_last))
+            common = dict(batch_size=args.batch_size, steps=args.steps or case.steps,
+                          rounds=args.rounds or case.rounds, warmup=1 if quick else case.warmup,
+                          probe=1 if quick else case.probe, workers=list(dict.fromkeys(args.workers)))
+            if case.kind == "data":
+                results.append(run_case(case, bundle, root, flag, device, channels_last=args.channels_last,
+                                        **common))
+            else:
+                results.append(run_step_case(case, bundle, root, flag, device, **common))
         machine = machine_info(device)
     finally:
         for holder in tmp:
@@ -560,12 +865,23 @@ def main(argv=None) -> int:
         "seconds": round(time.perf_counter() - started, 1),
         "synthetic": any(c["synthetic"] for c in results),
         "method": "median over interleaved rounds of images/s of whole train steps (data + forward + backward + "
-                  "SGD step); baseline = best num_workers of a DataLoader over medmnist's PIL dataset",
+                  "SGD step; (f): evaluation batches); baseline = best num_workers of a DataLoader over medmnist's PIL "
+                  "dataset; (a) (b) fp32 for both, (c)-(f) dive with its precision plan on 'auto' against the fp32, "
+                  "contiguous tutorial loop; (g) dive with deterministic=True against without",
         "quick": bool(args.quick),
     }
+    epochs = pathmnist_epochs(results)
+    if epochs:
+        report["pathmnist_epoch"] = epochs
     print("\n" + format_table(results))
     for line in verdicts(results):
         print(line)
+    if epochs:
+        lo, hi = epochs["report_minutes"]
+        print(f"Xception at 168 px, one PathMNIST-sized training epoch ({epochs['images']:,} images, training steps "
+              f"only, batch {epochs['batch_size']}, {epochs['device']}): dive {epochs['dive_s']:.0f} s "
+              f"({epochs['dive_s'] / 60:.1f} min), baseline {epochs['baseline_s']:.0f} s "
+              f"({epochs['baseline_s'] / 60:.1f} min); the report: {lo}-{hi} min per epoch on a {epochs['report_gpu']}")
     if busy:
         print(f"WARNING: the machine was busy (load average {load_before} before, {load_after} after, on "
               f"{os.cpu_count()} cores): other processes competed for the CPU, so the absolute figures are low and "

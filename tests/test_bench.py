@@ -73,7 +73,7 @@ def test_bad_arguments_are_refused():
     with pytest.raises(SystemExit):
         T.parse_args(["--steps", "0"])
     with pytest.raises(SystemExit):
-        T.parse_args(["--cases", "c"])
+        T.parse_args(["--cases", "z"])
 
 
 def test_verdict_claims_a_target_only_when_every_round_reaches_it():
@@ -94,3 +94,49 @@ def test_verdict_message_flags_a_ratio_above_its_own_bound():
     assert "TARGET NOT CONFIRMED" in text and "background load" in text and "1.23x" in text
     [text] = T.verdicts([{**case, "ratio": 1.21}])
     assert "TARGET NOT CONFIRMED" in text and "background load" not in text
+
+
+def test_whole_step_cases_record_the_plan_and_the_determinism_case_runs(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert T.main(["--quick", "--cases", "d", "g", "--workers", "0", "--device", "cpu", "--threads", "1",
+                   "--out", str(out)]) == 0
+    d, g = json.loads(out.read_text())["cases"]
+    from dive.precision import plan
+
+    expected = plan(device=torch.device("cpu"), model_name="simplecnn")
+    assert (d["case"], d["kind"]) == ("d", "step")
+    assert (d["precision"], d["channels_last"]) == (expected.precision, expected.channels_last)
+    assert d["plan_reason"] == expected.reason
+    assert (d["baseline_precision"], d["baseline_channels_last"]) == ("fp32", False)  # the tutorial loop
+    assert d["target"] == 1.3 and d["ratio"] == pytest.approx(d["dive_img_s"] / d["baseline_img_s"], rel=0.05)
+    assert set(d["baseline_img_s_by_workers"]) == {"0"} and d["step_ms"] > 0 and d["baseline_step_ms"] > 0
+    assert g["kind"] == "determinism" and g["deterministic"] == {"dive": True, "baseline": False}
+    assert g["target"] is None and g["baseline_num_workers"] is None
+    assert not torch.are_deterministic_algorithms_enabled()  # the case leaves the global switch as it was
+    printed = capsys.readouterr().out
+    assert "d_simplecnn_28px_step" in printed and "deterministic=True vs False" in printed
+
+
+def test_baseline_transforms_follow_each_models_geometry(tmp_path):
+    from PIL import Image
+
+    img = Image.fromarray(torch.randint(0, 255, (28, 28, 3), dtype=torch.uint8).numpy())
+    mean, std = (0.5,) * 3, (0.5,) * 3
+    assert T.baseline_transform(T.CASES["e"], mean, std)(img).shape == (3, 168, 168)  # Xception: plain resize
+    assert T.baseline_transform(T.CASES["f"], mean, std)(img).shape == (3, 224, 224)  # ResNet: 256 + crop 224
+    assert T.baseline_transform(T.CASES["d"], mean, std)(img).shape == (3, 28, 28)
+    names = [type(t).__name__ for t in T.baseline_transform(T.CASES["c"], mean, std).transforms]
+    assert names[:2] == ["Resize", "CenterCrop"] and "RandomApply" in names  # (c) augments, (f) does not
+    assert "RandomApply" not in [type(t).__name__ for t in T.baseline_transform(T.CASES["f"], mean, std).transforms]
+
+
+def test_xception_epoch_time_is_the_training_split_over_the_throughput():
+    from dive.reference import DATASET_FACTS
+
+    e = {"case": "e", "device": "cuda:0", "batch_size": 64, "dive_img_s": 400.0, "baseline_img_s": 100.0}
+    epochs = T.pathmnist_epochs([e])
+    assert epochs["images"] == DATASET_FACTS["pathmnist"]["train"] == 89_996
+    assert epochs["dive_s"] == pytest.approx(89_996 / 400, abs=0.1)
+    assert epochs["baseline_s"] == pytest.approx(89_996 / 100, abs=0.1)
+    assert epochs["report_minutes"] == [10, 16]
+    assert T.pathmnist_epochs([{**e, "case": "c"}]) is None

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# GPU check of `make bench`: cases (c) ResNet18 224 px + augmentations and (e) Xception 168 px on CUDA, dive
+# (its batches on the GPU, the precision plan on "auto": bf16 or fp16 + GradScaler, channels_last) against the
+# same tutorial loop as on the CPU (fp32, contiguous, DataLoader over medmnist's PIL dataset, best num_workers),
+# interleaved rounds; then Xception@168 seconds per PathMNIST-sized epoch (89,996 images) next to the report's
+# 10-16 minutes per epoch on a V100. Also the plan table of every model family on this GPU.
+#
+#   benchmarks/gpu_check.sh [extra benchmarks.throughput options]     (writes reports/bench_gpu.json)
+#
+# Steps per round are larger than on the CPU (a GPU step takes milliseconds); the baseline's num_workers go up
+# to 8 (the GPU hosts have more cores). Exit status 2 without a CUDA device.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-.venv/bin/python}
+OUT=${OUT:-reports/bench_gpu.json}
+
+"$PY" - <<'EOF' || exit 2
+import sys
+import torch
+if not torch.cuda.is_available():
+    sys.exit("gpu_check: no CUDA device (torch.cuda.is_available() is False); run this on a GPU machine")
+print(f"GPU: {torch.cuda.get_device_name(0)}, capability {torch.cuda.get_device_capability(0)}, "
+      f"bf16 {torch.cuda.is_bf16_supported()}, torch {torch.__version__}, CUDA {torch.version.cuda}")
+EOF
+
+"$PY" - <<'EOF'
+import torch
+from dive.models import MODEL_NAMES
+from dive.precision import plan
+for name in MODEL_NAMES:
+    p = plan(device=torch.device("cuda"), model_name=name)
+    print(f"plan auto {name:<13} {p.precision} channels_last={p.channels_last} compile={p.compile}  ({p.reason})")
+EOF
+
+"$PY" -m benchmarks.throughput --device cuda --cases c e --steps "${STEPS:-30}" --rounds "${ROUNDS:-5}" \
+    --workers 0 2 4 8 --out "$OUT" "$@"
