@@ -329,7 +329,13 @@ def _evaluate(claim: Claim, m: dict, confidence: float) -> dict:
             else "not supported (within noise)"
         )
     else:
-        holds = "supported" if all(v == stats.WITHIN_NOISE for v in verdicts) else "not supported (a difference)"
+        # no difference found is not proof of none: say "consistent", with the number of seeds
+        n_pairs = min(c.n for c in comps)
+        holds = (
+            f"consistent (no difference found, n={n_pairs})"
+            if all(v == stats.WITHIN_NOISE for v in verdicts)
+            else "contradicted (a difference)"
+        )
     n = min(s.n for s in summaries)
     methods = sorted({c.method for c in comps if c.method != "none"})
     why = ", ".join(methods) + (f"; Holm over {len(comps)} comparisons" if len(comps) > 1 else "")
@@ -349,8 +355,9 @@ def claims_table(
     ``metric``, ``groups`` (A first), ``original`` (the report's single runs, percent for accuracies),
     ``this run`` (mean ± half-width of the t interval, n), ``n`` (fewest seeds of the groups), ``difference
     (A - B)`` (paired by seed, with its interval), ``verdict`` (Holm-adjusted when A is compared with more
-    than one group), ``holds`` (supported / not supported / contradicted / cannot tell / not run), ``data``
-    (the dataset, or SYNTHETIC) and ``how`` (the test, or why the claim was not run).
+    than one group), ``holds`` (supported / not supported (within noise) / contradicted / cannot tell (single
+    run) / not run; for a claim of *no* difference: consistent (no difference found, n=...) / contradicted (a
+    difference)), ``data`` (the dataset, or SYNTHETIC) and ``how`` (the test, or why the claim was not run).
     """
     base = Path(reports_dir) / profile
     cache: dict[str, dict | None] = {}

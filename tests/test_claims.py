@@ -98,7 +98,11 @@ def test_claims_table_verdicts_from_two_seeds(reports):
     es = _row(t, "balancing_early_stopping")
     assert (es["verdict"], es["holds"]) == ("within noise", "not supported (within noise)")
     bn = _row(t, "batchnorm")
-    assert (bn["verdict"], bn["holds"], bn["data"]) == ("within noise", "supported", "SYNTHETIC")
+    assert (bn["verdict"], bn["holds"], bn["data"]) == (
+        "within noise",
+        "consistent (no difference found, n=2)",
+        "SYNTHETIC",
+    )
     assert bn["original"] == "97.50 vs 97.29"
 
 
@@ -121,8 +125,15 @@ def test_claims_with_several_groups_use_holm(reports):
     bs = _row(t, "mnist_batch_size")
     assert (bs["verdict"], bs["holds"]) == (
         "vs table5_batch_size_16: within noise; vs table5_batch_size_64: within noise",
-        "supported",
+        "consistent (no difference found, n=2)",
     )
+    # lr 0.001 vs 0.01: differences 0.017, 0.015 -> t = 0.016 / 0.001 = 16, p = 1 - (2 / pi) atan(16) = 0.0397;
+    # vs 0.1: 0.889, 0.880 -> t = 196.6, p = 0.0032. Holm: 2 * 0.0032 = 0.0065, then max(0.0065, 0.0397) < 0.05
+    assert (
+        lr["verdict"] == "vs table5_learning_rate_0.01: table5_learning_rate_0.001 better; "
+        "vs table5_learning_rate_0.1: table5_learning_rate_0.001 better"
+    )
+    assert lr["holds"] == "supported"
 
 
 def test_not_run_where_groups_or_notebooks_are_missing(reports):
