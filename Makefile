@@ -16,7 +16,7 @@ LAB_ARGS ?=
 LAB_ROOT_FLAG := $(if $(filter 0,$(USER_ID)),--allow-root)
 LINT_PATHS := dive tests benchmarks notebooks
 
-.PHONY: help setup test test-fast lint bench data report lab clean
+.PHONY: help setup test test-fast lint bench data report lab clean clean-runs
 
 help:
 	@echo "make setup    create .venv and install dive with its pinned dependencies"
@@ -27,7 +27,8 @@ help:
 	@echo "make lab      start JupyterLab with the dive kernel"
 	@echo "make data     fetch (when online) and verify the datasets the report needs"
 	@echo "make bench    throughput of dive's batches against a DataLoader pipeline"
-	@echo "make clean    remove generated reports and caches (keeps .venv and data/)"
+	@echo "make clean    remove generated reports and caches (keeps .venv, data/ and the run store reports/*/runs/)"
+	@echo "make clean-runs  remove the run store too (every trained run is then trained again)"
 
 setup: $(STAMP)
 
@@ -59,6 +60,13 @@ report: setup
 lab: setup
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ROOT_FLAG) $(LAB_ARGS)
 
+# The run store (reports/<profile>/runs/: finished and interrupted training runs) survives `make clean`.
 clean:
-	rm -rf reports/smoke reports/quick reports/full reports/bench.json .pytest_cache
+	for p in smoke quick full; do \
+	  [ -d reports/$$p ] && find reports/$$p -mindepth 1 -maxdepth 1 ! -name runs -exec rm -rf {} +; \
+	done; true
+	rm -rf reports/bench.json .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+clean-runs:
+	rm -rf reports/smoke/runs reports/quick/runs reports/full/runs

@@ -183,6 +183,16 @@ class Outputs:
     def metrics_path(self) -> Path:
         return self.out_dir / "metrics.json"
 
+    @property
+    def run_store(self) -> Path:
+        """The run store every notebook of this profile shares (``dive.experiment.run`` loads finished runs
+        from it and resumes interrupted ones): ``$DIVE_RUN_STORE`` if set (e.g. shared storage of a cluster),
+        else ``<reports>/<profile>/runs/``. ``make clean`` keeps it; ``make clean-runs`` removes it."""
+        from dive import profiles
+
+        env = os.environ.get("DIVE_RUN_STORE")
+        return Path(env) if env else profiles.reports_root() / str(self.profile or "default") / "runs"
+
     def checkpoint_dir(self, run: str) -> Path | None:
         """``<out_dir>/checkpoints/<run>/`` for a resumable run, or ``None`` when checkpoints are off
         (the profile's ``checkpoints: false``, for runs of seconds)."""
