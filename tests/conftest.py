@@ -1,4 +1,5 @@
 """Shared fixtures: a synthetic data root (official formats) and the real data root, when given."""
+
 from __future__ import annotations
 
 import os
@@ -41,15 +42,25 @@ def need_real_file(root: Path, relpath: str) -> Path:
     return path
 
 
+def pytest_collection_modifyitems(config, items):
+    """A test that uses ``smoke_report`` runs every notebook: it is a ``notebooks`` test whatever its
+    module says, so ``make test-fast`` (``-m "not notebooks and not realdata"``) never starts the smoke report."""
+    for item in items:
+        if "smoke_report" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.notebooks)
+
+
 @pytest.fixture(scope="session")
 def smoke_report(tmp_path_factory) -> Path:
     """Every notebook run once through ``python -m dive.report --profile smoke`` (papermill, HTML, PDF).
 
-    Returns ``<reports>/smoke``; the per-notebook tests read the artifacts there.
+    Once per session; two notebooks at a time (``--jobs 2``: each in its own kernel, so kernel start-up,
+    imports and plotting of one overlap the training of the other). Returns ``<reports>/smoke``; the
+    per-notebook tests and tests/test_report_smoke.py read the artifacts there.
     """
     from dive.report.build import main
 
     reports = tmp_path_factory.mktemp("reports")
-    rc = main(["--profile", "smoke", "--reports-dir", str(reports)])
+    rc = main(["--profile", "smoke", "--reports-dir", str(reports), "--jobs", "2"])
     assert rc == 0, "the smoke report failed (see the notebook and cell named above)"
     return reports / "smoke"

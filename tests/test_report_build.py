@@ -1,26 +1,31 @@
-"""python -m dive.report end to end on tiny temporary notebooks (papermill, nbconvert, Chromium)."""
+"""python -m dive.report on tiny temporary projects: parameters, data preflight, kernels, assembly from a
+Jinja2 template, and the PDF (WeasyPrint, read back with pypdf).
+
+Tests marked ``notebooks`` execute small notebooks through papermill; the others run no kernel.
+"""
+
 from __future__ import annotations
 
 import json
 import re
 import shutil
-import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from dive.report import build
-
-pytestmark = pytest.mark.notebooks
+from dive.outputs import SYNTHETIC_LINE, Outputs
+from dive.report import assembly, build, execute, pdf, preflight
 
 SECTIONS = ["1 Datasets", "2 Methods", "3 Experiments", "4 Discussion"]
 
 PARAMS_CELL = 'profile = "quick"\nepochs = None\nlr = None\ntag = "default"\n'
 
-BODY = '''
+BODY = """
 import json
 import matplotlib
 matplotlib.use("Agg")
@@ -40,12 +45,13 @@ out.figure(fig, "curve", caption="Curve of {stem}")
 
 class Fit:
     epochs_run, best_epoch = 2, 1
-    history = [dict(epoch=e, train_loss=1.0, train_acc=0.5, val_loss=1.0, val_acc=0.6, lr=0.1, seconds=0.5) for e in (1, 2)]
+    history = [dict(epoch=e, train_loss=1.0, train_acc=0.5, val_loss=1.0, val_acc=0.6, lr=0.1, seconds=0.5)
+               for e in (1, 2)]
 
 out.add_run("run-{stem}", "simplecnn", {{"epochs": epochs, "lr": lr}}, fit=Fit(),
             val=dict(accuracy=0.6, precision=0.5, recall=0.5, f1=0.5, auc=0.7))
 out.write()
-'''
+"""
 
 
 def write_notebook(path: Path, title: str, cells: list[str], kernel: str = "python3") -> Path:
@@ -61,29 +67,67 @@ def write_notebook(path: Path, title: str, cells: list[str], kernel: str = "pyth
     return path
 
 
-def make_project(root: Path, failing: bool = False) -> dict:
-    nbdir, pdir, reports = root / "notebooks", root / "profiles", root / "reports"
-    nbdir.mkdir(parents=True)
-    pdir.mkdir()
-    write_notebook(nbdir / "00_alpha.ipynb", "Alpha data sets", [PARAMS_CELL, BODY.format(stem="00_alpha", dataset="pathmnist")])
-    if failing:
-        write_notebook(nbdir / "01_boom.ipynb", "Boom", [PARAMS_CELL, "x = 1", "raise ValueError('boom ' + str(x))"])
-    else:
-        write_notebook(nbdir / "01_beta.ipynb", "Beta experiment",
-                       [PARAMS_CELL, BODY.format(stem="01_beta", dataset="pneumoniamnist")], kernel="not-installed-kernel")
-    (nbdir / "sections").mkdir()
-    (nbdir / "sections" / "methods.md").write_text("### 2.1 Our methods\n\nWe train **networks**.\n")
-    (nbdir / "sections" / "discussion.md").write_text("### 4.1 What we learned\n\nNumbers come from the tables.\n")
-    quick = {"common": {"epochs": 3, "lr": 0.01, "not_a_parameter": 1}, "00_alpha": {"epochs": 4}, "01_beta": {"tag": "beta"}}
+def write_profiles(pdir: Path, quick: dict) -> None:
+    pdir.mkdir(parents=True, exist_ok=True)
     (pdir / "quick.yaml").write_text(yaml.safe_dump(quick))
     for other in ("smoke", "full"):
         (pdir / f"{other}.yaml").write_text("common: {}\n")
+
+
+def write_sections(nbdir: Path) -> None:
+    (nbdir / "sections").mkdir(parents=True, exist_ok=True)
+    (nbdir / "sections" / "methods.md").write_text("### 2.1 Our methods\n\nWe train **networks**.\n")
+    (nbdir / "sections" / "discussion.md").write_text("### 4.1 What we learned\n\nNumbers come from the tables.\n")
+
+
+def make_project(root: Path, failing: bool = False) -> dict:
+    nbdir, pdir, reports = root / "notebooks", root / "profiles", root / "reports"
+    nbdir.mkdir(parents=True)
+    write_notebook(
+        nbdir / "00_alpha.ipynb", "Alpha data sets", [PARAMS_CELL, BODY.format(stem="00_alpha", dataset="pathmnist")]
+    )
+    if failing:
+        write_notebook(nbdir / "01_boom.ipynb", "Boom", [PARAMS_CELL, "x = 1", "raise ValueError('boom ' + str(x))"])
+    else:
+        write_notebook(
+            nbdir / "01_beta.ipynb",
+            "Beta experiment",
+            [PARAMS_CELL, BODY.format(stem="01_beta", dataset="pneumoniamnist")],
+            kernel="not-installed-kernel",
+        )
+    write_sections(nbdir)
+    write_profiles(
+        pdir,
+        {
+            "common": {"epochs": 3, "lr": 0.01, "not_a_parameter": 1},
+            "00_alpha": {"epochs": 4},
+            "01_beta": {"tag": "beta"},
+        },
+    )
     return {"nbdir": nbdir, "pdir": pdir, "reports": reports}
 
 
 def cli(project: dict, *extra: str) -> list[str]:
-    return ["--profile", "quick", "--notebooks-dir", str(project["nbdir"]), "--reports-dir", str(project["reports"]),
-            "--profiles-dir", str(project["pdir"]), *extra]
+    return [
+        "--profile",
+        "quick",
+        "--notebooks-dir",
+        str(project["nbdir"]),
+        "--reports-dir",
+        str(project["reports"]),
+        "--profiles-dir",
+        str(project["pdir"]),
+        *extra,
+    ]
+
+
+def pdf_pages(path: Path) -> list[str]:
+    from pypdf import PdfReader
+
+    return [re.sub(r"\s+", " ", page.extract_text() or "") for page in PdfReader(str(path)).pages]
+
+
+# --- end to end on two tiny notebooks --------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +139,7 @@ def built(tmp_path_factory):
     return project
 
 
+@pytest.mark.notebooks
 def test_papermill_injects_profile_values_and_overrides(built):
     base = built["base"]
     params = {}
@@ -107,6 +152,7 @@ def test_papermill_injects_profile_values_and_overrides(built):
     assert "4" in table and "0.5" in table  # the notebook really saw them
 
 
+@pytest.mark.notebooks
 def test_html_per_notebook_and_report_sections(built):
     base = built["base"]
     for stem in ("00_alpha", "01_beta"):
@@ -117,60 +163,88 @@ def test_html_per_notebook_and_report_sections(built):
         assert f">{title}</h2>" in page
     assert "3.1 Beta experiment" in page and "Alpha data sets" in page
     assert "Our methods" in page and "What we learned" in page  # sections/*.md rendered
-    assert page.count("SYNTHETIC DATA — not comparable with the original report") >= 4  # banners, page header, tables
-    assert 'class="banner"' in page and 'class="sticky-banner"' in page and "@top-center" in page  # top + every page
-    assert "dataset pneumoniamnist, not the report&#x27;s pathmnist" in page
+    assert page.count(SYNTHETIC_LINE) >= 4  # banner, running header, above every table
+    assert 'class="banner"' in page and 'class="sticky-banner"' in page and 'class="running"' in page
+    assert "dataset pneumoniamnist, not the report&#39;s pathmnist" in page
     assert page.count("data:image/png;base64,") == 2  # self-contained
     assert 'href="html/00_alpha.html"' in page and 'href="html/01_beta.html"' in page
     assert "note from 01_beta" in page and "Parameters of 00_alpha" in page and "run-01_beta" in page
 
 
-def test_pdf_has_pages_and_every_section(built):
-    try:
-        build.find_browser()
-    except build.BrowserNotFound as err:
-        pytest.skip(str(err))
-    if not shutil.which("pdftotext"):
-        pytest.skip("pdftotext missing: apt-get install -y poppler-utils")
-    pdf = build.render_pdf(built["base"] / "report.html", timeout=120)
-    assert pdf == built["base"] / "report.pdf"
-    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True).stdout if shutil.which("pdfinfo") else ""
-    pages = int(re.search(r"Pages:\s+(\d+)", info).group(1)) if info else len(re.findall(rb"/Type\s*/Page[^s]", pdf.read_bytes()))
-    assert pages >= 1
-    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
-    flat = re.sub(r"\s+", " ", text)
+@pytest.mark.notebooks
+def test_pdf_pages_carry_banner_page_number_and_the_contents_page_numbers(built):
+    pdf_path = build.render_pdf(built["base"] / "report.html")
+    assert pdf_path == built["base"] / "report.pdf"
+    pages = pdf_pages(pdf_path)
+    assert len(pages) >= 4  # title + contents, one page per section
+    for i, text in enumerate(pages, 1):
+        assert "SYNTHETIC DATA" in text, f"page {i} has no banner"
+        assert f"page {i} of {len(pages)}" in text
+        assert "profile quick" in text  # the running header
+    flat = " ".join(pages)
     for title in SECTIONS:
         assert title in flat
-    # the synthetic banner is printed on every page
-    per_page = [re.sub(r"\s+", " ", p) for p in text.split("\f") if p.strip()]
-    assert len(per_page) == pages and all("SYNTHETIC DATA" in p for p in per_page)
+    # the table of contents gives the page each section starts on
+    for title in ("3 Experiments", "4 Discussion"):
+        listed = int(re.search(rf"{title}[ .]+(\d+)", flat).group(1))
+        assert re.search(rf"(^| ){title} ", pages[listed - 1]), (title, listed)
+    layout = json.loads((built["base"] / "report.layout.json").read_text())
+    assert layout["tables"] and all(t["overflow_px"] <= pdf.TOLERANCE_PX for t in layout["tables"])
 
 
-def test_main_builds_pdf_via_cli(built, capsys):
-    try:
-        build.find_browser()
-    except build.BrowserNotFound as err:
-        pytest.skip(str(err))
+@pytest.mark.notebooks
+def test_main_builds_pdf_via_cli(built):
+    (built["base"] / "report.pdf").unlink(missing_ok=True)
     assert build.main(cli(built, "--no-execute")) == 0
-    assert (built["base"] / "report.pdf").stat().st_size > 0
+    assert pdf_pages(built["base"] / "report.pdf")
 
 
+@pytest.mark.notebooks
+def test_chromium_engine_when_a_browser_is_there(built):
+    try:
+        pdf.find_browser()
+    except pdf.BrowserNotFound as err:
+        pytest.skip(str(err))
+    out = pdf.render_pdf(built["base"] / "report.html", built["base"] / "chromium.pdf", engine="chromium", timeout=120)
+    assert all("SYNTHETIC DATA" in p for p in pdf_pages(out))
+
+
+@pytest.mark.notebooks
+def test_no_pdf_engine_keeps_executed_notebooks_writes_html_and_says_what_to_install(tmp_path, monkeypatch, capsys):
+    project = make_project(tmp_path)
+    monkeypatch.setitem(sys.modules, "weasyprint", None)  # `import weasyprint` fails, as without the package
+    assert build.main(cli(project, "--notebooks", "00")) == 1
+    err = capsys.readouterr().err
+    base = project["reports"] / "quick"
+    assert (base / "executed" / "00_alpha.ipynb").is_file()
+    assert (base / "report.html").is_file() and not (base / "report.pdf").exists()
+    (last,) = [line for line in err.splitlines() if line.startswith("error:")]
+    assert "report.html is written, but no PDF" in last and "weasyprint==70.0" in last and "make setup" in last
+
+
+@pytest.mark.notebooks
 def test_failing_notebook_stops_with_message(tmp_path, capsys):
     project = make_project(tmp_path, failing=True)
     rc = build.main(cli(project, "--no-pdf"))
     err = capsys.readouterr().err
     assert rc != 0
-    assert "notebook 01_boom failed in cell 4: ValueError: boom 1" in err  # execution count: params, injected params, x = 1, raise
+    assert "notebook 01_boom failed in cell 4: ValueError: boom 1" in err  # params, injected params, x = 1, raise
     executed = project["reports"] / "quick" / "executed"
     assert str(executed / "01_boom.ipynb") in err
-    assert (executed / "00_alpha.ipynb").is_file() and (project["reports"] / "quick" / "00_alpha" / "metrics.json").is_file()
+    assert (executed / "00_alpha.ipynb").is_file()
+    assert (project["reports"] / "quick" / "00_alpha" / "metrics.json").is_file()
     assert (executed / "01_boom.ipynb").is_file()
     assert not (project["reports"] / "quick" / "report.html").exists()
 
 
-def test_unknown_profile_and_selection(tmp_path, capsys):
+# --- checks before any notebook runs (no kernel started) -------------------------------------------
+
+
+def test_unknown_profile_engine_and_selection(tmp_path, capsys):
     assert build.main(["--profile", "fast", "--no-pdf"]) == 2
     assert "smoke, quick, full" in capsys.readouterr().err
+    assert build.main(["--profile", "smoke", "--pdf-engine", "latex"]) == 2
+    assert "weasyprint, chromium" in capsys.readouterr().err
     project = make_project(tmp_path)
     assert [p.stem for p in build.find_notebooks(project["nbdir"], ["01"])] == ["01_beta"]
     with pytest.raises(ValueError, match="00_alpha, 01_beta"):
@@ -190,6 +264,14 @@ def test_bad_data_flag_or_model_stops_before_running(tmp_path, capsys, monkeypat
     assert not (project["reports"] / "quick" / "executed").exists()
 
 
+def test_misspelt_parameter_stops_before_running(tmp_path, capsys):
+    project = make_project(tmp_path)
+    assert build.main(cli(project, "-p", "epoch", "5", "--no-pdf")) == 1
+    err = capsys.readouterr().err
+    assert "epoch" in err and "not defined by any of the notebooks" in err and "epochs, lr, profile, tag" in err
+    assert not (project["reports"] / "quick" / "executed").exists()
+
+
 def test_parse_value_like_papermill():
     assert build.parse_value("3") == 3 and build.parse_value("1e-3") == 0.001 and build.parse_value("0.5") == 0.5
     assert build.parse_value("True") is True and build.parse_value("None") is None
@@ -198,14 +280,210 @@ def test_parse_value_like_papermill():
 
 def test_no_browser_error_names_apt_package(monkeypatch):
     monkeypatch.delenv("DIVE_BROWSER", raising=False)
-    monkeypatch.setattr(build.shutil, "which", lambda name: None)
-    with pytest.raises(build.BrowserNotFound, match="apt-get install -y chromium"):
-        build.find_browser()
+    monkeypatch.setattr(pdf.shutil, "which", lambda name: None)
+    with pytest.raises(pdf.BrowserNotFound, match="apt-get install -y chromium"):
+        pdf.find_browser()
+    with pytest.raises(pdf.PdfEngineMissing, match="apt-get install -y chromium"):
+        pdf.check_engine("chromium")
 
 
-def test_misspelt_parameter_stops_before_running(tmp_path, capsys):
-    project = make_project(tmp_path)
-    assert build.main(cli(project, "-p", "epoch", "5", "--no-pdf")) == 1
+def test_kernel_is_the_notebooks_own_dive_with_a_stated_fallback(tmp_path, monkeypatch):
+    nb = write_notebook(tmp_path / "00_k.ipynb", "K", ["x = 1"], kernel="dive")
+    notes = []
+    monkeypatch.setattr(execute, "_installed_kernels", lambda: {"dive", "python3"})
+    assert execute.kernel_for(nb, warn=notes.append) == "dive" and notes == []
+    assert execute.kernel_for(nb, "other", warn=notes.append) == "other"
+    monkeypatch.setattr(execute, "_installed_kernels", lambda: {"python3"})
+    assert execute.kernel_for(nb, warn=notes.append) == "python3"
+    assert notes and "'dive'" in notes[0] and "not installed" in notes[0] and "make setup" in notes[0]
+    monkeypatch.setattr(execute, "_installed_kernels", lambda: {"ir"})
+    with pytest.raises(execute.KernelNotFound, match="make setup"):
+        execute.kernel_for(nb)
+
+
+# --- data preflight --------------------------------------------------------------------------------
+
+LOADS_BOTH = 'from dive import data\nmnist = data.load("mnist", data_root)\nmed = data.load(data_flag, data_root)\n'
+TRAINS_ALEXNET = 'from dive import experiment\nprint(experiment.describe_pretrained("alexnet", pretrained))\n'
+
+
+def data_project(root: Path) -> dict:
+    """Two notebooks: one loads MNIST and the data_flag's MedMNIST file, one trains AlexNet on data_flag."""
+    nbdir, pdir = root / "notebooks", root / "profiles"
+    nbdir.mkdir(parents=True)
+    params = 'profile = "quick"\ndata_root = None\ndata_flag = None\npretrained = None\n'
+    write_notebook(nbdir / "00_data.ipynb", "Data", [params, LOADS_BOTH])
+    write_notebook(
+        nbdir / "01_alex.ipynb", "Alex", [params, "from dive import data\nd = data.load(data_flag)\n" + TRAINS_ALEXNET]
+    )
+    write_profiles(pdir, {"common": {"data_flag": "pathmnist", "pretrained": "auto"}})
+    return {"nbdir": nbdir, "pdir": pdir, "reports": root / "reports"}
+
+
+def plans_for(project: dict, **overrides) -> list:
+    nbs = build.find_notebooks(project["nbdir"])
+    return execute.plan_notebooks("quick", nbs, overrides=overrides, profiles_dir=project["pdir"])
+
+
+def test_preflight_lists_every_missing_file_of_an_empty_root_at_once(tmp_path):
+    from dive import data
+
+    project = data_project(tmp_path)
+    empty = tmp_path / "empty"
+    with pytest.raises(preflight.PreflightError) as caught:
+        preflight.check(plans_for(project, data_root=str(empty)))
+    err = caught.value
+    expected = data.files_for("mnist", empty) + data.files_for("pathmnist", empty)
+    assert len(err.problems) == len(expected) == 5  # MNIST's four files and pathmnist.npz, each once
+    text = str(err)
+    for spec in expected:
+        assert f"missing {spec.path}" in text and spec.url in text and spec.md5 in text
+    assert "needed by: 00_data, 01_alex" in text  # pathmnist.npz: both notebooks
+    assert "python -m dive.data pathmnist --root" in text
+
+
+def test_preflight_names_a_corrupt_file_and_passes_a_complete_root(tmp_path, synthetic_root):
+    project = data_project(tmp_path)
+    root = tmp_path / "copy"
+    shutil.copytree(synthetic_root, root)
+    assert preflight.check(plans_for(project, data_root=str(root)))  # all present: nothing raised
+    bad = root / "medmnist" / "pathmnist.npz"
+    bad.write_bytes(b"not an npz file")
+    with pytest.raises(preflight.PreflightError) as caught:
+        preflight.check(plans_for(project, data_root=str(root)))
+    (problem,) = caught.value.problems
+    assert f"corrupt {bad}" in problem and "expected" in problem and "md5:" in problem
+
+
+def test_preflight_requires_weights_only_when_pretrained_is_true(tmp_path, synthetic_root, monkeypatch):
+    from dive.models import weights_cache_path, weights_url
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    project = data_project(tmp_path)
+    assert preflight.check(plans_for(project, data_root=str(synthetic_root), pretrained="auto"))
+    with pytest.raises(preflight.PreflightError) as caught:
+        preflight.check(plans_for(project, data_root=str(synthetic_root), pretrained=True))
+    (problem,) = caught.value.problems
+    assert "alexnet ImageNet weights" in problem and weights_cache_path("alexnet") in problem
+    assert weights_url("alexnet") in problem and "needed by: 01_alex" in problem
+
+
+def test_synthetic_profile_without_data_root_needs_no_files(tmp_path):
+    project = data_project(tmp_path)
+    write_profiles(project["pdir"], {"common": {"data_flag": "pathmnist", "synthetic": True, "pretrained": False}})
+    assert preflight.check(plans_for(project)) == []  # dive.synthetic writes the files when a notebook needs them
+
+
+def test_main_stops_before_the_first_notebook_when_files_are_missing(tmp_path, capsys):
+    project = data_project(tmp_path)
+    assert build.main(cli(project, "-p", "data_root", str(tmp_path / "nothing"), "--no-pdf")) == 1
     err = capsys.readouterr().err
-    assert "epoch" in err and "not defined by any of the notebooks" in err and "epochs, lr, profile, tag" in err
+    assert "5 file(s) the notebooks need are missing or corrupt; nothing was run" in err
+    assert len(re.findall(r": missing /", err)) == 5
     assert not (project["reports"] / "quick" / "executed").exists()
+
+
+# --- assembly: any number of notebooks, tables that fit --------------------------------------------
+
+WIDE = pd.DataFrame(
+    {
+        f"{name}_with_a_long_header_{i}": [
+            f"value_{name}_{i}_{r}_unbroken" if i % 3 == 0 else 0.123456 * (r + i) for r in range(6)
+        ]
+        for i, name in enumerate(
+            [
+                "alpha",
+                "beta",
+                "gamma",
+                "delta",
+                "epsilon",
+                "zeta",
+                "eta",
+                "theta",
+                "iota",
+                "kappa",
+                "lambda",
+                "mu",
+                "nu",
+                "xi",
+            ]
+        )
+    }
+)
+
+
+def fake_notebook(nbdir: Path, reports: Path, stem: str, title: str, tables: dict | None = None) -> None:
+    """A notebook file and the outputs it would have left, without running it."""
+    write_notebook(nbdir / f"{stem}.ipynb", title, ['profile = "quick"'])
+    out = Outputs(
+        reports / "quick" / stem,
+        notebook=stem,
+        profile="quick",
+        dataset="pathmnist",
+        synthetic=True,
+        device="cpu",
+        seed=22,
+    )
+    for name, df in (tables or {}).items():
+        out.table(df, name, caption=f"{name} of {stem}")
+    out.write()
+
+
+def test_sections_come_from_the_notebook_files_whatever_their_number(tmp_path):
+    nbdir, reports = tmp_path / "notebooks", tmp_path / "reports"
+    nbdir.mkdir()
+    write_sections(nbdir)
+    fake_notebook(nbdir, reports, "00_data", "The data")
+    fake_notebook(nbdir, reports, "01_first", "First experiment")
+    fake_notebook(nbdir, reports, "02_second", "Second experiment")
+    fake_notebook(nbdir, reports, "09_medmnist_benchmark", "Beyond the report: every MedMNIST 2D dataset")
+    write_notebook(nbdir / "10_explanations.ipynb", "Beyond the report: what the networks look at", ["x = 1"])
+    write_notebook(nbdir / "_template.ipynb", "Template", ["x = 1"])
+    page = assembly.assemble("quick", notebooks_dir=nbdir, reports_dir=reports).read_text()
+    headings = re.findall(r"<h2 id=\"[^\"]+\"[^>]*>([^<]+)</h2>", page)
+    assert headings == [
+        "1 Datasets",
+        "2 Methods",
+        "3 Experiments",
+        "4 Discussion",
+        "5 Beyond the report: every MedMNIST 2D dataset",
+        "6 Beyond the report: what the networks look at",
+        "Appendix: all runs of this report",
+    ]
+    assert "3.1 First experiment" in page and "3.2 Second experiment" in page
+    assert "No results: not run." in page  # 10 has not run: said so in its section
+    assert "_template" not in page and "Template" not in page
+    assert 'href="#09_medmnist_benchmark"' in page  # in the table of contents
+
+
+def test_wide_table_fits_the_text_block_and_the_check_catches_one_that_does_not(tmp_path):
+    from weasyprint import HTML
+
+    nbdir, reports = tmp_path / "notebooks", tmp_path / "reports"
+    nbdir.mkdir()
+    write_sections(nbdir)
+    fake_notebook(nbdir, reports, "00_data", "The data", {"wide": WIDE, "narrow": WIDE.iloc[:, :2]})
+    report = assembly.assemble("quick", notebooks_dir=nbdir, reports_dir=reports)
+    pdf_path = pdf.render_pdf(report, log=lambda line: None)
+    layout = json.loads(pdf_path.with_suffix(".layout.json").read_text())
+    measured = {t["name"] for t in layout["tables"]}
+    assert {"Table 1 (wide)", "Table 2 (narrow)"} <= measured
+    assert [t for t in layout["tables"] if t["overflow_px"] > pdf.TOLERANCE_PX] == []
+    wide = [t for t in layout["tables"] if t["name"] == "Table 1 (wide)"]
+    assert wide and all(t["right"] - t["left"] > 0.9 * (t["text_right"] - t["text_left"]) for t in wide)
+    # the same table without the fitting CSS is wider than the page, and the measurement says so
+    raw = WIDE.to_html(index=False)
+    document = HTML(string=f"<style>@page {{ size: A4; margin: 16mm }}</style>{raw}").render()
+    (over,) = pdf.overflows(document)
+    assert over["overflow_px"] > 100
+
+
+def test_column_widths_keep_numbers_whole():
+    t = assembly.Table.from_frame(WIDE)
+    assert t.small and t.widths and abs(sum(t.widths) - 100) < 0.1
+    numeric_share = min(w for w, num in zip(t.widths, t.numeric, strict=True) if num)
+    assert numeric_share > 0  # every column gets room
+    narrow = assembly.Table.from_frame(pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}))
+    assert narrow.widths is None and "fit" not in narrow.classes  # small tables keep their natural width
+    assert assembly.breakable("val_acc_(original)") == "val_<wbr>acc_<wbr>(original)"
+    assert assembly.breakable("0.1234") == "0.1234" and assembly.breakable("<b>") == "&lt;b&gt;"

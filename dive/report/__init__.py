@@ -4,6 +4,7 @@ template) and print it to ``report.pdf`` (WeasyPrint; ``--pdf-engine chromium`` 
 
 ``python -m dive.report --profile quick [-p NAME VALUE ...] [--notebooks 00 03 ...] [--no-pdf]``
 """
+
 from dive.report.build import (  # noqa: F401
     BrowserNotFound,
     NotebookFailed,

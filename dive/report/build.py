@@ -12,13 +12,14 @@ Layout under ``<reports>/<profile>/``::
 
 The steps live in their own modules: :mod:`~dive.report.execute` (parameters, running),
 :mod:`~dive.report.preflight` (every needed file checked before the first notebook),
-:mod:`~dive.report.render` (nbconvert), :mod:`~dive.report.assemble` (Jinja2 template) and
+:mod:`~dive.report.render` (nbconvert), :mod:`~dive.report.assembly` (Jinja2 template) and
 :mod:`~dive.report.pdf`. This module is the command line; it re-exports the steps' main names.
 
 The notebooks' kernels get ``DIVE_REPORTS_DIR`` (so ``dive.profiles.resolve`` puts ``out_dir``
 under the chosen reports dir), ``DIVE_PROFILES_DIR`` when given, and the repository on
 ``PYTHONPATH`` (so ``import dive`` works even without ``pip install -e .``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,15 +30,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dive import profiles
-from dive.report.assemble import assemble, collect, first_heading, runs_frame
+from dive.report.assembly import assemble, collect, first_heading, runs_frame
 from dive.report.execute import (
     KernelNotFound,
     NotebookFailed,
     Plan,
     default_notebooks_dir,
     find_notebooks,
-    kernel_for,
     kernel_env,
+    kernel_for,
     notebook_parameters,
     parse_value,
     plan_notebooks,
@@ -49,10 +50,31 @@ from dive.report.preflight import PreflightError
 from dive.report.render import render_html
 
 __all__ = [
-    "BrowserNotFound", "KernelNotFound", "NotebookFailed", "PdfEngineMissing", "Plan", "PreflightError", "assemble",
-    "build_parser", "check_engine", "collect", "default_notebooks_dir", "find_browser", "find_notebooks",
-    "first_heading", "kernel_env", "kernel_for", "main", "notebook_parameters", "parse_value", "plan_notebooks",
-    "render_html", "render_pdf", "run_notebooks", "runs_frame", "validate_values",
+    "BrowserNotFound",
+    "KernelNotFound",
+    "NotebookFailed",
+    "PdfEngineMissing",
+    "Plan",
+    "PreflightError",
+    "assemble",
+    "build_parser",
+    "check_engine",
+    "collect",
+    "default_notebooks_dir",
+    "find_browser",
+    "find_notebooks",
+    "first_heading",
+    "kernel_env",
+    "kernel_for",
+    "main",
+    "notebook_parameters",
+    "parse_value",
+    "plan_notebooks",
+    "render_html",
+    "render_pdf",
+    "run_notebooks",
+    "runs_frame",
+    "validate_values",
 ]
 
 
@@ -62,18 +84,44 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run every notebook with one profile, render HTML, assemble report.html and report.pdf.",
     )
     ap.add_argument("--profile", default="quick", help=f"one of {', '.join(profiles.PROFILES)} (default quick)")
-    ap.add_argument("-p", "--parameter", dest="params", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                    help="override a parameter in every notebook (value read as YAML, like papermill -p); may repeat")
+    ap.add_argument(
+        "-p",
+        "--parameter",
+        dest="params",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="override a parameter in every notebook (value read as YAML, like papermill -p); may repeat",
+    )
     ap.add_argument("--notebooks", nargs="+", metavar="NN", help="run only these notebooks (number like 03, or stem)")
+    ap.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N notebooks at a time, each in its own kernel (default 1; timings then include waiting)",
+    )
     ap.add_argument("--no-pdf", action="store_true", help="skip the PDF")
-    ap.add_argument("--pdf-engine", default=os.environ.get("DIVE_PDF_ENGINE") or "weasyprint",
-                    help=f"one of {', '.join(ENGINES)} (default: $DIVE_PDF_ENGINE, else weasyprint)")
-    ap.add_argument("--no-execute", action="store_true", help="do not run notebooks; assemble from the outputs already there")
+    ap.add_argument(
+        "--pdf-engine",
+        default=os.environ.get("DIVE_PDF_ENGINE") or "weasyprint",
+        help=f"one of {', '.join(ENGINES)} (default: $DIVE_PDF_ENGINE, else weasyprint)",
+    )
+    ap.add_argument(
+        "--no-execute", action="store_true", help="do not run notebooks; assemble from the outputs already there"
+    )
     ap.add_argument("--notebooks-dir", type=Path, default=None, help="default: <repo>/notebooks")
     ap.add_argument("--reports-dir", type=Path, default=None, help="default: $DIVE_REPORTS_DIR or <repo>/reports")
-    ap.add_argument("--profiles-dir", type=Path, default=None, help="default: $DIVE_PROFILES_DIR or <notebooks>/profiles")
-    ap.add_argument("--kernel", default=None, help="kernel name for every notebook (default: each notebook's own, dive)")
-    ap.add_argument("--timeout", type=float, default=300, help="seconds allowed for Chromium to print the PDF (default 300)")
+    ap.add_argument(
+        "--profiles-dir", type=Path, default=None, help="default: $DIVE_PROFILES_DIR or <notebooks>/profiles"
+    )
+    ap.add_argument(
+        "--kernel", default=None, help="kernel name for every notebook (default: each notebook's own, dive)"
+    )
+    ap.add_argument(
+        "--timeout", type=float, default=300, help="seconds allowed for Chromium to print the PDF (default 300)"
+    )
     return ap
 
 
@@ -92,8 +140,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     notebooks_dir = (args.notebooks_dir or default_notebooks_dir()).resolve()
     reports_dir = (args.reports_dir or profiles.reports_root()).resolve()
     pdir = args.profiles_dir
-    if (pdir is None and args.notebooks_dir is not None and (notebooks_dir / "profiles").is_dir()
-            and not os.environ.get("DIVE_PROFILES_DIR")):
+    if (
+        pdir is None
+        and args.notebooks_dir is not None
+        and (notebooks_dir / "profiles").is_dir()
+        and not os.environ.get("DIVE_PROFILES_DIR")
+    ):
         pdir = notebooks_dir / "profiles"
     pdf_problem = None
     if not args.no_pdf:
@@ -111,8 +163,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             executed = [base / "executed" / p.name for p in find_notebooks(notebooks_dir, args.notebooks)]
             executed = [p for p in executed if p.is_file()]
         else:
-            executed = run_notebooks(args.profile, notebooks_dir=notebooks_dir, reports_dir=reports_dir,
-                                     overrides=overrides, only=args.notebooks, profiles_dir=pdir, kernel_name=args.kernel)
+            executed = run_notebooks(
+                args.profile,
+                notebooks_dir=notebooks_dir,
+                reports_dir=reports_dir,
+                overrides=overrides,
+                only=args.notebooks,
+                profiles_dir=pdir,
+                kernel_name=args.kernel,
+                jobs=args.jobs,
+            )
         t1 = time.perf_counter()
         html_files = render_html(executed, base / "html")
         report = assemble(args.profile, notebooks_dir=notebooks_dir, reports_dir=reports_dir)

@@ -4,6 +4,7 @@
 notebook starts; ``run_notebooks`` plans, runs the data preflight (:mod:`dive.report.preflight`)
 and then executes the notebooks one by one with papermill into ``<reports>/<profile>/executed/``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -249,51 +250,91 @@ def run_notebooks(
     profiles_dir: str | os.PathLike | None = None,
     kernel_name: str | None = None,
     preflight: bool = True,
+    jobs: int = 1,
     log: Callable[[str], None] = print,
 ) -> list[Path]:
-    """Execute the notebooks with papermill; returns the executed notebooks' paths.
+    """Execute the notebooks with papermill; returns the executed notebooks' paths, in order.
 
     Parameters per notebook: ``profile``, then the profile's values (common + the notebook's
     section) for the names its ``parameters`` cell defines, then ``overrides`` (which win).
     Before the first notebook starts, every notebook's values are checked and (``preflight``) every
     data file and weights file they need (:func:`dive.report.preflight.check`).
-    Raises :class:`NotebookFailed` at the first failing notebook (earlier outputs are kept).
+
+    ``jobs`` > 1 runs that many notebooks at a time, each in its own kernel (the notebooks are
+    independent; their ``seconds`` then include the wait for the shared cores). Raises
+    :class:`NotebookFailed` for the first failing notebook in order; notebooks not yet started are
+    not started, outputs already written are kept.
     """
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
     from dive.report import preflight as _preflight
 
     profiles.check_profile(profile)
+    if int(jobs) < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs!r}")
     notebooks_dir = Path(notebooks_dir or default_notebooks_dir()).resolve()
     reports_dir = Path(reports_dir or profiles.reports_root()).resolve()
     pdir = Path(profiles_dir).resolve() if profiles_dir is not None else None
     notebooks = find_notebooks(notebooks_dir, only)
     if not notebooks:
         _stderr(f"warning: no NN_*.ipynb notebooks in {notebooks_dir}")
-    plans = plan_notebooks(profile, notebooks, overrides=overrides, profiles_dir=pdir,
-                           all_stems=[p.stem for p in find_notebooks(notebooks_dir)])
+    plans = plan_notebooks(
+        profile,
+        notebooks,
+        overrides=overrides,
+        profiles_dir=pdir,
+        all_stems=[p.stem for p in find_notebooks(notebooks_dir)],
+    )
     if preflight:
         _preflight.check(plans)
     kernels = {plan.src: kernel_for(plan.src, kernel_name) for plan in plans}
+    if jobs > 1 and any(_preflight.data_root_of(plan.effective) is None for plan in plans):
+        # the synthetic files are written once, here, not by two notebooks at the same time
+        profiles._ensure_synthetic(REPO_ROOT / "data" / "synthetic")
     out_dir = reports_dir / profile / "executed"
     out_dir.mkdir(parents=True, exist_ok=True)
-    executed = []
+    total = len(plans)
+
+    def one(i: int, plan: Plan) -> Path:
+        dest = out_dir / plan.src.name
+        log(f"[{i}/{total}] {plan.stem}: running ({profile}) ...")
+        t0 = time.perf_counter()
+        _execute(plan, dest, plan.parameters(profile, overrides), notebooks_dir, kernels[plan.src])
+        log(f"[{i}/{total}] {plan.stem}: done in {time.perf_counter() - t0:.1f} s")
+        return dest
+
     with kernel_env(reports_dir, pdir):
-        for i, plan in enumerate(plans, 1):
-            dest = out_dir / plan.src.name
-            log(f"[{i}/{len(plans)}] {plan.stem}: running ({profile}) ...")
-            t0 = time.perf_counter()
-            try:
-                papermill.execute_notebook(
-                    str(plan.src), str(dest), parameters=plan.parameters(profile, overrides), cwd=str(notebooks_dir),
-                    kernel_name=kernels[plan.src], progress_bar=False, log_output=False,
-                )
-            except PapermillExecutionError as err:
-                cell = err.exec_count if err.exec_count is not None else err.cell_index
-                raise NotebookFailed(plan.stem, cell, err.ename, err.evalue, dest, err.cell_index) from err
-            except Exception as err:  # kernel died, timeout, bad notebook ...
-                raise NotebookFailed(plan.stem, "?", type(err).__name__, str(err), dest) from err
-            log(f"[{i}/{len(plans)}] {plan.stem}: done in {time.perf_counter() - t0:.1f} s")
-            executed.append(dest)
-    return executed
+        if jobs == 1:
+            return [one(i, plan) for i, plan in enumerate(plans, 1)]
+        with ThreadPoolExecutor(max_workers=int(jobs), thread_name_prefix="notebook") as pool:
+            futures = [pool.submit(one, i, plan) for i, plan in enumerate(plans, 1)]
+            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+            if any(f.exception() for f in done):
+                for f in pending:
+                    f.cancel()
+                wait(futures)
+            for f in futures:  # in order: the first failing notebook is the one reported
+                if not f.cancelled() and f.exception():
+                    raise f.exception()
+            return [f.result() for f in futures]
+
+
+def _execute(plan: Plan, dest: Path, parameters: dict, cwd: Path, kernel: str) -> None:
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        papermill.execute_notebook(
+            str(plan.src),
+            str(dest),
+            parameters=parameters,
+            cwd=str(cwd),
+            kernel_name=kernel,
+            progress_bar=False,
+            log_output=False,
+        )
+    except PapermillExecutionError as err:
+        cell = err.exec_count if err.exec_count is not None else err.cell_index
+        raise NotebookFailed(plan.stem, cell, err.ename, err.evalue, dest, err.cell_index) from err
+    except Exception as err:  # kernel died, timeout, bad notebook ...
+        raise NotebookFailed(plan.stem, "?", type(err).__name__, str(err), dest) from err

@@ -10,6 +10,7 @@ Two engines:
 
 When the chosen engine cannot run, :class:`PdfEngineMissing` says in one line what to install.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,10 @@ from typing import Any
 ENGINES = ("weasyprint", "chromium")
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 APT_HINT = "apt-get install -y chromium"
-WEASYPRINT_HINT = ("install WeasyPrint with `make setup` (pip install -e .: weasyprint==70.0) and its system library "
-                   "Pango >= 1.44 (apt-get install -y libpango-1.0-0 libpangoft2-1.0-0), or use --pdf-engine chromium")
+WEASYPRINT_HINT = (
+    "install WeasyPrint with `make setup` (pip install -e .: weasyprint==70.0) and its system library "
+    "Pango >= 1.44 (apt-get install -y libpango-1.0-0 libpangoft2-1.0-0), or use --pdf-engine chromium"
+)
 #: Slack (CSS px) for rounding in the layout check.
 TOLERANCE_PX = 0.5
 
@@ -59,13 +62,21 @@ def find_browser() -> str:
         found = shutil.which(name)
         if found:
             return found
-    raise BrowserNotFound(f"no Chromium or Chrome on PATH (looked for {', '.join(BROWSERS)}); --pdf-engine chromium "
-                          f"needs one: `{APT_HINT}` (Debian/Ubuntu), or use --pdf-engine weasyprint")
+    raise BrowserNotFound(
+        f"no Chromium or Chrome on PATH (looked for {', '.join(BROWSERS)}); --pdf-engine chromium "
+        f"needs one: `{APT_HINT}` (Debian/Ubuntu), or use --pdf-engine weasyprint"
+    )
 
 
-def render_pdf(html_path: str | os.PathLike, pdf_path: str | os.PathLike | None = None, *,
-               engine: str = "weasyprint", browser: str | None = None, timeout: float = 180,
-               log=print) -> Path:
+def render_pdf(
+    html_path: str | os.PathLike,
+    pdf_path: str | os.PathLike | None = None,
+    *,
+    engine: str = "weasyprint",
+    browser: str | None = None,
+    timeout: float = 180,
+    log=print,
+) -> Path:
     """Print ``html_path`` to PDF (default: beside it, ``.pdf``) with ``engine``.
 
     WeasyPrint also writes ``<pdf>.layout.json`` (pages, text width, every table's measured width)
@@ -86,8 +97,10 @@ def render_pdf(html_path: str | os.PathLike, pdf_path: str | os.PathLike | None 
     layout_path.write_text(json.dumps(layout, indent=1), encoding="utf-8")
     for t in layout["tables"]:
         if t["overflow_px"] > TOLERANCE_PX:
-            log(f"warning: {t['name'] or 'a table'} on page {t['page']} is {t['overflow_px']:.0f} px wider than the "
-                f"text block ({layout_path.name})")
+            log(
+                f"warning: {t['name'] or 'a table'} on page {t['page']} is {t['overflow_px']:.0f} px wider than the "
+                f"text block ({layout_path.name})"
+            )
     return pdf_path
 
 
@@ -127,11 +140,18 @@ def measure(document) -> dict[str, Any]:
                 if hasattr(inner, "position_x") and getattr(inner, "width", None) is not None:
                     x0 = min(x0, inner.position_x)
                     x1 = max(x1, inner.position_x + inner.margin_width())
-            tables.append({
-                "page": number, "name": _table_name(box), "left": x0, "right": x1,
-                "width": box.border_width(), "text_left": left, "text_right": right,
-                "overflow_px": max(0.0, x1 - right, left - x0),
-            })
+            tables.append(
+                {
+                    "page": number,
+                    "name": _table_name(box),
+                    "left": x0,
+                    "right": x1,
+                    "width": box.border_width(),
+                    "text_left": left,
+                    "text_right": right,
+                    "overflow_px": max(0.0, x1 - right, left - x0),
+                }
+            )
     return {"pages": pages, "tables": tables}
 
 
@@ -147,10 +167,20 @@ def _chromium(html_path: Path, pdf_path: Path, *, browser: str | None, timeout: 
     browser = browser or find_browser()
     with tempfile.TemporaryDirectory(prefix="dive-chromium-") as profile_dir:
         cmd = [
-            browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--disable-dev-shm-usage", f"--user-data-dir={profile_dir}", "--no-pdf-header-footer",
-            f"--print-to-pdf={pdf_path}", html_path.as_uri(),
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            f"--user-data-dir={profile_dir}",
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={pdf_path}",
+            html_path.as_uri(),
         ]
         env = dict(os.environ, HOME=profile_dir)
         try:

@@ -15,6 +15,7 @@ without a list to keep up to date):
 Data files are checked against their md5 sums (:meth:`dive.data.FileSpec.status`). A synthetic
 profile without an explicit ``data_root`` needs nothing: :mod:`dive.synthetic` writes its files.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,7 +41,8 @@ class PreflightError(ValueError):
         self.problems = problems
         super().__init__(
             f"{len(problems)} file(s) the notebooks need are missing or corrupt; nothing was run:\n"
-            + "\n".join(problems) + ("\n" + "\n".join(advice) if advice else "")
+            + "\n".join(problems)
+            + ("\n" + "\n".join(advice) if advice else "")
         )
 
 

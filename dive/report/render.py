@@ -1,4 +1,5 @@
 """Step 2 of the report: each executed notebook rendered to ``html/<name>.html`` by nbconvert."""
+
 from __future__ import annotations
 
 import os

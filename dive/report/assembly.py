@@ -14,6 +14,7 @@ Appendix        every run of the report in one table
 The notebook list comes from the files (:func:`dive.report.execute.find_notebooks`), so any number
 of notebooks works; a notebook that has not run yet is listed with its status.
 """
+
 from __future__ import annotations
 
 import base64
@@ -36,8 +37,18 @@ from dive.report.execute import default_notebooks_dir, find_notebooks
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 #: Notebooks 01..LAST_EXPERIMENT are the original report's experiments; later ones go beyond it.
 LAST_EXPERIMENT = 8
-RUN_COLUMNS = ["run", "model", "epochs run", "best epoch", "s/epoch", "val acc", "val F1", "val AUC",
-               "test acc", "test AUC"]
+RUN_COLUMNS = [
+    "run",
+    "model",
+    "epochs run",
+    "best epoch",
+    "s/epoch",
+    "val acc",
+    "val F1",
+    "val AUC",
+    "test acc",
+    "test AUC",
+]
 #: The printed text block (A4 less 16 mm margins, see report.css) in pt, and the tables' type sizes in pt:
 #: 0.86em and 0.75em (``table.small``) of the 10 pt body.
 TEXT_WIDTH_PT = (210 - 2 * 16) / 25.4 * 72
@@ -127,10 +138,16 @@ def runs_frame(runs: list[dict], notebook: str | None = None) -> pd.DataFrame:
     for r in runs:
         val, test = r.get("val") or {}, r.get("test") or {}
         row = {
-            "run": r.get("name"), "model": r.get("model"), "epochs run": r.get("epochs_run"),
-            "best epoch": r.get("best_epoch"), "s/epoch": r.get("seconds_per_epoch"),
-            "val acc": val.get("accuracy"), "val F1": val.get("f1"), "val AUC": val.get("auc"),
-            "test acc": test.get("accuracy"), "test AUC": test.get("auc"),
+            "run": r.get("name"),
+            "model": r.get("model"),
+            "epochs run": r.get("epochs_run"),
+            "best epoch": r.get("best_epoch"),
+            "s/epoch": r.get("seconds_per_epoch"),
+            "val acc": val.get("accuracy"),
+            "val F1": val.get("f1"),
+            "val AUC": val.get("auc"),
+            "test acc": test.get("accuracy"),
+            "test AUC": test.get("auc"),
         }
         rows.append(({"notebook": notebook} if notebook is not None else {}) | row)
     cols = (["notebook"] if notebook is not None else []) + RUN_COLUMNS
@@ -146,7 +163,7 @@ class Table:
 
     Wide tables get ``table-layout: fixed`` at 100 % of the text width with each column's share
     proportional to its longest entry (capped), smaller type beyond :data:`MANY_COLUMNS` columns, and
-    break opportunities after ``_`` ``/`` ``.`` ``-`` so headers and long names wrap inside their column.
+    break opportunities after ``_`` ``/`` ``-`` so headers and long names wrap inside their column.
     ``dive.report.pdf.overflows`` measures the printed result.
     """
 
@@ -169,18 +186,24 @@ class Table:
 
     @property
     def classes(self) -> str:
-        return " ".join(["data"] + (["fit"] if self.widths else []) + (["small"] if self.small else [])
-                        + (["long"] if self.long else []))
+        return " ".join(
+            ["data"]
+            + (["fit"] if self.widths else [])
+            + (["small"] if self.small else [])
+            + (["long"] if self.long else [])
+        )
 
 
 def _pieces(text: str) -> list[str]:
-    """``text`` cut where :func:`breakable` and the browser may break a line (spaces, after ``_/.-``)."""
+    """``text`` cut where :func:`breakable` and the browser may break a line (spaces, after ``_`` ``/`` ``-``)."""
     if _NUMBER.fullmatch(text):
         return [text]
-    return [p for p in re.split(r"\s+|(?<=[_/.\-])(?=\w)", text) if p]
+    return [p for p in re.split(r"\s+|(?<=[_/\-])(?=\S)", text) if p]
 
 
-def column_widths(columns: list[str], cells: list[list[str]], numeric: list[bool], font_pt: float) -> list[float] | None:
+def column_widths(
+    columns: list[str], cells: list[list[str]], numeric: list[bool], font_pt: float
+) -> list[float] | None:
     """Each column's share of the text width in percent, or ``None`` when the table fits as it is.
 
     A column needs at least its longest unbreakable piece (a whole number, a word of the header, a
@@ -209,13 +232,13 @@ _NUMBER = re.compile(r"[-+]?(\d[\d.]*([eE][-+]?\d+)?|inf|nan)")
 
 
 def breakable(text: str) -> str:
-    """HTML-escaped ``text`` with break opportunities (``<wbr>``) after ``_`` ``/`` ``.`` ``-`` (not in numbers)."""
+    """HTML-escaped ``text`` with break opportunities (``<wbr>``) after ``_`` ``/`` ``-`` (not in numbers)."""
     import html
 
     escaped = html.escape(str(text))
     if _NUMBER.fullmatch(str(text)):
         return escaped
-    return re.sub(r"([_/.\-])(?=\w)", r"\1<wbr>", escaped)
+    return re.sub(r"([_/\-])(?=\S)", r"\1<wbr>", escaped)
 
 
 # --- what the template gets --------------------------------------------------------------------
@@ -273,13 +296,20 @@ def collect(profile: str, notebooks_dir: Path, reports_dir: Path) -> list[dict]:
             shown = mpath.relative_to(base) if mpath.is_relative_to(base) else mpath
             status = f"ran, but wrote no {shown}"
         warnings = comparability_notes(metrics.get("dataset"), bool(metrics.get("synthetic"))) if metrics else []
-        infos.append({
-            "stem": src.stem, "src": src, "executed": executed, "metrics_path": mpath, "metrics": metrics,
-            "status": status, "warnings": warnings,
-            "parameters": injected_parameters(executed) if executed.is_file() else {},
-            "title": first_heading(src) or first_heading(executed) or src.stem,
-            "html_rel": f"html/{src.stem}.html" if html_path.is_file() else None,
-        })
+        infos.append(
+            {
+                "stem": src.stem,
+                "src": src,
+                "executed": executed,
+                "metrics_path": mpath,
+                "metrics": metrics,
+                "status": status,
+                "warnings": warnings,
+                "parameters": injected_parameters(executed) if executed.is_file() else {},
+                "title": first_heading(src) or first_heading(executed) or src.stem,
+                "html_rel": f"html/{src.stem}.html" if html_path.is_file() else None,
+            }
+        )
     return infos
 
 
@@ -297,16 +327,28 @@ def _block(info: dict, heading: str, counter: _Counter) -> Block:
         counter.table += 1
         csv = base / t["csv"]
         orig = csv.with_name(csv.stem + ".original.csv")
-        b.tables.append({
-            "number": counter.table, "caption": t.get("caption"), "name": t["name"], "path": str(csv),
-            "table": Table.from_frame(pd.read_csv(csv)) if csv.is_file() else None,
-            "original": Table.from_frame(pd.read_csv(orig)) if orig.is_file() else None,
-        })
+        b.tables.append(
+            {
+                "number": counter.table,
+                "caption": t.get("caption"),
+                "name": t["name"],
+                "path": str(csv),
+                "table": Table.from_frame(pd.read_csv(csv)) if csv.is_file() else None,
+                "original": Table.from_frame(pd.read_csv(orig)) if orig.is_file() else None,
+            }
+        )
     for f in m.get("figures", []):
         counter.figure += 1
         png = base / f["png"]
-        b.figures.append({"number": counter.figure, "caption": f.get("caption"), "name": f["name"], "path": str(png),
-                          "src": png_data_uri(png) if png.is_file() else None})
+        b.figures.append(
+            {
+                "number": counter.figure,
+                "caption": f.get("caption"),
+                "name": f["name"],
+                "path": str(png),
+                "src": png_data_uri(png) if png.is_file() else None,
+            }
+        )
     if m.get("runs"):
         b.runs = Table.from_frame(runs_frame(m["runs"]))
     return b
@@ -337,21 +379,36 @@ def build_context(profile: str, notebooks_dir: Path, reports_dir: Path, title: s
         build_commit = None
     m = [i["metrics"] for i in ran]
     datasets = uniq(d for x in m for d in datasets_of(x.get("dataset")))
-    data_kind = ("synthetic" if m and all(x.get("synthetic") for x in m) else
-                 "partly synthetic" if any(x.get("synthetic") for x in m) else "real")
+    data_kind = (
+        "synthetic"
+        if m and all(x.get("synthetic") for x in m)
+        else "partly synthetic"
+        if any(x.get("synthetic") for x in m)
+        else "real"
+    )
     meta = [
-        ("Profile", profile), ("Datasets", datasets), ("Data", data_kind),
-        ("Device", uniq(x.get("device") for x in m)), ("Seed", uniq(x.get("seed") for x in m)),
+        ("Profile", profile),
+        ("Datasets", datasets),
+        ("Data", data_kind),
+        ("Device", uniq(x.get("device") for x in m)),
+        ("Seed", uniq(x.get("seed") for x in m)),
         ("Commit", uniq([x.get("git_commit") for x in m] + [build_commit])),
         ("Assembled", when(_dt.datetime.now().astimezone().isoformat(timespec="seconds"))),
         ("Run time", f"{sum(float(x.get('seconds') or 0) for x in m):.0f} s over {len(m)} notebooks"),
     ]
-    notebooks = [{
-        "stem": i["stem"], "title": i["title"], "html_rel": i["html_rel"], "status": i["status"],
-        "started": when((i["metrics"] or {}).get("started"))[:16], "seconds": fmt((i["metrics"] or {}).get("seconds")),
-        "dataset": uniq(datasets_of((i["metrics"] or {}).get("dataset"))),
-        "synthetic": "yes" if (i["metrics"] or {}).get("synthetic") else ("no" if i["metrics"] else "—"),
-    } for i in infos]
+    notebooks = [
+        {
+            "stem": i["stem"],
+            "title": i["title"],
+            "html_rel": i["html_rel"],
+            "status": i["status"],
+            "started": when((i["metrics"] or {}).get("started"))[:16],
+            "seconds": fmt((i["metrics"] or {}).get("seconds")),
+            "dataset": uniq(datasets_of((i["metrics"] or {}).get("dataset"))),
+            "synthetic": "yes" if (i["metrics"] or {}).get("synthetic") else ("no" if i["metrics"] else "—"),
+        }
+        for i in infos
+    ]
 
     def number(info: dict) -> int:
         return int(info["stem"][:2])
@@ -362,8 +419,10 @@ def build_context(profile: str, notebooks_dir: Path, reports_dir: Path, title: s
 
     sections = []
     s = Section("1", "Datasets", "datasets", empty="No datasets notebook (00_*.ipynb) found.")
-    s.blocks = [_block(i, i["title"] if len(datasets_nbs) == 1 else f"1.{k} {i['title']}", counter)
-                for k, i in enumerate(datasets_nbs, 1)]
+    s.blocks = [
+        _block(i, i["title"] if len(datasets_nbs) == 1 else f"1.{k} {i['title']}", counter)
+        for k, i in enumerate(datasets_nbs, 1)
+    ]
     sections.append(s)
     s = Section("2", "Methods", "methods")
     s.html, s.empty = _markdown_file(notebooks_dir / "sections" / "methods.md")
@@ -380,13 +439,20 @@ def build_context(profile: str, notebooks_dir: Path, reports_dir: Path, title: s
         s.blocks = [block]
         sections.append(s)
 
-    all_runs = pd.concat([runs_frame(i["metrics"].get("runs", []), i["stem"]) for i in ran] or [runs_frame([], "")],
-                         ignore_index=True)
+    all_runs = pd.concat(
+        [runs_frame(i["metrics"].get("runs", []), i["stem"]) for i in ran] or [runs_frame([], "")], ignore_index=True
+    )
     header = f"{title} · profile {profile} · {datasets}" + (" (synthetic)" if data_kind != "real" else "")
     return {
-        "title": title, "profile": profile, "banner": banner, "meta": meta, "notebooks": notebooks,
-        "sections": sections, "all_runs": Table.from_frame(all_runs) if len(all_runs) else None,
-        "running_header": header, "css": (TEMPLATES / "report.css").read_text(encoding="utf-8"),
+        "title": title,
+        "profile": profile,
+        "banner": banner,
+        "meta": meta,
+        "notebooks": notebooks,
+        "sections": sections,
+        "all_runs": Table.from_frame(all_runs) if len(all_runs) else None,
+        "running_header": header,
+        "css": (TEMPLATES / "report.css").read_text(encoding="utf-8"),
     }
 
 
@@ -394,8 +460,11 @@ def environment():
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=jinja2.select_autoescape(["html", "j2"]),
-        trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
     )
     env.filters["breakable"] = lambda text: jinja2.utils.markupsafe.Markup(breakable(text))
     env.filters["css_string"] = css_string
