@@ -132,7 +132,9 @@ METHODS: dict[str, Method] = {m.key: m for m in (
     Method("resnet18_medmnist", "ResNet-18 (28), MedMNIST recipe", "resnet18_28",
            "MedMNIST v2's ResNet-18 for 28 px images (3x3 stride-1 first convolution, no max-pool) with MedMNIST's "
            "recipe: Adam lr 0.001, batch 128, 100 epochs, learning rate x0.1 at epochs 50 and 75, no augmentation, "
-           "the weights of the epoch with the best validation AUC kept"),
+           "the weights of the epoch with the best validation AUC kept; normalised with the training split's mean "
+           "and std where MedMNIST uses 0.5/0.5 (the batch normalisation after the first convolution removes the "
+           "difference but for the zero-padded border and per-colour weight scales)"),
     Method("resnet18_report", "ResNet-18, report recipe", "resnet18",
            "torchvision's ResNet-18 with the report's final recipe (Table 4): Adagrad lr 0.0005, batch 64, class "
            "balancing, the report's augmentations, adaptive learning rate (plateau), early stopping on validation "
@@ -215,7 +217,7 @@ def recipe(method: str, task: str, budget: Budget | None = None) -> tuple[str, d
                     "epochs": b.medmnist_epochs, "scheduler": "multistep",
                     "scheduler_kwargs": {"milestones": medmnist_milestones(b.medmnist_epochs), "gamma": r["gamma"]},
                     "monitor": "val_auc", "patience": None, "restore_best": True, "image_size": 28,
-                    "pretrained": False}
+                    "normalize": "dataset", "pretrained": False}
     else:
         f = reference.FINAL_HYPERPARAMETERS
         balanced = task != "multi-label, binary-class"
