@@ -39,7 +39,7 @@ def smoke(tmp_path_factory) -> Path:
 
 def test_smoke_comparison_table_sets_this_run_beside_the_published_values(smoke):
     comp = pd.read_csv(smoke / "tables" / "medmnist_comparison.csv")
-    assert list(zip(comp["dataset"], comp["metric"])) == [
+    assert list(zip(comp["dataset"], comp["metric"], strict=True)) == [
         ("pneumoniamnist", "ACC"), ("pneumoniamnist", "AUC"), ("chestmnist", "ACC"), ("chestmnist", "AUC")]
     assert (comp["status"] == "this run (shortened run, smoke profile)").all()
     for label in ("SimpleCNN (report)", "ResNet-18 (28), MedMNIST recipe", "ResNet-18, report recipe"):
@@ -82,7 +82,8 @@ def test_smoke_verdicts_runs_and_a_learned_value(smoke):
 def test_flags_all_goes_on_without_absent_files(tmp_path):
     from dive.synthetic import write_synthetic_root
 
-    root = write_synthetic_root(tmp_path / "data", datasets=("breastmnist",), sizes={"train": 60, "val": 30, "test": 40})
+    root = write_synthetic_root(tmp_path / "data", datasets=("breastmnist",),
+                                sizes={"train": 60, "val": 30, "test": 40})
     out = _run(tmp_path / "reports", flags="all", data_root=str(root), methods=["simplecnn_report"])
     verdicts = pd.read_csv(out / "tables" / "verdicts.csv")
     assert len(verdicts) == 12
@@ -98,7 +99,8 @@ def test_flags_all_goes_on_without_absent_files(tmp_path):
 def test_a_missing_flag_asked_for_by_name_stops_before_training(tmp_path):
     from dive.synthetic import write_synthetic_root
 
-    root = write_synthetic_root(tmp_path / "data", datasets=("breastmnist",), sizes={"train": 20, "val": 10, "test": 10})
+    root = write_synthetic_root(tmp_path / "data", datasets=("breastmnist",),
+                                sizes={"train": 20, "val": 10, "test": 10})
     with pytest.raises(NotebookFailed) as err:
         _run(tmp_path / "reports", flags=["breastmnist", "octmnist"], data_root=str(root))
     assert err.value.ename == "DatasetFileError"
@@ -122,7 +124,7 @@ def test_real_pneumonia_and_breast_with_tiny_budgets(real_root, tmp_path):
     assert len(verdicts) == 2 * 3 and verdicts["budget"].eq("shortened run, quick profile").all()
     runs = pd.read_csv(out / "tables" / "runs.csv")
     # the complete official test splits: PneumoniaMNIST 624, BreastMNIST 156 images
-    assert dict(zip(runs["dataset"], runs["test_images"])) == {"pneumoniamnist": 624, "breastmnist": 156}
+    assert dict(zip(runs["dataset"], runs["test_images"], strict=True)) == {"pneumoniamnist": 624, "breastmnist": 156}
     assert runs["test_auc"].between(0, 1).all() and runs["test_acc"].between(0, 1).all()
     # PneumoniaMNIST's two classes are easy: two epochs on 300 images give a SimpleCNN a clearly useful AUC
     simple = runs[(runs["dataset"] == "pneumoniamnist") & (runs["method"] == "simplecnn_report")]
