@@ -50,26 +50,35 @@ class Measured(NamedTuple):
     compile: bool  # torch.compile faster (including its compile time over a short run)
 
 
-#: Measured training-step speed-ups on CPUs that compute bfloat16 natively, by CPU kind and model family
-#: (``benchmarks/precision_probe.py``; the numbers are in ``benchmarks/results.md``). A family that is not
-#: listed was not measured: ``"auto"`` keeps float32 and contiguous tensors for it.
+#: What was measured faster, by CPU kind and model family (``python -m benchmarks.precision_probe``; the numbers
+#: are in ``benchmarks/results.md``). "Faster" means at least 5% less time per training step, by the process CPU
+#: time (robust on a shared host) and not contradicted by the fastest wall-clock step. A family that is not listed
+#: was not measured: "auto" keeps float32 and contiguous tensors for it. An AMX CPU also has AVX512-BF16 (and
+#: AMX only makes bfloat16 faster), so a family without an ``"amx"`` row uses its ``"avx512_bf16"`` row.
 CPU_TABLE: dict[str, dict[str, Measured]] = {
-    # 2 cores, AVX512-BF16 without AMX (this project's CI host), torch 2.14.1
+    # 2 cores (1 thread measured), AVX512-BF16 without AMX, torch 2.14.1, 2026-11-29; CPU ms per step
+    # fp32 / fp32+cl / bf16 / bf16+cl (speed-up of bf16+cl over fp32):
     "avx512_bf16": {
-        "simplecnn_v1": Measured(bf16=False, channels_last_fp32=False, channels_last_bf16=False, compile=False),
-        "simplecnn": Measured(bf16=False, channels_last_fp32=False, channels_last_bf16=False, compile=False),
-        "alexnet": Measured(bf16=False, channels_last_fp32=False, channels_last_bf16=False, compile=False),
-        "resnet": Measured(bf16=False, channels_last_fp32=False, channels_last_bf16=False, compile=False),
-        "xception": Measured(bf16=False, channels_last_fp32=False, channels_last_bf16=False, compile=False),
-    },
-    # AMX tiles (issue #9's probe, Sapphire-Rapids-class host), torch 2.14.1
-    "amx": {
-        # step ms fp32 / fp32+cl / bf16 / bf16+cl: SimpleCNN 28 px batch 64: 53 / 44 / 51 / 38;
-        # ResNet18 224 px batch 32: 3437 / 2438 / 1095 / 634
+        # 28 px, batch 64: 37.4 / 25.7 / 30.7 / 16.8 (2.2x); torch.compile(bf16+cl) 44.4 ms + 27 s compiling
+        "simplecnn_v1": Measured(bf16=True, channels_last_fp32=True, channels_last_bf16=True, compile=False),
+        # 28 px, batch 64: 86.7 / 63.8 / 55.9 / 39.2 (2.2x); torch.compile(bf16+cl) 56.5 ms + 228 s compiling
         "simplecnn": Measured(bf16=True, channels_last_fp32=True, channels_last_bf16=True, compile=False),
+        # 224 px, batch 32: 1563 / 1517 / 1093 / 941 (1.7x); channels_last in fp32 only 3% faster
+        "alexnet": Measured(bf16=True, channels_last_fp32=False, channels_last_bf16=True, compile=False),
+        # ResNet18 224 px, batch 32: 4525 / 3720 / 2306 / 1853 (2.4x)
+        "resnet": Measured(bf16=True, channels_last_fp32=True, channels_last_bf16=True, compile=False),
+        # 168 px, batch 16: 4160 / 3467 / 2391 / 1932 (2.2x); fp32+cl 3% slower by the fastest wall-clock step
+        "xception": Measured(bf16=True, channels_last_fp32=False, channels_last_bf16=True, compile=False),
+    },
+    # AMX tiles (issue #9's probe, wall-clock ms per step, 1 round), torch 2.14.1
+    "amx": {
+        # SimpleCNN 28 px, batch 64: 53 / 44 / 51 / 38 (1.4x)
+        "simplecnn": Measured(bf16=True, channels_last_fp32=True, channels_last_bf16=True, compile=False),
+        # ResNet18 224 px, batch 32: 3437 / 2438 / 1095 / 634 (5.4x)
         "resnet": Measured(bf16=True, channels_last_fp32=True, channels_last_bf16=True, compile=False),
     },
 }
+_TABLE_FALLBACK = {"amx": "avx512_bf16"}
 
 _CONV_FAMILIES = ("simplecnn_v1", "simplecnn", "alexnet", "resnet", "xception")
 
@@ -135,12 +144,21 @@ def cuda_bf16_support(device: torch.device) -> bool:
 
 
 def model_family(model_name: str) -> str:
-    """``resnet18``…``resnet152`` share the family ``resnet``; the others are their own name."""
+    """``resnet18``…``resnet152`` share the family ``resnet`` (measured: ResNet18 at 224 px); the others, including
+    the 28 px ResNets (``resnet18_28``: other layer shapes, not measured), are their own name."""
     key = str(model_name).strip().lower().replace("-", "_")
-    return "resnet" if key.startswith("resnet") else key
+    return "resnet" if key.startswith("resnet") and key[len("resnet"):].isdigit() else key
 
 
 # ----------------------------------------------------------------------------- plan
+
+
+def _measured(kind: str, family: str) -> tuple[Measured | None, str]:
+    """The table row for ``family`` on a ``kind`` CPU, and the kind it was measured on."""
+    for k in (kind, _TABLE_FALLBACK.get(kind)):
+        if k is not None and family in CPU_TABLE.get(k, {}):
+            return CPU_TABLE[k][family], k
+    return None, kind
 
 
 def _check(precision, channels_last, compile) -> str:
@@ -167,7 +185,7 @@ def plan(precision="auto", channels_last="auto", compile=False, *, device, model
 
     if device.type == "cpu":
         native, kind = cpu_bf16_support()
-        measured = CPU_TABLE.get(kind, {}).get(family) if native else None
+        measured, row = _measured(kind, family) if native else (None, kind)
         if prec == "fp16":
             raise ValueError("precision 'fp16' is for CUDA devices; on a CPU use 'bf16' (native on AMX / "
                              "AVX512-BF16 CPUs) or 'auto'")
@@ -180,7 +198,8 @@ def plan(precision="auto", channels_last="auto", compile=False, *, device, model
                 why.append(f"fp32: bf16 not measured for {family} on a {kind} CPU")
             elif measured.bf16:
                 prec = "bf16"
-                why.append(f"bf16 autocast: {kind} CPU, measured faster for {family}")
+                why.append(f"bf16 autocast: {kind} CPU, measured faster for {family}"
+                           + (f" (on an {row} CPU)" if row != kind else ""))
             else:
                 prec = "fp32"
                 why.append(f"fp32: bf16 measured not faster for {family} on a {kind} CPU")

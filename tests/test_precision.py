@@ -65,6 +65,15 @@ def test_auto_on_a_native_bf16_cpu_follows_the_measured_table(cpu_kind, monkeypa
     assert P.plan(device=CPU, model_name="resnet18").precision == "fp32"
 
 
+def test_an_amx_cpu_uses_the_avx512_bf16_row_of_a_family_it_has_no_row_for(cpu_kind, monkeypatch):
+    fast = P.Measured(bf16=True, channels_last_fp32=False, channels_last_bf16=True, compile=False)
+    monkeypatch.setattr(P, "CPU_TABLE", {"amx": {}, "avx512_bf16": {"xception": fast}})
+    cpu_kind("amx")
+    p = P.plan(device=CPU, model_name="xception")
+    assert (p.precision, p.channels_last) == ("bf16", True) and "on an avx512_bf16 CPU" in p.reason
+    assert P.plan("fp32", device=CPU, model_name="xception").channels_last is False
+
+
 def test_explicit_settings_win_over_the_table(cpu_kind):
     cpu_kind(None)
     p = P.plan("bf16", True, True, device=CPU, model_name="simplecnn")
