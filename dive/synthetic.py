@@ -25,6 +25,7 @@ from dive.data import MNIST_FILES, SYNTHETIC_MARKER, _medmnist_info, check_name,
 
 DEFAULT_DATASETS = ("mnist", "pathmnist", "pneumoniamnist", "breastmnist", "chestmnist", "dermamnist", "bloodmnist")
 DEFAULT_SIZES = {"train": 600, "val": 150, "test": 200}
+SIGNALS = ("blobs", "regions")  # where a class's signal lies: random places, or its own known cell
 
 
 def _class_probs(k: int, imbalance: float) -> np.ndarray:
@@ -43,6 +44,35 @@ def _templates(k: int, channels: int, size: int, rng: np.random.Generator) -> np
             blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r))
             colour = rng.uniform(0.3, 1.0, channels)
             out[c] += colour[:, None, None] * blob
+    return out / out.max(axis=(1, 2, 3), keepdims=True)
+
+
+def class_regions(k: int, size: int) -> np.ndarray:
+    """Boolean masks (k, size, size): class ``c``'s cell of a ceil(sqrt(k)) x ceil(sqrt(k)) grid.
+
+    With ``signal="regions"`` each class's whole signal lies in its cell (ground truth for attribution
+    tests: a method that explains the learned model should put its mass there).
+    """
+    g = int(np.ceil(np.sqrt(k)))
+    edges = np.linspace(0, size, g + 1).round().astype(int)
+    masks = np.zeros((k, size, size), dtype=bool)
+    for c in range(k):
+        r, q = divmod(c, g)
+        masks[c, edges[r]:edges[r + 1], edges[q]:edges[q + 1]] = True
+    return masks
+
+
+def _region_templates(k: int, channels: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """One blob per class, centred in the class's cell of :func:`class_regions` (small enough to stay
+    inside it after the generator's shifts of up to 2 px), in a class-specific colour."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    out = np.zeros((k, channels, size, size), dtype=np.float32)
+    for c, mask in enumerate(class_regions(k, size)):
+        rows, cols = np.nonzero(mask)
+        cy, cx = rows.mean(), cols.mean()
+        r = max(1.0, (rows.max() - rows.min() + 1) / 7)
+        blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r))
+        out[c] = rng.uniform(0.6, 1.0, channels)[:, None, None] * blob
     return out / out.max(axis=(1, 2, 3), keepdims=True)
 
 
@@ -91,11 +121,16 @@ def write_mnist(root: Path, sizes: dict, seed: int = 0, imbalance: float = 1.5) 
     return written
 
 
-def write_medmnist(root: Path, flag: str, sizes: dict, image_size: int = 28, seed: int = 0, imbalance: float = 3.0) -> Path:
+def write_medmnist(root: Path, flag: str, sizes: dict, image_size: int = 28, seed: int = 0, imbalance: float = 3.0,
+                   signal: str = "blobs") -> Path:
+    """``signal``: ``"blobs"`` (class templates at random places) or ``"regions"`` (each class's signal
+    inside its own cell of :func:`class_regions`)."""
     info = _medmnist_info()[flag]
     k, channels, task = len(info["label"]), info["n_channels"], info["task"]
     rng = np.random.default_rng([seed, len(flag), sum(map(ord, flag))])
-    templates = _templates(k, channels, image_size, rng)
+    if signal not in SIGNALS:
+        raise ValueError(f"unknown signal {signal!r}; valid: {', '.join(SIGNALS)}")
+    templates = (_region_templates if signal == "regions" else _templates)(k, channels, image_size, rng)
     arrays = {}
     for split in ("train", "val", "test"):
         labels = _labels(sizes[split], k, task, imbalance, rng)
@@ -115,8 +150,10 @@ def _md5(path: Path) -> str:
 
 
 def write_synthetic_root(root: str | os.PathLike, datasets=DEFAULT_DATASETS, sizes: dict | None = None,
-                         image_sizes=(28,), seed: int = 0) -> Path:
-    """Write synthetic files for ``datasets`` under ``root`` plus the ``SYNTHETIC.json`` marker."""
+                         image_sizes=(28,), seed: int = 0, signal: str = "blobs") -> Path:
+    """Write synthetic files for ``datasets`` under ``root`` plus the ``SYNTHETIC.json`` marker.
+
+    ``signal="regions"`` puts each MedMNIST class's signal in its known cell (:func:`class_regions`)."""
     root = Path(root)
     sizes = {**DEFAULT_SIZES, **(sizes or {})}
     written = []
@@ -125,7 +162,7 @@ def write_synthetic_root(root: str | os.PathLike, datasets=DEFAULT_DATASETS, siz
         if name == "mnist":
             written += write_mnist(root, sizes, seed)
         else:
-            written += [write_medmnist(root, name, sizes, s, seed) for s in image_sizes]
+            written += [write_medmnist(root, name, sizes, s, seed, signal=signal) for s in image_sizes]
     marker = {
         "synthetic": True,
         "note": "Synthetic data written by dive.synthetic for tests and the smoke profile. Not real data.",
@@ -134,6 +171,8 @@ def write_synthetic_root(root: str | os.PathLike, datasets=DEFAULT_DATASETS, siz
         "seed": seed,
         "md5": {str(p.relative_to(root)): _md5(p) for p in written},
     }
+    if signal != "blobs":
+        marker["signal"] = signal
     old = root / SYNTHETIC_MARKER
     if old.is_file():  # merge with files written earlier into the same root
         prev = json.loads(old.read_text())
@@ -156,4 +195,4 @@ def ensure_synthetic_root(root: str | os.PathLike, datasets=DEFAULT_DATASETS, **
     return write_synthetic_root(root, datasets, **kwargs)
 
 
-__all__ = ["write_synthetic_root", "ensure_synthetic_root", "make_images", "classes_of", "task_of"]
+__all__ = ["write_synthetic_root", "ensure_synthetic_root", "make_images", "class_regions", "classes_of", "task_of"]

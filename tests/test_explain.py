@@ -1,0 +1,158 @@
+"""dive.explain: attributions checked against ground truth, completeness, faithfulness and sanity.
+
+The ground truth: synthetic PathMNIST-format data whose every class has its signal in its own known cell
+of a 3 x 3 grid (``dive.synthetic`` with ``signal="regions"``); an improved SimpleCNN learns it through
+``dive.experiment.run``, then the methods must point at the cell.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dive import data, experiment, explain
+from dive.batches import Preprocess
+from dive.models import MODEL_NAMES, build_model
+from dive.synthetic import class_regions, write_synthetic_root
+
+
+@pytest.fixture(scope="module")
+def learned(tmp_path_factory):
+    root = write_synthetic_root(tmp_path_factory.mktemp("regions"), ["pathmnist"],
+                                sizes={"train": 360, "val": 60, "test": 60}, signal="regions")
+    ds = data.load("pathmnist", root)
+    run = experiment.run(ds, "simplecnn", epochs=3, batch_size=32, lr=2e-3, evaluate_test=True, device="cpu",
+                         quiet=True, seed=0)
+    e = explain.Explainer.from_run(run, ds, device="cpu")
+    x = ds.test.images[:16]
+    targets = e.predict(x)
+    maps = e.explain(x, ["integrated_gradients", "gradcam"], targets)
+    return {"data": ds, "run": run, "explainer": e, "x": x, "targets": targets, "maps": maps,
+            "regions": class_regions(ds.num_classes, 28)[targets]}
+
+
+def test_the_model_learned_the_regions(learned):
+    # chance is 1/9; the tests below only mean something for a model that learned the signal
+    assert learned["run"].test["accuracy"] >= 0.8, learned["run"].test["accuracy"]
+    y = learned["data"].test.labels[:16].numpy()
+    assert (learned["targets"] == y).mean() >= 0.8
+
+
+def test_ig_and_gradcam_put_their_mass_in_the_class_region_and_random_does_not(learned):
+    share = learned["regions"].reshape(16, -1).mean(1).mean()  # the region's area share (about 1/9)
+    for method in ("integrated_gradients", "gradcam"):
+        mass = explain.mass_in_region(learned["maps"][method], learned["regions"]).mean()
+        assert mass >= 2 * share, (method, mass, share)
+    random_map = np.random.default_rng(0).standard_normal(learned["maps"]["gradcam"].shape)
+    mass = explain.mass_in_region(random_map, learned["regions"]).mean()
+    assert mass < 2 * share and abs(mass - share) < 0.05, (mass, share)
+
+
+def test_maps_are_on_the_files_pixels(learned):
+    for method, m in learned["maps"].items():
+        assert m.shape == (16, 28, 28) and np.isfinite(m).all(), method
+    assert (learned["maps"]["gradcam"] >= 0).all()  # ReLU'd
+
+
+def test_integrated_gradients_completeness(learned):
+    e, x, t = learned["explainer"], learned["x"], learned["targets"]
+    delta = e.integrated_gradients_delta(x, t)
+    f_x = e.scores(x).gather(1, torch.as_tensor(t)[:, None])[:, 0].numpy()
+    f_b = e.scores(torch.zeros(x.shape)).gather(1, torch.as_tensor(t)[:, None])[:, 0].numpy()
+    assert np.abs(f_x - f_b).max() > 1  # the black baseline is far from the image: a real test
+    assert (np.abs(delta) <= explain.IG_TOLERANCE * np.maximum(1, np.abs(f_x - f_b))).all(), delta
+
+
+def test_deletion_auc_of_ig_is_below_random_and_a_random_map_is_flagged(learned):
+    e, x, t = learned["explainer"], learned["x"], learned["targets"]
+    noise = np.random.default_rng(1).standard_normal(learned["maps"]["gradcam"].shape)
+    f = explain.faithfulness(e, x, {"integrated_gradients": learned["maps"]["integrated_gradients"], "noise": noise},
+                             t, steps=10, n_random=1)
+    rows = f.table.set_index("method")
+    ig = rows.loc["integrated_gradients"]
+    assert ig["deletion_auc"] < ig["deletion_auc_random"] - 0.1, ig
+    assert ig["insertion_auc"] > ig["insertion_auc_random"], ig
+    assert ig["verdict"] == "faithful"
+    assert rows.loc["noise", "verdict"] == "not faithful for this model"
+    assert f.curves[("integrated_gradients", "deletion")][0] == pytest.approx(f.curves[("random", "deletion")][0])
+
+
+def test_cascading_randomisation_lowers_the_correlation(learned):
+    e, x, t = learned["explainer"], learned["x"][:8], learned["targets"][:8]
+    maps = {k: v[:8] for k, v in learned["maps"].items()}
+    c = explain.cascading_randomisation(e, x, t, ["integrated_gradients", "gradcam"], stages=2, maps=maps)
+    last = c[c["layers_randomised"] == c["of_layers"]].set_index("method")["spearman"]
+    # trained vs itself is 1; with every layer random the maps must move away from the trained ones
+    assert last["integrated_gradients"] < 0.8, c
+    assert last["gradcam"] < 0.5, c
+    v = explain.sanity_verdicts(c).set_index("method")["verdict"]
+    assert v["gradcam"].startswith("passes")
+    # the trained model itself was left untouched
+    assert (e.predict(x) == t).all()
+
+
+def test_randomise_touches_only_the_named_layers():
+    m = build_model("simplecnn", 3, 1)
+    layers = explain.parameter_layers(m)
+    assert layers[0] == "fc2" and layers[-1] == "conv1.0"
+    twin = explain.randomise(m, layers[:2])
+    assert layers[:2] == ["fc2", "fc_bn"]
+    before = dict(m.named_parameters())
+    changed = {n for n, p in twin.named_parameters() if not torch.equal(p, before[n])}
+    # fc2 is re-drawn; fc_bn's reset (weight 1, bias 0) equals a fresh BN's; nothing below them moves
+    assert changed == {"fc2.weight", "fc2.bias"}, changed
+
+
+@pytest.mark.parametrize("name,batch_norm", [(n, None) for n in MODEL_NAMES] + [("alexnet", True)])
+def test_gradcam_layer_and_maps_of_the_input_size_for_every_model(name, batch_norm):
+    torch.manual_seed(0)
+    model = build_model(name, 3, 1, batch_norm=batch_norm, image_size=16)
+    expected = {"simplecnn_v1": "conv2.0", "simplecnn": "conv3.0", "xception": "bn4",
+                "alexnet": "features.14" if batch_norm else "features.10"}
+    expected = expected.get(name, "layer4" if name.startswith("resnet") else "?")
+    layer_name, layer = explain.gradcam_layer(model)
+    assert layer_name == expected and layer is dict(model.named_modules())[expected]
+    size = None if name.startswith("simplecnn") else 20  # the SimpleCNNs were built for 16 px
+    pre = Preprocess.for_model(model.spec, size=size, dataset_stats=((0.5,), (0.25,)))
+    e = explain.Explainer(model, pre, device="cpu")
+    x = torch.randint(0, 256, (2, 1, 16, 16), dtype=torch.uint8)
+    maps = e.attribute(x, "gradcam", [0, 1])
+    assert maps.shape == (2, 16, 16) and np.isfinite(maps).all()
+
+
+def test_multilabel_explains_one_label_with_sigmoid_probabilities():
+    torch.manual_seed(0)
+    model = build_model("simplecnn", 5, 3, multilabel=True)
+    pre = Preprocess.for_model(model.spec, dataset_stats=((0.5,) * 3, (0.25,) * 3))
+    e = explain.Explainer(model, pre, multilabel=True, device="cpu")
+    x = torch.randint(0, 256, (3, 3, 28, 28), dtype=torch.uint8)
+    p = e.probabilities(x)
+    assert p.shape == (3, 5) and ((p > 0) & (p < 1)).all() and not np.allclose(p.sum(1), 1)
+    maps = e.explain(x, ["saliency", "occlusion"], targets=4)
+    assert maps["saliency"].shape == (3, 28, 28) and maps["occlusion"].shape == (3, 28, 28)
+
+
+def test_unknown_method_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="valid: saliency, integrated_gradients, occlusion, gradcam"):
+        explain.check_methods("saliency,lime")
+
+
+def test_picking_examples_and_confused_pairs():
+    y = np.array([0, 0, 1, 1, 2, 2])
+    probs = np.array([[.9, .1, 0], [.2, .7, .1], [.1, .8, .1], [.6, .3, .1], [0, .1, .9], [0, .4, .6]])
+    ex = explain.pick_examples(y, probs, per_class=1)
+    assert list(ex["index"]) == [0, 1, 2, 3, 4] and list(ex["correct"]) == [True, False, True, False, True]
+    assert ex.loc[1, "target"] == 1 and ex.loc[1, "prob"] == pytest.approx(0.7)
+    cm = np.array([[5, 3, 0], [1, 5, 0], [0, 0, 5]])
+    assert explain.confused_pairs(cm, k=3) == [(0, 1, 3), (1, 0, 1)]
+    pairs = explain.pair_examples(y, probs, [(0, 1, 1)])
+    assert list(pairs["index"]) == [1, 2] and list(pairs["target"]) == [1, 1]
+
+
+def test_shuffled_labels_keep_the_images_and_the_label_counts(learned):
+    ds = learned["data"]
+    sh = explain.shuffled_labels(ds, seed=3)
+    assert torch.equal(sh.train.images, ds.train.images)
+    assert sorted(sh.train.labels.tolist()) == sorted(ds.train.labels.tolist())
+    assert (sh.train.labels != ds.train.labels).float().mean() > 0.5
+    assert torch.equal(sh.val.labels, ds.val.labels)
