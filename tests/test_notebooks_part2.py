@@ -203,7 +203,8 @@ def test_pretrained_true_without_weights_fails_early_naming_the_cache_path(offli
     reports = tmp_path / "reports"
     assert _run_03(reports, "pretrained", "true") != 0
     err = capsys.readouterr().err
-    assert "03_resnet18_baseline" in err and "WeightsNotFoundError" in err
+    # python -m dive.report's preflight names the missing weights before the notebook starts
+    assert "03_resnet18_baseline" in err and "resnet18 ImageNet weights: missing" in err
     assert path in err
     # it stopped before training: no run was recorded
     metrics = reports / "smoke" / "03_resnet18_baseline" / "metrics.json"

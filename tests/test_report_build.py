@@ -272,6 +272,18 @@ def test_misspelt_parameter_stops_before_running(tmp_path, capsys):
     assert not (project["reports"] / "quick" / "executed").exists()
 
 
+def test_every_parameter_problem_of_every_notebook_is_reported_at_once(tmp_path, capsys):
+    project = make_project(tmp_path)
+    assert build.main(cli(project, "-p", "lr", "-1", "-p", "epochs", "0", "-p", "epoch", "5", "--no-pdf")) == 1
+    err = capsys.readouterr().err
+    assert "5 problem(s) with the parameters of quick; no notebook was run" in err
+    for stem in ("00_alpha", "01_beta"):  # dive.profiles.validate, for each notebook
+        assert f"lr = -1 (given) in notebook {stem}: expected a number > 0" in err
+        assert f"epochs = 0 (given) in notebook {stem}: expected an integer >= 1" in err
+    assert "parameter(s) epoch are not defined by any of the notebooks run" in err
+    assert not (project["reports"] / "quick" / "executed").exists()
+
+
 def test_parse_value_like_papermill():
     assert build.parse_value("3") == 3 and build.parse_value("1e-3") == 0.001 and build.parse_value("0.5") == 0.5
     assert build.parse_value("True") is True and build.parse_value("None") is None

@@ -43,7 +43,6 @@ from dive.report.execute import (
     parse_value,
     plan_notebooks,
     run_notebooks,
-    validate_values,
 )
 from dive.report.pdf import ENGINES, BrowserNotFound, PdfEngineMissing, check_engine, find_browser, render_pdf
 from dive.report.preflight import PreflightError
@@ -74,7 +73,6 @@ __all__ = [
     "render_pdf",
     "run_notebooks",
     "runs_frame",
-    "validate_values",
 ]
 
 

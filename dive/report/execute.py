@@ -163,16 +163,19 @@ def kernel_env(reports_dir: Path, profiles_dir: Path | None):
 # --- parameters ----------------------------------------------------------------------------
 
 
-def validate_values(values: dict, where: str) -> None:
-    """The shared keys that can be checked before a notebook runs: data_flag, model, models."""
+@contextlib.contextmanager
+def _profiles_dir_env(profiles_dir: str | os.PathLike | None):
+    """``DIVE_PROFILES_DIR`` set to ``profiles_dir`` (when given) while :func:`dive.profiles.validate` reads it."""
+    saved = os.environ.get("DIVE_PROFILES_DIR")
+    if profiles_dir is not None:
+        os.environ["DIVE_PROFILES_DIR"] = str(Path(profiles_dir).resolve())
     try:
-        if values.get("data_flag") is not None:
-            profiles.check_data_flag(values["data_flag"])
-        for key in ("model", "models"):
-            if values.get(key) is not None:
-                profiles.check_models(values[key], key)
-    except ValueError as err:
-        raise ValueError(f"{where}: {err}") from None
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("DIVE_PROFILES_DIR", None)
+        else:
+            os.environ["DIVE_PROFILES_DIR"] = saved
 
 
 @dataclass
@@ -183,8 +186,8 @@ class Plan:
     src: Path
     values: dict
     declared: dict = field(default_factory=dict)
-    #: What the notebook ends up with, as ``dive.profiles.resolve`` merges: built-in defaults < common <
-    #: section < overrides, where ``None`` means "not set" (before data_root / out_dir are derived).
+    #: What the notebook ends up with: :func:`dive.profiles.validate`'s merged and converted values (built-in
+    #: defaults < common < section < overrides, ``None`` = not set; data_root / out_dir not derived yet).
     effective: dict = field(default_factory=dict)
 
     @property
@@ -209,30 +212,37 @@ def plan_notebooks(
 ) -> list[Plan]:
     """Every notebook's merged values, checked for all notebooks before any of them runs.
 
-    Raises ``ValueError`` for a bad data_flag / model name (naming the notebook) or for a ``-p`` name
-    that none of the notebooks declares (a misspelt name would otherwise be injected and ignored).
+    Each notebook's values go through :func:`dive.profiles.validate`; a ``-p`` name that none of the
+    notebooks declares is a problem too (it would be injected and silently ignored). Raises
+    :class:`dive.profiles.ParameterError` listing every problem of every notebook at once.
     """
     data = profiles.load_profile(profile, profiles_dir)
     stems = set(all_stems if all_stems is not None else (p.stem for p in notebooks))
     for section in data:
         if section != "common" and section not in stems:
             _stderr(f"warning: profile {profile}: section {section!r} matches no notebook")
-    plans = []
+    plans, problems = [], []
     for src in notebooks:
-        layers = (data["common"], data.get(src.stem, {}), overrides or {})
-        values: dict[str, Any] = {}
-        effective = dict(profiles.DEFAULTS)
-        for layer in layers:
-            values.update(layer)
-            effective.update({k: v for k, v in layer.items() if v is not None})
-        validate_values(values, f"{src.stem} ({profile})")
+        values = dict(data["common"])
+        values.update(data.get(src.stem, {}))
+        values.update(overrides or {})
+        try:
+            with _profiles_dir_env(profiles_dir):
+                effective = profiles.validate(src.stem, profile, **(overrides or {}))
+        except profiles.ParameterError as err:
+            problems += err.problems
+            effective = {}
         plans.append(Plan(src, values, notebook_parameters(src), effective))
     known = set().union(*(p.declared for p in plans)) if plans else set()
     unknown = sorted(set(overrides or {}) - known)
     if unknown and plans:
-        raise ValueError(
+        problems.append(
             f"parameter(s) {', '.join(unknown)} are not defined by any of the notebooks run "
             f"({', '.join(p.stem for p in plans)}); their parameters: {', '.join(sorted(known))}"
+        )
+    if problems:
+        raise profiles.ParameterError(
+            problems, f"{len(problems)} problem(s) with the parameters of {profile}; no notebook was run"
         )
     return plans
 

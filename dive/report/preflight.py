@@ -4,7 +4,7 @@ What a notebook needs is read from the notebook and its parameters (so a new not
 without a list to keep up to date):
 
 * the MedMNIST file of its ``data_flag`` (at ``data_size`` px, default 28) when its ``parameters``
-  cell declares ``data_flag``; each flag of a declared ``data_flags`` list likewise;
+  cell declares ``data_flag`` (a notebook that copes with absent files, like 09's ``flags``, declares none);
 * MNIST's four files when a code cell loads ``"mnist"`` (``data.load("mnist", ...)``) or its
   ``data_flag`` is ``mnist``;
 * ImageNet weights in torch hub's cache when ``pretrained`` is ``True`` (required), for every model
@@ -98,8 +98,6 @@ def notebook_datasets(plan) -> list[str]:
     names = []
     if "data_flag" in declared and values.get("data_flag"):
         names.append(str(values["data_flag"]))
-    if "data_flags" in declared:
-        names += _names(values.get("data_flags"))
     if _MNIST_LOAD.search(_code(plan.src)):
         names.append("mnist")
     return list(dict.fromkeys(n.lower() for n in names))
