@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from dive import metrics as M
@@ -73,6 +74,16 @@ class RunResult:
     def params(self) -> dict:
         """What ``metrics.json`` records for the run: the full config, the plan, the data and the key."""
         return {**self.config.to_dict(), "plan": self.fit.plan, "data": self.data_fingerprint, "key": self.key}
+
+    def at_epoch(self, epoch: int) -> dict:
+        """The history record of ``epoch`` (what a run of only ``epoch`` fixed epochs would have reached:
+        training is the same up to there). Raises when the run did not get that far or stopped early."""
+        if self.config.patience is not None or self.config.scheduler not in (None, "step", "multistep"):
+            raise ValueError(f"{self.name}: early stopping or a length-dependent scheduler; epoch {epoch} of this "
+                             "run is not what a shorter run would reach")
+        if not 1 <= epoch <= len(self.history):
+            raise ValueError(f"{self.name} ran {len(self.history)} epochs, not {epoch}")
+        return self.history[epoch - 1]
 
     def row(self) -> dict:
         """A flat summary for tables."""
@@ -366,7 +377,7 @@ def record(outputs, result: RunResult, extra: dict | None = None) -> None:
         if n not in getattr(outputs, "notes", []):
             outputs.note(n)
     outputs.add_run(result.name, result.model_name, result.params, fit=result.fit, val=result.val,
-                    test=result.test, extra=extra)
+                    test=result.test, extra=extra, seed=result.seed, config=result.config)
 
 
 def ensemble(results: Iterable[RunResult], task: str, class_names=None, *, split: str = "test") -> dict:
@@ -379,6 +390,111 @@ def ensemble(results: Iterable[RunResult], task: str, class_names=None, *, split
     if any(not np.array_equal(ys[0], y) for y in ys[1:]):
         raise ValueError("the members were evaluated on different images")
     return M.evaluate(ys[0], M.ensemble_probs(probs), task, class_names)
+
+
+def run_many(data, configs, **kwargs) -> list[RunResult]:
+    """Run every config (``executor="local"``, in this process, or ``"ray"``, on a cluster) and return the
+    results in the order of ``configs``; see :func:`dive.executors.run_many` for every option."""
+    from dive.executors import run_many as _run_many
+
+    return _run_many(data, configs, **kwargs)
+
+
+def seed_list(seeds, first: int | None = None) -> list[int]:
+    """``seeds``: a count (the report's seed 22 first, then 23, 24, ...; ``first`` replaces 22) or an
+    explicit list. Every configuration of a notebook runs once per seed."""
+    from dive.utils import DEFAULT_SEED
+
+    start = DEFAULT_SEED if first is None else int(first)
+    if isinstance(seeds, bool) or seeds is None:
+        raise ValueError(f"seeds must be a count >= 1 or a non-empty list of integers, got {seeds!r}")
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise ValueError(f"seeds must be a count >= 1 or a non-empty list of integers, got {seeds!r}")
+        return [start + i for i in range(seeds)]
+    out = [int(s) for s in seeds]
+    if not out or len(set(out)) != len(out):
+        raise ValueError(f"seeds must be a non-empty list of distinct integers, got {seeds!r}")
+    return out
+
+
+@dataclass
+class GridResult:
+    """The runs of :func:`run_grid`: ``runs[name]`` holds one result per seed (in the order of ``seeds``);
+    ``failed[name]`` the seeds whose run failed with an allowed error, with the error."""
+
+    seeds: list[int]
+    runs: dict[str, list[RunResult]]
+    failed: dict[str, dict[int, BaseException]] = field(default_factory=dict)
+
+    def first(self) -> dict[str, RunResult]:
+        """One run per configuration: the first seed's (the report's seed 22 by default), where it ran."""
+        return {name: rs[0] for name, rs in self.runs.items() if rs and rs[0].seed == self.seeds[0]}
+
+    def values(self, metric: str = "accuracy", split: str = "val") -> pd.DataFrame:
+        """A long frame ``config, seed, value`` for :mod:`dive.stats`."""
+        return pd.DataFrame([{"config": name, "seed": r.seed, "value": (r.val if split == "val" else r.test)[metric]}
+                             for name, rs in self.runs.items() for r in rs])
+
+    def histories(self) -> dict[str, list[list[dict]]]:
+        """``{name: [history per seed]}`` for :func:`dive.plots.learning_curves` (mean with a band)."""
+        return {name: [r.history for r in rs] for name, rs in self.runs.items() if rs}
+
+
+def run_grid(data, configs: dict[str, RunConfig], seeds=1, *, allow: tuple[type[BaseException], ...] = (),
+             **kwargs) -> GridResult:
+    """Every named config once per seed, through :func:`run_many` (so ``executor="ray"`` spreads them all).
+
+    Each seed changes the initial weights, the sampler and the augmentation draws (``config.seed``); the data
+    split and subsets stay (``split_seed``), so configurations are compared on the same images, seed by seed.
+    ``allow``: errors that are results, not failures (a diverging learning rate raises
+    :class:`~dive.train.NonFiniteLossError`): such runs are listed in ``failed`` and the others go on.
+    """
+    from dive.executors import RunFailedError
+
+    seeds = seed_list(seeds)
+    jobs = [(name, cfg.replace(seed=s)) for name, cfg in configs.items() for s in seeds]
+    results: list[RunResult | None] = [None] * len(jobs)
+    failed: dict[str, dict[int, BaseException]] = {}
+    todo = list(range(len(jobs)))
+    while todo:
+        try:
+            done = run_many(data, [jobs[i][1] for i in todo], names=[jobs[i][0] for i in todo], **kwargs)
+            for i, r in zip(todo, done, strict=True):
+                results[i] = r
+            todo = []
+        except RunFailedError as err:
+            fatal = [f for f in err.failures if not isinstance(f[3], allow)]
+            if fatal:
+                raise
+            gone = set()
+            for k, r in enumerate(err.results):
+                if r is not None:
+                    results[todo[k]] = r
+            for k, _name, cfg, cause in err.failures:
+                failed.setdefault(jobs[todo[k]][0], {})[cfg.seed] = cause
+                gone.add(todo[k])
+            todo = [i for i in todo if results[i] is None and i not in gone]
+    runs: dict[str, list[RunResult]] = {name: [] for name in configs}
+    for (name, _), r in zip(jobs, results, strict=True):
+        if r is not None:
+            runs[name].append(r)
+    return GridResult(seeds, runs, failed)
+
+
+def longest_runs(settings: Iterable[dict], *, varying: str = "epochs") -> dict[tuple, int]:
+    """For settings that differ in their number of epochs: one run per combination of the *other* settings,
+    as long as the longest of them (a fixed-epoch run of n epochs is the first n epochs of a longer run with
+    the same settings and seed; no early stopping, no scheduler that depends on the length).
+
+    ``settings``: dicts with ``varying`` and other keys; returns ``{(other values in key order...): max epochs}``
+    in first-seen order. Read the shorter settings back with :meth:`RunResult.at_epoch`.
+    """
+    longest: dict[tuple, int] = {}
+    for s in settings:
+        key = tuple(v for k, v in s.items() if k != varying)
+        longest[key] = max(longest.get(key, 0), int(s[varying]))
+    return longest
 
 
 def one_at_a_time(defaults: dict, grid: dict[str, list]) -> list[tuple[str, object, dict]]:

@@ -213,3 +213,53 @@ def test_describe_pretrained(tmp_path, monkeypatch):
     assert "from scratch" in experiment.describe_pretrained("resnet18", "auto")
     assert "no pretrained weights" in experiment.describe_pretrained("simplecnn", "auto")
     assert experiment.describe_pretrained("alexnet", False).endswith("(pretrained=False)")
+
+
+def test_longest_runs_and_at_epoch_equal_a_shorter_run(path_data):
+    settings = [{"lr": 1e-3, "batch_size": 32, "epochs": 2}, {"lr": 1e-3, "batch_size": 32, "epochs": 1},
+                {"lr": 1e-2, "batch_size": 32, "epochs": 1}]
+    assert experiment.longest_runs(settings) == {(1e-3, 32): 2, (1e-2, 32): 1}
+    small = path_data.subsets(train=96, val=48)
+    long = experiment.run(small, "simplecnn", epochs=2, batch_size=32, quiet=True)
+    short = experiment.run(small, "simplecnn", epochs=1, batch_size=32, quiet=True)
+    assert long.at_epoch(1)["val_acc"] == short.history[0]["val_acc"]
+    assert long.at_epoch(1)["train_loss"] == short.history[0]["train_loss"]
+    with pytest.raises(ValueError, match="ran 2 epochs"):
+        long.at_epoch(3)
+    early = experiment.run(small, "simplecnn", epochs=2, patience=1, batch_size=32, quiet=True)
+    with pytest.raises(ValueError, match="early stopping"):
+        early.at_epoch(1)
+
+
+def test_seed_list():
+    assert experiment.seed_list(3) == [22, 23, 24] and experiment.seed_list([5, 1]) == [5, 1]
+    for bad in (0, [], [1, 1], None, True):
+        with pytest.raises(ValueError, match="seeds"):
+            experiment.seed_list(bad)
+
+
+def test_run_grid_runs_every_config_per_seed_on_the_same_images(path_data):
+    small = path_data.subsets(train=96, val=48)
+    base = experiment.config_for(small, "simplecnn", epochs=1, batch_size=32)[0]
+    grid = experiment.run_grid(small, {"bn": base, "no_bn": base.replace(batch_norm=False)}, seeds=2, quiet=True)
+    assert grid.seeds == [22, 23] and [r.seed for r in grid.runs["bn"]] == [22, 23]
+    assert grid.runs["bn"][0].history != grid.runs["bn"][1].history  # seeds differ in weights and draws
+    assert grid.runs["bn"][0].data_fingerprint == grid.runs["bn"][1].data_fingerprint  # same images
+    assert set(grid.first()) == {"bn", "no_bn"} and grid.first()["bn"].seed == 22
+    vals = grid.values()
+    assert list(vals.columns) == ["config", "seed", "value"] and len(vals) == 4
+    assert {k: len(v) for k, v in grid.histories().items()} == {"bn": 2, "no_bn": 2}
+
+
+def test_run_grid_keeps_going_past_allowed_failures(path_data):
+    from dive.executors import RunFailedError
+    from dive.train import NonFiniteLossError
+
+    small = path_data.subsets(train=96, val=48)
+    base = experiment.config_for(small, "simplecnn_v1", epochs=1, batch_size=8, optimizer="sgd")[0]
+    configs = {"diverges": base.replace(lr=1e6), "fine": base.replace(lr=1e-3)}
+    grid = experiment.run_grid(small, configs, seeds=1, allow=(NonFiniteLossError,), quiet=True)
+    assert grid.runs["diverges"] == [] and isinstance(grid.failed["diverges"][22], NonFiniteLossError)
+    assert len(grid.runs["fine"]) == 1
+    with pytest.raises(RunFailedError, match="diverges"):
+        experiment.run_grid(small, configs, seeds=1, quiet=True)

@@ -1,0 +1,84 @@
+"""The lines every notebook used to repeat, as one call: :func:`setup`.
+
+    nb = setup("04_alexnet_balancing", globals())
+    p, dev, out = nb.p, nb.device, nb.out
+
+resolves the profile's parameters (every value checked before any data is loaded), picks the device,
+creates the :class:`~dive.outputs.Outputs` (with the run store every notebook of the profile shares),
+records where the profile departs from the report's settings, and — unless ``load=False`` — loads the
+dataset with the notebook's split and draws the profile's stratified subsets (``split_seed``, else the
+report's seed, so every seed of a repeated run sees the same images).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import torch
+
+from dive import data as ddata
+from dive.outputs import Outputs
+from dive.profiles import PARAMETERS, Params, resolve
+from dive.utils import device_name, resolve_device
+
+
+@dataclass
+class NotebookSetup:
+    """What a notebook needs after its parameters cell."""
+
+    p: Params
+    device: torch.device
+    out: Outputs
+    departures: pd.DataFrame
+    full_data: ddata.DatasetBundle | None = None
+    data: ddata.DatasetBundle | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def split_seed(self) -> int:
+        return split_seed(self.p)
+
+
+def split_seed(p: Mapping[str, Any]) -> int:
+    """The seed of the data split and subsets: ``split_seed`` when set, else the notebook's ``seed``."""
+    return int(p["split_seed"]) if p.get("split_seed") is not None else int(p["seed"])
+
+
+def parameters_from(namespace: Mapping[str, Any], notebook: str | None = None) -> dict[str, Any]:
+    """The notebook parameters found in ``namespace`` (a notebook's ``globals()``): every name that
+    :data:`dive.profiles.PARAMETERS` declares, plus ``profile``. ``None`` means "the profile's value"."""
+    from dive.profiles import NOTEBOOK_PARAMETERS
+
+    names = set(PARAMETERS) | set(NOTEBOOK_PARAMETERS.get(notebook or "", {}))
+    return {k: namespace[k] for k in names if k in namespace}
+
+
+def setup(notebook: str, namespace: Mapping[str, Any] | None = None, *, load: bool = True,
+          dataset: str | None = None, split: str | None = None, subsets: bool = True, **given: Any) -> NotebookSetup:
+    """Resolve, check, prepare outputs and (``load=True``) load the data of ``notebook``.
+
+    ``namespace``: the notebook's ``globals()`` (its parameters cell); ``given`` overrides it.
+    ``dataset``: load this dataset instead of ``p.data_flag`` (notebook 01 loads MNIST); ``split``:
+    ``"report"`` or ``"official"`` (default: the ``split`` parameter, else the report's 80/20 split).
+    ``subsets=False`` keeps the data whole (the notebook draws its own).
+    """
+    values = parameters_from(namespace or {}, notebook)
+    values.update(given)
+    profile = values.pop("profile", None) or "quick"
+    p = resolve(notebook, profile, **values)
+    dev = resolve_device(p.device)
+    out = Outputs.from_params(p, device=device_name(dev), dataset=dataset)
+    dep = out.note_departures(p)
+    nb = NotebookSetup(p, dev, out, dep)
+    if load:
+        name = dataset or p.data_flag
+        mode = split or p.get("split") or "report"
+        nb.full_data = ddata.load(name, p.data_root, split=mode, seed=split_seed(p))
+        nb.data = nb.full_data
+        if subsets:
+            nb.data = nb.full_data.subsets(train=p.get("train_size"), val=p.get("val_size"),
+                                           test=p.get("test_size"), seed=split_seed(p))
+    return nb
