@@ -41,6 +41,25 @@ class NotebookSetup:
     def split_seed(self) -> int:
         return split_seed(self.p)
 
+    @property
+    def seeds(self) -> list[int]:
+        """The seeds every configuration runs with: the ``seeds`` parameter (a count from ``seed`` on, or a
+        list); one run with ``seed`` when the notebook has no such parameter."""
+        from dive.experiment import seed_list
+
+        seeds = self.p.get("seeds")
+        return seed_list(seeds if seeds is not None else 1, first=self.p["seed"])
+
+    @property
+    def run_options(self) -> dict:
+        """The keywords of :func:`dive.experiment.run_grid` / ``run_many`` that say where runs execute and
+        where they are recorded: ``executor``, ``ray_address``, ``device`` and ``outputs``."""
+        opts = {"device": self.device, "outputs": self.out, "executor": self.p.get("executor") or "local"}
+        if opts["executor"] == "ray":
+            opts["ray_address"] = self.p.get("ray_address")
+            opts["device"] = "auto"  # each worker uses its own device
+        return opts
+
 
 def split_seed(p: Mapping[str, Any]) -> int:
     """The seed of the data split and subsets: ``split_seed`` when set, else the notebook's ``seed``."""
