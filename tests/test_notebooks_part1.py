@@ -42,13 +42,14 @@ EXPECTED = {
     "01_mnist_simplecnn": (
         # 5 trainings of the initial model cover the 3 + 3 + 4 settings; + ReLU + the improved model
         {"table5_mnist_hyperparameters": 10, "table5_per_seed": 10, "activation_relu_vs_leaky": 2,
-         "initial_vs_improved": 2},
+         "activation_seeds": 2, "initial_vs_improved": 2},
         ["lr_study_curves", "activation_curves", "fig6_initial_vs_improved"],
         7, ["table5_mnist_hyperparameters"]),
     "02_pathmnist_simplecnn": (
-        {"simplecnn_variants": 3},
+        # the smoke profile runs each variant with 2 seeds
+        {"simplecnn_variants": 3, "simplecnn_variants_seeds": 3},
         ["fig7_variants_curves"],
-        3, []),
+        6, []),
 }
 NOTEBOOKS = sorted(EXPECTED)
 
@@ -160,6 +161,31 @@ def test_smoke_table5_reuses_runs(smoke_report):
         assert runs[row.from_run]["history"][row.at_epoch - 1]["val_acc"] == pytest.approx(row.val_acc)
 
 
+def test_smoke_variants_learn_and_have_seed_statistics(smoke_report):
+    """Only a learning model beats the majority-class rate of the synthetic data (whose classes are learnable);
+    two seeds per variant give groups of n = 2 and a verdict per variant."""
+    import re
+
+    m = _metrics(smoke_report, "02_pathmnist_simplecnn")
+    note = next(n for n in m["notes"] if "Majority-class rate on validation" in n)
+    majority = float(re.search(r"Majority-class rate on validation: ([\d.]+)%", note).group(1)) / 100
+    best = max(r["val"]["accuracy"] for r in m["runs"])
+    assert best > majority + 0.1, (best, majority)
+    groups = {g["name"]: g for g in m["groups"]}
+    assert {groups[n]["n"] for n in ("simplecnn_bn", "simplecnn_bn_dropout", "simplecnn_dropout")} == {2}
+    assert sorted(r["seed"] for r in m["runs"] if r["name"] == "simplecnn_bn") == [22, 23]
+    t = pd.read_csv(smoke_report / "02_pathmnist_simplecnn" / "tables" / "simplecnn_variants_seeds.csv")
+    assert set(t["n"]) == {2} and t["verdict"].iloc[-1] == "reference"
+    assert set(t["verdict"]) <= {"reference", "within noise", "BN + dropout better", "dropout only better",
+                                 "BN only better"}
+
+
+def test_smoke_table5_learns(smoke_report):
+    t5 = pd.read_csv(smoke_report / "01_mnist_simplecnn" / "tables" / "table5_mnist_hyperparameters.csv")
+    default = t5[(t5["study"] == "learning_rate") & (t5["value"] == 0.001)]["val_acc"].iloc[0]
+    assert default > 0.5  # ten synthetic classes: chance is 0.1
+
+
 def test_smoke_variants_table_has_val_and_test(smoke_report):
     t = pd.read_csv(smoke_report / "02_pathmnist_simplecnn" / "tables" / "simplecnn_variants.csv")
     assert list(t["variant"]) == ["BN + dropout", "dropout only", "BN only"]
@@ -176,7 +202,7 @@ def test_real_mnist_simplecnn_reaches_97_percent(real_root, tmp_path):
 
     need_real_file(real_root, "MNIST/raw/train-images-idx3-ubyte.gz")
     overrides = {"data_root": str(real_root), "train_size": 12000, "val_size": 3000, "epochs": 2,
-                 "lr_grid": [0.001], "batch_size_grid": [32], "epochs_grid": [2], "repeats": 1}
+                 "lr_grid": [0.001], "batch_size_grid": [32], "epochs_grid": [2], "seeds": 1}
     run_notebooks("quick", reports_dir=tmp_path, overrides=overrides, only=["01"], log=lambda s: None)
     m = _metrics(tmp_path / "quick", "01_mnist_simplecnn")
     assert m["synthetic"] is False and m["dataset"] == "mnist"
@@ -196,7 +222,7 @@ def test_real_medical_simplecnn_beats_majority(real_root, tmp_path):
 
     need_real_file(real_root, "medmnist/pneumoniamnist.npz")
     overrides = {"data_root": str(real_root), "data_flag": "pneumoniamnist", "train_size": 2000, "val_size": None,
-                 "epochs": 2, "patience": 1}
+                 "epochs": 2, "patience": 1, "seeds": 1}
     run_notebooks("quick", reports_dir=tmp_path, overrides=overrides, only=["02"], log=lambda s: None)
     m = _metrics(tmp_path / "quick", "02_pathmnist_simplecnn")
     assert m["synthetic"] is False and m["dataset"] == "pneumoniamnist"
