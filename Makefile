@@ -9,6 +9,9 @@ PROFILE ?= quick
 PARAMS ?=
 # How `make report` prints report.pdf: weasyprint (a Python dependency) or chromium (a headless Chromium on PATH)
 PDF_ENGINE ?= weasyprint
+# Where the notebooks' runs execute: EXECUTOR=ray (with RAY_ADDRESS=auto or ray://host:10001) hands them to Ray.
+EXECUTOR ?=
+RAY_ADDRESS ?=
 # `make lab`: JupyterLab refuses to run as root without --allow-root, so it is passed for root (and only then).
 # LAB_ARGS for more options, e.g. LAB_ARGS="--ip 0.0.0.0 --no-browser" on a remote machine.
 USER_ID ?= $(shell id -u)
@@ -55,7 +58,8 @@ data: setup
 	$(BIN)/python -m dive.data $(DATASETS)
 
 report: setup
-	$(BIN)/python -m dive.report --profile $(PROFILE) --pdf-engine $(PDF_ENGINE) $(PARAMS)
+	$(BIN)/python -m dive.report --profile $(PROFILE) --pdf-engine $(PDF_ENGINE) \
+	  $(if $(EXECUTOR),-p executor $(EXECUTOR)) $(if $(RAY_ADDRESS),-p ray_address $(RAY_ADDRESS)) $(PARAMS)
 
 lab: setup
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ROOT_FLAG) $(LAB_ARGS)
