@@ -7,8 +7,8 @@ saliency               |d score / d pixel| (Simonyan et al. 2014), the largest o
 integrated_gradients   Sundararajan et al. 2017: baseline the black image (all zeros before the
                        preprocessing, i.e. the *normalised* black image the network sees),
                        ``ig_steps`` = 32 Gauss-Legendre steps; summed over the channels
-occlusion              Zeiler & Fergus 2014: the score drop when a square patch (side ~ H/7,
-                       stride half of it) is set to the baseline; summed over the channels
+occlusion              Zeiler & Fergus 2014: the score drop when a square patch (side ~ H/7, moved
+                       by its own side: 49 patches at 28 px) is set to the baseline; summed over the channels
 gradcam                Selvaraju et al. 2017 on the last convolutional block (:func:`gradcam_layer`),
                        ReLU'd, mapped back through the resize/crop to the image's pixels
 =====================  =========================================================================
@@ -37,6 +37,7 @@ Checks:
 
 The notebook ``10_explanations`` takes the report's models (:func:`report_runs`) and calls these.
 """
+
 from __future__ import annotations
 
 import copy
@@ -53,8 +54,12 @@ from dive.batches import Preprocess
 from dive.utils import DEFAULT_SEED, resolve_device
 
 METHODS = ("saliency", "integrated_gradients", "occlusion", "gradcam")
-LABELS = {"saliency": "Saliency", "integrated_gradients": "Integrated Gradients", "occlusion": "Occlusion",
-          "gradcam": "Grad-CAM"}
+LABELS = {
+    "saliency": "Saliency",
+    "integrated_gradients": "Integrated Gradients",
+    "occlusion": "Occlusion",
+    "gradcam": "Grad-CAM",
+}
 IG_STEPS = 32
 #: Integrated Gradients' completeness (with IG_STEPS steps):
 #: |sum of attributions - (f(x) - f(baseline))| <= IG_TOLERANCE * max(1, |f(x) - f(baseline)|)
@@ -121,17 +126,17 @@ class ScoreNet(nn.Module):
 
 
 def preprocess_of(result, data) -> Preprocess:
-    """The evaluation preprocessing of a run, rebuilt as :func:`dive.experiment.run` builds it.
+    """The preprocessing of a run at evaluation (no augmentation), rebuilt as :func:`dive.experiment.run`
+    builds it: ``result`` a :class:`dive.experiment.RunResult`, ``data`` the bundle it was given (the
+    config's subsets are drawn from it as ``run`` draws them; its training split gives the normalisation
+    statistics when the run used the data set's own)."""
+    from dive.experiment import preprocess_for
 
-    ``result``: a :class:`dive.experiment.RunResult`; ``data``: the :class:`dive.data.DatasetBundle` it was
-    trained on (its training split gives the normalisation statistics when the run used ``normalize``
-    "dataset", or "auto" for a model without ImageNet statistics).
-    """
-    spec = result.model.spec
-    normalize = result.params.get("normalize", "auto")
-    stats_ = data.train.mean_std() if normalize in ("auto", "dataset") else None
-    return Preprocess.for_model(spec, size=result.params.get("image_size"), augment=None, dataset_stats=stats_,
-                                normalize=normalize)
+    cfg = result.config
+    data = data.subsets(train=cfg.train_size, val=cfg.val_size, test=cfg.test_size, seed=cfg.split_seed)
+    pre = preprocess_for(cfg, data, result.model.spec)
+    pre.augment = None
+    return pre
 
 
 def _as_float(images) -> torch.Tensor:
@@ -152,9 +157,18 @@ class Explainer:
     into the normalised black image). Use :meth:`from_run` for a :class:`dive.experiment.RunResult`.
     """
 
-    def __init__(self, model: nn.Module, preprocess: Preprocess, *, multilabel: bool = False, device="auto",
-                 batch_size: int = 64, ig_steps: int = IG_STEPS, baseline: float = 0.0,
-                 occlusion_window: int | None = None):
+    def __init__(
+        self,
+        model: nn.Module,
+        preprocess: Preprocess,
+        *,
+        multilabel: bool = False,
+        device="auto",
+        batch_size: int = 64,
+        ig_steps: int = IG_STEPS,
+        baseline: float = 0.0,
+        occlusion_window: int | None = None,
+    ):
         if not 0.0 <= float(baseline) <= 1.0:
             raise ValueError(f"baseline is a pixel value in [0, 1], got {baseline}")
         if batch_size < 1 or ig_steps < 2:
@@ -175,15 +189,24 @@ class Explainer:
 
     def with_model(self, model: nn.Module) -> Explainer:
         """The same settings for another model (e.g. a randomised copy)."""
-        return Explainer(model, self.preprocess, multilabel=self.multilabel, device=self.device,
-                         batch_size=self.batch_size, ig_steps=self.ig_steps, baseline=self.baseline,
-                         occlusion_window=self.occlusion_window)
+        return Explainer(
+            model,
+            self.preprocess,
+            multilabel=self.multilabel,
+            device=self.device,
+            batch_size=self.batch_size,
+            ig_steps=self.ig_steps,
+            baseline=self.baseline,
+            occlusion_window=self.occlusion_window,
+        )
 
     # --- predictions --------------------------------------------------------------------------
     def _batches(self, x: torch.Tensor, *others):
         for i in range(0, len(x), self.batch_size):
-            yield (x[i: i + self.batch_size].to(self.device),
-                   *(o[i: i + self.batch_size].to(self.device) for o in others))
+            yield (
+                x[i : i + self.batch_size].to(self.device),
+                *(o[i : i + self.batch_size].to(self.device) for o in others),
+            )
 
     @torch.no_grad()
     def scores(self, images) -> torch.Tensor:
@@ -209,6 +232,20 @@ class Explainer:
         if len(t) != n:
             raise ValueError(f"{len(t)} targets for {n} images")
         return t.clone()
+
+    def gradcam_grid(self, images) -> tuple[int, int]:
+        """The (height, width) of the Grad-CAM layer's output for these images."""
+        seen = []
+
+        def keep(module, args, output):
+            seen.append(tuple(output.shape[-2:]))
+
+        hook = self.layer.register_forward_hook(keep)
+        try:
+            self.scores(images)
+        finally:
+            hook.remove()
+        return seen[0]
 
     # --- attributions -------------------------------------------------------------------------
     def _window(self, h: int) -> int:
@@ -239,16 +276,22 @@ class Explainer:
             a = Saliency(self.net).attribute(x, target=t, abs=True)
             return a.amax(1)
         if method == "integrated_gradients":
-            a = IntegratedGradients(self.net).attribute(x, baselines=self.baseline, target=t, n_steps=self.ig_steps,
-                                                        internal_batch_size=self.batch_size)
+            a = IntegratedGradients(self.net).attribute(
+                x, baselines=self.baseline, target=t, n_steps=self.ig_steps, internal_batch_size=self.batch_size
+            )
             return a.sum(1)
         if method == "occlusion":
             c, h = x.shape[1], x.shape[2]
             win = self._window(h)
-            stride = max(1, win // 2)
-            a = Occlusion(self.net).attribute(x, sliding_window_shapes=(c, win, win), strides=(c, stride, stride),
-                                              baselines=self.baseline, target=t,
-                                              perturbations_per_eval=max(1, self.batch_size // len(x)))
+            stride = win
+            a = Occlusion(self.net).attribute(
+                x,
+                sliding_window_shapes=(c, win, win),
+                strides=(c, stride, stride),
+                baselines=self.baseline,
+                target=t,
+                perturbations_per_eval=max(1, self.batch_size // len(x)),
+            )
             return a.sum(1)
         if method == "gradcam":
             cam = LayerGradCam(self.net, self.layer).attribute(x, target=t, relu_attributions=True)
@@ -292,8 +335,9 @@ def _order(maps: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return ranks
 
 
-def perturbation_curves(explainer: Explainer, images, ranks: np.ndarray, targets, *, steps: int = 16,
-                        mode: str = "deletion") -> np.ndarray:
+def perturbation_curves(
+    explainer: Explainer, images, ranks: np.ndarray, targets, *, steps: int = 16, mode: str = "deletion"
+) -> np.ndarray:
     """Probability of each image's target (N, steps + 1) as the pixels are removed (``deletion``: set to the
     baseline) or revealed (``insertion``: on the baseline image) in the order of ``ranks``."""
     if mode not in ("deletion", "insertion"):
@@ -325,8 +369,16 @@ class Faithfulness:
     per_image: pd.DataFrame
 
 
-def faithfulness(explainer: Explainer, images, maps: dict[str, np.ndarray], targets, *, steps: int = 16,
-                 n_random: int = 2, seed: int = DEFAULT_SEED) -> Faithfulness:
+def faithfulness(
+    explainer: Explainer,
+    images,
+    maps: dict[str, np.ndarray],
+    targets,
+    *,
+    steps: int = 16,
+    n_random: int = 2,
+    seed: int = DEFAULT_SEED,
+) -> Faithfulness:
     """Deletion and insertion AUCs of each method's maps against ``n_random`` random pixel orders.
 
     Verdict per method: "faithful" when the deletion AUC is below the random order's for the images as a
@@ -339,8 +391,10 @@ def faithfulness(explainer: Explainer, images, maps: dict[str, np.ndarray], targ
     n, _, h, w = x.shape
     curves, per_image = {}, {}
     for mode in ("deletion", "insertion"):
-        rand = [perturbation_curves(explainer, x, _order(rng.random((n, h, w)), rng), t, steps=steps, mode=mode)
-                for _ in range(n_random)]
+        rand = [
+            perturbation_curves(explainer, x, _order(rng.random((n, h, w)), rng), t, steps=steps, mode=mode)
+            for _ in range(n_random)
+        ]
         rand_curve = np.mean(rand, axis=0)
         curves[("random", mode)] = rand_curve.mean(0)
         per_image[("random", mode)] = _auc(rand_curve)
@@ -353,13 +407,18 @@ def faithfulness(explainer: Explainer, images, maps: dict[str, np.ndarray], targ
         d = per_image[(method, "deletion")] - per_image[("random", "deletion")]
         p = _wilcoxon_less(d)
         faithful = bool(d.mean() < 0 and p < FAITHFUL_P)
-        rows.append({"method": method, "images": n,
-                     "deletion_auc": per_image[(method, "deletion")].mean(),
-                     "deletion_auc_random": per_image[("random", "deletion")].mean(),
-                     "insertion_auc": per_image[(method, "insertion")].mean(),
-                     "insertion_auc_random": per_image[("random", "insertion")].mean(),
-                     "deletion_p": p,
-                     "verdict": "faithful" if faithful else "not faithful for this model"})
+        rows.append(
+            {
+                "method": method,
+                "images": n,
+                "deletion_auc": per_image[(method, "deletion")].mean(),
+                "deletion_auc_random": per_image[("random", "deletion")].mean(),
+                "insertion_auc": per_image[(method, "insertion")].mean(),
+                "insertion_auc_random": per_image[("random", "insertion")].mean(),
+                "deletion_p": p,
+                "verdict": "faithful" if faithful else "not faithful for this model",
+            }
+        )
     per = pd.DataFrame({f"{k[0]}_{k[1]}_auc": v for k, v in per_image.items()})
     return Faithfulness(pd.DataFrame(rows), curves, per)
 
@@ -411,8 +470,16 @@ def _mean(v: np.ndarray) -> float:
     return float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
 
 
-def cascading_randomisation(explainer: Explainer, images, targets, methods=METHODS, *, stages: int = 4,
-                            maps: dict | None = None, seed: int = DEFAULT_SEED) -> pd.DataFrame:
+def cascading_randomisation(
+    explainer: Explainer,
+    images,
+    targets,
+    methods=METHODS,
+    *,
+    stages: int = 4,
+    maps: dict | None = None,
+    seed: int = DEFAULT_SEED,
+) -> pd.DataFrame:
     """Adebayo et al.'s cascading randomisation: one row per (method, stage).
 
     Stage ``k`` re-initialises the top ``k``-th part of :func:`parameter_layers` (cumulatively, from the
@@ -430,9 +497,17 @@ def cascading_randomisation(explainer: Explainer, images, targets, methods=METHO
         rnd = explainer.with_model(randomise(explainer.model, layers[:k], seed))
         for m in methods:
             rho = _spearman(trained[m], rnd.attribute(images, m, t))
-            rows.append({"method": m, "stage": int(k), "layers_randomised": int(k), "of_layers": len(layers),
-                         "down_to": layers[k - 1], "spearman": _mean(rho), "spearman_sd": float(np.nanstd(rho))
-                         if np.isfinite(rho).any() else float("nan")})
+            rows.append(
+                {
+                    "method": m,
+                    "stage": int(k),
+                    "layers_randomised": int(k),
+                    "of_layers": len(layers),
+                    "down_to": layers[k - 1],
+                    "spearman": _mean(rho),
+                    "spearman_sd": float(np.nanstd(rho)) if np.isfinite(rho).any() else float("nan"),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -465,8 +540,9 @@ def shuffled_labels(data, seed: int = DEFAULT_SEED):
     return replace(data, train=replace(data.train, labels=data.train.labels[perm].clone()))
 
 
-def data_randomisation(explainer: Explainer, shuffled: Explainer, images, targets, methods=METHODS, *,
-                       maps: dict | None = None) -> pd.DataFrame:
+def data_randomisation(
+    explainer: Explainer, shuffled: Explainer, images, targets, methods=METHODS, *, maps: dict | None = None
+) -> pd.DataFrame:
     """Spearman correlation of each method's absolute maps for the trained model and for a model trained on
     shuffled labels (same images and targets)."""
     t = np.asarray(targets)
@@ -491,8 +567,14 @@ def mass_in_region(maps: np.ndarray, regions: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- choosing images
 
 
-def pick_examples(y_true: np.ndarray, probs: np.ndarray, per_class: int = 2, *, multilabel: bool = False,
-                  classes: list[str] | None = None) -> pd.DataFrame:
+def pick_examples(
+    y_true: np.ndarray,
+    probs: np.ndarray,
+    per_class: int = 2,
+    *,
+    multilabel: bool = False,
+    classes: list[str] | None = None,
+) -> pd.DataFrame:
     """Per class, the ``per_class`` most confident correct and misclassified images of a split.
 
     Columns: ``index`` (into the split), ``class``, ``target`` (the class explained: the prediction),
@@ -511,15 +593,35 @@ def pick_examples(y_true: np.ndarray, probs: np.ndarray, per_class: int = 2, *, 
             conf = np.abs(p[:, c] - 0.5)
             picks = [(i, True, c, int(y[i, c]), int(pred_c[i])) for i in good[np.argsort(-conf[good])][:per_class]]
             picks += [(i, False, c, int(y[i, c]), int(pred_c[i])) for i in bad[np.argsort(-conf[bad])][:per_class]]
-            rows += [{"index": int(i), "class": names[c], "target": tgt, "true": tv, "pred": pv, "correct": ok,
-                      "prob": float(p[i, c])} for i, ok, tgt, tv, pv in picks]
+            rows += [
+                {
+                    "index": int(i),
+                    "class": names[c],
+                    "target": tgt,
+                    "true": tv,
+                    "pred": pv,
+                    "correct": ok,
+                    "prob": float(p[i, c]),
+                }
+                for i, ok, tgt, tv, pv in picks
+            ]
             continue
         pred = p.argmax(1)
         for ok in (True, False):
             idx = np.nonzero((y == c) & ((pred == c) == ok))[0]
             idx = idx[np.argsort(-p[idx, pred[idx]])][:per_class]
-            rows += [{"index": int(i), "class": names[c], "target": int(pred[i]), "true": names[c],
-                      "pred": names[pred[i]], "correct": ok, "prob": float(p[i, pred[i]])} for i in idx]
+            rows += [
+                {
+                    "index": int(i),
+                    "class": names[c],
+                    "target": int(pred[i]),
+                    "true": names[c],
+                    "pred": names[pred[i]],
+                    "correct": ok,
+                    "prob": float(p[i, pred[i]]),
+                }
+                for i in idx
+            ]
     return pd.DataFrame(rows, columns=["index", "class", "target", "true", "pred", "correct", "prob"])
 
 
@@ -545,8 +647,9 @@ def pair_examples(y_true: np.ndarray, probs: np.ndarray, pairs) -> pd.DataFrame:
         if not len(wrong):
             continue
         i = wrong[np.argmax(p[wrong, b])]
-        rows.append({"pair": f"{a}->{b}", "count": count, "role": f"{a} predicted as {b}", "index": int(i),
-                     "target": b})
+        rows.append(
+            {"pair": f"{a}->{b}", "count": count, "role": f"{a} predicted as {b}", "index": int(i), "target": b}
+        )
         if len(right):
             j = right[np.argmax(p[right, b])]
             rows.append({"pair": f"{a}->{b}", "count": count, "role": f"{b}, correct", "index": int(j), "target": b})
@@ -556,12 +659,22 @@ def pair_examples(y_true: np.ndarray, probs: np.ndarray, pairs) -> pd.DataFrame:
 # --------------------------------------------------------------------------- the report's models
 
 
-def report_runs(profile: str, *, data_root=None, data_flag=None, seed=None, device="auto", pretrained=None,
-                variant: str = "BN only", outputs=None, out_dir=None) -> dict:
+def report_runs(
+    profile: str,
+    *,
+    data_root=None,
+    data_flag=None,
+    seed=None,
+    device="auto",
+    pretrained=None,
+    variant: str = "bn",
+    outputs=None,
+    out_dir=None,
+) -> dict:
     """The report's two models, trained (or, with the run store, loaded) exactly as notebooks 02 and 07 do.
 
     * ``"simplecnn"``: the improved SimpleCNN of ``02_pathmnist_simplecnn`` with that profile's settings;
-      ``variant`` "BN + dropout", "dropout only", "BN only" (the report's best, 4.1), or "best" (all three,
+      ``variant`` "bn" (batch norm only: the report's best, 4.1), "bn_dropout", "dropout", or "best" (all three,
       the best by validation accuracy);
     * ``"resnet18"``: the tuned ResNet18 (``resnet18_optimised``) of ``07_resnet_tuning``.
 
@@ -571,34 +684,174 @@ def report_runs(profile: str, *, data_root=None, data_flag=None, seed=None, devi
     from dive import experiment
     from dive.profiles import resolve
 
-    variants = {"BN + dropout": {"batch_norm": True, "dropout": True},
-                "dropout only": {"batch_norm": False, "dropout": True},
-                "BN only": {"batch_norm": True, "dropout": False}}
+    variants = {
+        "bn_dropout": {"batch_norm": True, "dropout": True},  # notebook 02's three, in its order
+        "dropout": {"batch_norm": False, "dropout": True},
+        "bn": {"batch_norm": True, "dropout": False},
+    }
+    labels = {"bn_dropout": "BN + dropout", "dropout": "dropout only", "bn": "BN only"}
     if variant not in (*variants, "best"):
         raise ValueError(f"unknown SimpleCNN variant {variant!r}; valid: {', '.join(variants)}, best")
-    shared = dict(data_root=data_root, data_flag=data_flag, seed=seed, device=device, pretrained=pretrained,
-                  out_dir=out_dir)
+    shared = dict(
+        data_root=data_root, data_flag=data_flag, seed=seed, device=str(device), pretrained=pretrained, out_dir=out_dir
+    )
     dev = resolve_device(device)
     p2 = resolve("02_pathmnist_simplecnn", profile, **shared)
     med = ddata.load(p2.data_flag, p2.data_root, split=p2.split, seed=p2.seed)
     med = med.subsets(train=p2.get("train_size"), val=p2.get("val_size"), seed=p2.seed)
     runs = {}
-    for label in (variants if variant == "best" else [variant]):
+    for label in variants if variant == "best" else [variant]:
         flags = variants[label]
         name = "simplecnn_" + "_".join(k for k, v in (("bn", flags["batch_norm"]), ("dropout", flags["dropout"])) if v)
-        runs[label] = experiment.run(med, "simplecnn", name=name, epochs=p2.epochs, patience=p2.patience,
-                                     batch_size=p2.batch_size, lr=p2.lr, optimizer=p2.optimizer, evaluate_test=True,
-                                     device=dev, seed=p2.seed, outputs=outputs, **flags)
+        runs[label] = experiment.run(
+            med,
+            "simplecnn",
+            name=name,
+            epochs=p2.epochs,
+            patience=p2.patience,
+            batch_size=p2.batch_size,
+            lr=p2.lr,
+            optimizer=p2.optimizer,
+            evaluate_test=True,
+            device=dev,
+            seed=p2.seed,
+            outputs=outputs,
+            **flags,
+        )
     best = max(runs, key=lambda k: runs[k].val["accuracy"])
-    simple = (runs[best], med, f"SimpleCNN, {best} (notebook 02"
-              + (", best of three by validation accuracy)" if variant == "best" else ")"))
+    simple = (
+        runs[best],
+        med,
+        f"SimpleCNN, {labels[best]} (notebook 02"
+        + (", best of three by validation accuracy)" if variant == "best" else ")"),
+    )
 
     p7 = resolve("07_resnet_tuning", profile, **shared)
     data7 = ddata.load(p7.data_flag, p7.data_root, split="report", seed=p7.seed)
     data7 = data7.subsets(train=p7.get("train_size"), val=p7.get("val_size"), test=p7.get("test_size"), seed=p7.seed)
-    resnet = experiment.run(data7, "resnet18", name="resnet18_optimised", seed=p7.seed, optimizer=p7.optimizer,
-                            scheduler=p7.scheduler, normalize=p7.normalize, lr=p7.lr, batch_size=p7.batch_size,
-                            epochs=p7.max_epochs, patience=p7.patience, balanced=True, augment=True,
-                            image_size=p7.get("image_size"), pretrained=p7.pretrained, evaluate_test=True,
-                            device=dev, outputs=outputs)
+    resnet = experiment.run(
+        data7,
+        "resnet18",
+        name="resnet18_optimised",
+        seed=p7.seed,
+        optimizer=p7.optimizer,
+        scheduler=p7.scheduler,
+        normalize=p7.normalize,
+        lr=p7.lr,
+        batch_size=p7.batch_size,
+        epochs=p7.max_epochs,
+        patience=p7.patience,
+        balanced=True,
+        augment=True,
+        image_size=p7.get("image_size"),
+        pretrained=p7.pretrained,
+        evaluate_test=True,
+        device=dev,
+        outputs=outputs,
+    )
     return {"simplecnn": simple, "resnet18": (resnet, data7, "ResNet18, tuned (notebook 07, Table 4)")}
+
+
+def shuffled_run(result, data, *, outputs=None, device="auto", seed: int = DEFAULT_SEED):
+    """The run of ``result`` again, same config, on :func:`shuffled_labels` of ``data`` (recorded in
+    ``outputs`` as ``<name>_shuffled_labels``)."""
+    from dive import experiment
+
+    return experiment.run(
+        shuffled_labels(data, seed),
+        result.config,
+        name=f"{result.name}_shuffled_labels",
+        evaluate_test=False,
+        device=device,
+        outputs=outputs,
+    )
+
+
+@dataclass
+class Study:
+    """Everything notebook 10 shows for one model."""
+
+    name: str
+    examples: pd.DataFrame  # pick_examples rows
+    example_maps: dict  # method -> maps of the examples
+    sample: np.ndarray  # test indices used for the faithfulness and sanity checks
+    faithfulness: Faithfulness
+    cascade: pd.DataFrame
+    sanity: pd.DataFrame
+    data_randomisation: pd.DataFrame | None
+    pairs: pd.DataFrame
+    pair_maps: dict
+    gradcam_layer: str
+    gradcam_grid: tuple
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        f = self.faithfulness.table.assign(model=self.name)
+        s = self.sanity.assign(model=self.name)
+        return {"faithfulness": f[["model", *f.columns[:-1]]], "sanity": s[["model", *s.columns[:-1]]]}
+
+
+def study(
+    result,
+    data,
+    methods=METHODS,
+    *,
+    per_class: int = 1,
+    n_images: int = 16,
+    steps: int = 16,
+    stages: int = 4,
+    pairs: int = 3,
+    shuffled=None,
+    device="auto",
+    seed: int = DEFAULT_SEED,
+    name: str | None = None,
+) -> Study:
+    """Maps, faithfulness and sanity checks of one run on its test split (what notebook 10 shows).
+
+    ``per_class``: correct and misclassified examples per class for the gallery; ``n_images``: a seeded
+    random sample of test images for the faithfulness and sanity tables (targets: the predictions);
+    ``pairs``: the most-confused class pairs (single-label only); ``shuffled``: a run on shuffled labels
+    (:func:`shuffled_run`) for the data randomisation test.
+    """
+    methods = check_methods(methods)
+    cfg = result.config
+    data = data.subsets(train=cfg.train_size, val=cfg.val_size, test=cfg.test_size, seed=cfg.split_seed)
+    e = Explainer.from_run(result, data, device=device)
+    images = data.test.images
+    multilabel = data.train.multilabel
+    if result.test_probs is None:
+        raise ValueError(f"{result.name}: run it with evaluate_test=True (the study explains test images)")
+    probs, y = np.asarray(result.test_probs), np.asarray(result.y_test)
+    ex = pick_examples(y, probs, per_class, multilabel=multilabel, classes=data.classes)
+    ex_maps = e.explain(images[ex["index"].to_numpy()], methods, ex["target"].to_numpy()) if len(ex) else {}
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(len(images), size=min(n_images, len(images)), replace=False))
+    x = images[sample]
+    t = e.predict(x)
+    maps = e.explain(x, methods, t)
+    faith = faithfulness(e, x, maps, t, steps=steps, seed=seed)
+    cascade = cascading_randomisation(e, x, t, methods, stages=stages, maps=maps, seed=seed)
+    drand = None
+    if shuffled is not None:
+        drand = data_randomisation(
+            e, Explainer.from_run(shuffled, shuffled_labels(data, seed), device=device), x, t, methods, maps=maps
+        )
+    pr = pd.DataFrame(columns=["pair", "count", "role", "index", "target"])
+    if not multilabel and pairs:
+        pr = pair_examples(y, probs, confused_pairs(result.test["confusion_matrix"], pairs))
+    pr_maps = (
+        e.explain(images[pr["index"].to_numpy(dtype=int)], methods, pr["target"].to_numpy(dtype=int)) if len(pr) else {}
+    )
+    return Study(
+        name or result.name,
+        ex,
+        ex_maps,
+        sample,
+        faith,
+        cascade,
+        sanity_verdicts(cascade, drand),
+        drand,
+        pr,
+        pr_maps,
+        e.layer_name,
+        e.gradcam_grid(images[:1]),
+    )

@@ -4,6 +4,7 @@ The ground truth: synthetic PathMNIST-format data whose every class has its sign
 of a 3 x 3 grid (``dive.synthetic`` with ``signal="regions"``); an improved SimpleCNN learns it through
 ``dive.experiment.run``, then the methods must point at the cell.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,17 +19,26 @@ from dive.synthetic import class_regions, write_synthetic_root
 
 @pytest.fixture(scope="module")
 def learned(tmp_path_factory):
-    root = write_synthetic_root(tmp_path_factory.mktemp("regions"), ["pathmnist"],
-                                sizes={"train": 360, "val": 60, "test": 60}, signal="regions")
+    root = write_synthetic_root(
+        tmp_path_factory.mktemp("regions"), ["pathmnist"], sizes={"train": 360, "val": 60, "test": 60}, signal="regions"
+    )
     ds = data.load("pathmnist", root)
-    run = experiment.run(ds, "simplecnn", epochs=3, batch_size=32, lr=2e-3, evaluate_test=True, device="cpu",
-                         quiet=True, seed=0)
+    run = experiment.run(
+        ds, "simplecnn", epochs=3, batch_size=32, lr=2e-3, evaluate_test=True, device="cpu", quiet=True, seed=0
+    )
     e = explain.Explainer.from_run(run, ds, device="cpu")
     x = ds.test.images[:16]
     targets = e.predict(x)
     maps = e.explain(x, ["integrated_gradients", "gradcam"], targets)
-    return {"data": ds, "run": run, "explainer": e, "x": x, "targets": targets, "maps": maps,
-            "regions": class_regions(ds.num_classes, 28)[targets]}
+    return {
+        "data": ds,
+        "run": run,
+        "explainer": e,
+        "x": x,
+        "targets": targets,
+        "maps": maps,
+        "regions": class_regions(ds.num_classes, 28)[targets],
+    }
 
 
 def test_the_model_learned_the_regions(learned):
@@ -66,8 +76,9 @@ def test_integrated_gradients_completeness(learned):
 def test_deletion_auc_of_ig_is_below_random_and_a_random_map_is_flagged(learned):
     e, x, t = learned["explainer"], learned["x"], learned["targets"]
     noise = np.random.default_rng(1).standard_normal(learned["maps"]["gradcam"].shape)
-    f = explain.faithfulness(e, x, {"integrated_gradients": learned["maps"]["integrated_gradients"], "noise": noise},
-                             t, steps=10, n_random=1)
+    f = explain.faithfulness(
+        e, x, {"integrated_gradients": learned["maps"]["integrated_gradients"], "noise": noise}, t, steps=10, n_random=1
+    )
     rows = f.table.set_index("method")
     ig = rows.loc["integrated_gradients"]
     assert ig["deletion_auc"] < ig["deletion_auc_random"] - 0.1, ig
@@ -107,8 +118,12 @@ def test_randomise_touches_only_the_named_layers():
 def test_gradcam_layer_and_maps_of_the_input_size_for_every_model(name, batch_norm):
     torch.manual_seed(0)
     model = build_model(name, 3, 1, batch_norm=batch_norm, image_size=16)
-    expected = {"simplecnn_v1": "conv2.0", "simplecnn": "conv3.0", "xception": "bn4",
-                "alexnet": "features.14" if batch_norm else "features.10"}
+    expected = {
+        "simplecnn_v1": "conv2.0",
+        "simplecnn": "conv3.0",
+        "xception": "bn4",
+        "alexnet": "features.14" if batch_norm else "features.10",
+    }
     expected = expected.get(name, "layer4" if name.startswith("resnet") else "?")
     layer_name, layer = explain.gradcam_layer(model)
     assert layer_name == expected and layer is dict(model.named_modules())[expected]
@@ -139,7 +154,7 @@ def test_unknown_method_lists_the_valid_ones():
 
 def test_picking_examples_and_confused_pairs():
     y = np.array([0, 0, 1, 1, 2, 2])
-    probs = np.array([[.9, .1, 0], [.2, .7, .1], [.1, .8, .1], [.6, .3, .1], [0, .1, .9], [0, .4, .6]])
+    probs = np.array([[0.9, 0.1, 0], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.6, 0.3, 0.1], [0, 0.1, 0.9], [0, 0.4, 0.6]])
     ex = explain.pick_examples(y, probs, per_class=1)
     assert list(ex["index"]) == [0, 1, 2, 3, 4] and list(ex["correct"]) == [True, False, True, False, True]
     assert ex.loc[1, "target"] == 1 and ex.loc[1, "prob"] == pytest.approx(0.7)
