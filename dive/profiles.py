@@ -428,6 +428,9 @@ PARAMETERS: dict[str, Param] = {
     "methods": Param("list", "attribution methods", item=Param(
         "choice", "an attribution method", choices=("saliency", "integrated_gradients", "occlusion", "gradcam"))),
     "n_images": Param("int", "images to explain", min=1),
+    "simplecnn_variant": Param("choice", "notebook 02's SimpleCNN variant to explain (best: all three, the best by "
+                               "validation accuracy)", choices=("bn", "bn_dropout", "dropout", "best")),
+    "data_randomisation": Param("bool", "also train on shuffled labels (Adebayo's data randomisation test)"),
     # --- the MedMNIST benchmark (notebook 09): the budgets of its three recipes
     "simplecnn_epochs": Param("int", "SimpleCNN recipe: most epochs", min=1),
     "simplecnn_patience": Param("int", "SimpleCNN recipe: early-stopping patience", min=1, nullable=True),
