@@ -141,7 +141,7 @@ class RunConfig:
             raise ConfigError(problems)
 
     def _problems(self) -> list[str]:
-        from dive.data import DATASETS, MEDMNIST_SIZES
+        from dive.data import DATASET_TABLE, DATASETS, MEDMNIST_SIZES
         from dive.models import ACTIVATIONS, MODEL_NAMES
 
         p: list[str] = []
@@ -182,7 +182,7 @@ class RunConfig:
             v = getattr(self, name)
             if not _is_number(v) or v < 0:
                 p.append(f"{name} must be a number >= 0, got {v!r}")
-        sizes = (28,) if self.dataset == "mnist" else MEDMNIST_SIZES
+        sizes = DATASET_TABLE[self.dataset].sizes if self.dataset in DATASET_TABLE else MEDMNIST_SIZES
         if self.file_size not in sizes:
             p.append(f"file_size {self.file_size!r} does not exist for {self.dataset}; valid: {sizes}")
         if self.augment is not None and not isinstance(self.augment, Augment):
