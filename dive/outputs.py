@@ -31,8 +31,10 @@ from typing import Any
 
 import pandas as pd
 
+from dive.data import REPORT_DATASETS, SYNTHETIC_MARKER
+
 #: The datasets the original report used (MNIST for SimpleCNN, PathMNIST for the rest).
-ORIGINAL_DATASETS = ("mnist", "pathmnist")
+ORIGINAL_DATASETS = REPORT_DATASETS
 SYNTHETIC_LINE = "SYNTHETIC DATA — not comparable with the original report"
 METRIC_KEYS = ("accuracy", "precision", "recall", "f1", "auc")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
@@ -139,7 +141,7 @@ class Outputs:
         self.dataset = dataset if isinstance(dataset, str) else list(dataset)
         self.data_root = Path(data_root) if data_root is not None else None
         # A data root written by dive.synthetic carries a marker: never let such data pass as real.
-        marker = self.data_root is not None and (self.data_root / "SYNTHETIC.json").is_file()
+        marker = self.data_root is not None and (self.data_root / SYNTHETIC_MARKER).is_file()
         self.synthetic = bool(synthetic) or marker
         self.device = str(device)
         self.seed = jsonable(seed)

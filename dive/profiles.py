@@ -46,13 +46,15 @@ from typing import Any
 
 import yaml
 
+from dive.utils import DEFAULT_SEED
+
 PROFILES = ("smoke", "quick", "full")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: Values every notebook gets unless the profile or the caller says otherwise.
 DEFAULTS: dict[str, Any] = {
     "data_flag": "pathmnist",
-    "seed": 22,
+    "seed": DEFAULT_SEED,
     "device": "auto",
     "pretrained": "auto",
     "synthetic": False,
