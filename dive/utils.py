@@ -24,8 +24,10 @@ def seed_everything(seed: int = DEFAULT_SEED, deterministic: bool = False) -> No
     torch.manual_seed(seed)
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.deterministic = True
+    # set both ways, so that a deterministic run does not leave the rest of the process deterministic (slower)
+    torch.use_deterministic_algorithms(bool(deterministic), warn_only=True)
+    torch.backends.cudnn.deterministic = bool(deterministic)
+    if deterministic:
         torch.backends.cudnn.benchmark = False
 
 

@@ -263,3 +263,18 @@ def test_run_grid_keeps_going_past_allowed_failures(path_data):
     assert len(grid.runs["fine"]) == 1
     with pytest.raises(RunFailedError, match="diverges"):
         experiment.run_grid(small, configs, seeds=1, quiet=True)
+
+
+def test_deterministic_runs_are_bit_identical_on_the_cpu(path_data):
+    small = path_data.subsets(train=96, val=48)
+    cfg = experiment.config_for(small, "simplecnn", epochs=2, batch_size=32, augment=True, balanced=True,
+                                deterministic=True)[0]
+    a = experiment.run(small, cfg, quiet=True, device="cpu")
+    b = experiment.run(small, cfg, quiet=True, device="cpu")
+    strip = [{k: v for k, v in h.items() if k != "seconds"} for h in a.history]
+    assert strip == [{k: v for k, v in h.items() if k != "seconds"} for h in b.history]
+    sa, sb = a.model.state_dict(), b.model.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert np.array_equal(a.val_probs, b.val_probs)
+    c = experiment.run(small, cfg.replace(seed=23), quiet=True, device="cpu")  # and the comparison can fail
+    assert [h["train_loss"] for h in c.history] != [h["train_loss"] for h in a.history]
