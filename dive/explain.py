@@ -767,6 +767,10 @@ def shuffled_run(result, data, *, outputs=None, device="auto", seed: int = DEFAU
     )
 
 
+def _index(column) -> torch.Tensor:
+    return torch.tensor(list(column), dtype=torch.long)
+
+
 @dataclass
 class Study:
     """Everything notebook 10 shows for one model."""
@@ -822,7 +826,7 @@ def study(
         raise ValueError(f"{result.name}: run it with evaluate_test=True (the study explains test images)")
     probs, y = np.asarray(result.test_probs), np.asarray(result.y_test)
     ex = pick_examples(y, probs, per_class, multilabel=multilabel, classes=data.classes)
-    ex_maps = e.explain(images[ex["index"].to_numpy()], methods, ex["target"].to_numpy()) if len(ex) else {}
+    ex_maps = e.explain(images[_index(ex["index"])], methods, ex["target"].to_numpy()) if len(ex) else {}
     rng = np.random.default_rng(seed)
     sample = np.sort(rng.choice(len(images), size=min(n_images, len(images)), replace=False))
     x = images[sample]
@@ -838,9 +842,7 @@ def study(
     pr = pd.DataFrame(columns=["pair", "count", "role", "index", "target"])
     if not multilabel and pairs:
         pr = pair_examples(y, probs, confused_pairs(result.test["confusion_matrix"], pairs))
-    pr_maps = (
-        e.explain(images[pr["index"].to_numpy(dtype=int)], methods, pr["target"].to_numpy(dtype=int)) if len(pr) else {}
-    )
+    pr_maps = e.explain(images[_index(pr["index"])], methods, pr["target"].to_numpy(dtype=int)) if len(pr) else {}
     return Study(
         name or result.name,
         ex,

@@ -171,3 +171,21 @@ def test_shuffled_labels_keep_the_images_and_the_label_counts(learned):
     assert sorted(sh.train.labels.tolist()) == sorted(ds.train.labels.tolist())
     assert (sh.train.labels != ds.train.labels).float().mean() > 0.5
     assert torch.equal(sh.val.labels, ds.val.labels)
+
+
+@pytest.mark.parametrize("flag", ["mnist", "pneumoniamnist", "chestmnist"])
+def test_study_runs_for_grey_binary_and_multilabel_data(flag, tmp_path):
+    """MNIST (grey, 10 classes), PneumoniaMNIST (grey, binary), ChestMNIST (multi-label: explained per label)."""
+    root = write_synthetic_root(tmp_path, [flag], sizes={"train": 64, "val": 32, "test": 40})
+    ds = data.load(flag, root)
+    run = experiment.run(ds, "simplecnn_v1", epochs=1, batch_size=32, evaluate_test=True, device="cpu", quiet=True)
+    s = explain.study(
+        run, ds, ["saliency", "gradcam"], per_class=1, n_images=6, steps=4, stages=2, pairs=2, device="cpu"
+    )
+    assert set(s.example_maps) == {"saliency", "gradcam"} and s.example_maps["saliency"].shape[1:] == (28, 28)
+    assert len(s.faithfulness.table) == 2 and len(s.sanity) == 2 and s.gradcam_grid == (14, 14)
+    ex = s.examples
+    assert len(ex) and set(ex["class"]) <= set(ds.classes)
+    if flag == "chestmnist":  # per label: the explained target is the label itself, no confusion pairs
+        assert (ex["target"] == [ds.classes.index(c) for c in ex["class"]]).all() and not len(s.pairs)
+        assert "multi-label" in ds.task
