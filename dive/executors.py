@@ -19,6 +19,7 @@ For PathMNIST (89,996 + 10,004 + 7,180 images of 28x28x3) the object store costs
 
 Ray is imported only here and only when ``executor="ray"``: ``import dive.experiment`` never imports it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -79,8 +80,9 @@ def _check_args(data, configs, names, executor, transfer, resources, ray_address
     if len(names) != len(configs):
         raise ValueError(f"{len(names)} names for {len(configs)} configs")
     if data is not None and not isinstance(data, DatasetBundle):
-        raise TypeError(f"data must be a dive.data.DatasetBundle or None (load from data_root), "
-                        f"not {type(data).__name__}")
+        raise TypeError(
+            f"data must be a dive.data.DatasetBundle or None (load from data_root), not {type(data).__name__}"
+        )
     if data is not None:
         from dive.experiment import check_data
 
@@ -170,11 +172,34 @@ def run_many(
     if store is None and outputs is not None:
         store = getattr(outputs, "run_store", None)
     if executor == "local":
-        return _run_local(data, configs, names, store=store, outputs=outputs, evaluate_test=evaluate_test,
-                          data_root=data_root, device=device, callbacks=callbacks, quiet=quiet)
-    return _run_ray(data, configs, names, ray_address=ray_address, store=store, outputs=outputs,
-                    evaluate_test=evaluate_test, resources=resources, max_retries=max_retries,
-                    data_root=data_root, transfer=transfer, device=device, callbacks=callbacks, quiet=quiet)
+        return _run_local(
+            data,
+            configs,
+            names,
+            store=store,
+            outputs=outputs,
+            evaluate_test=evaluate_test,
+            data_root=data_root,
+            device=device,
+            callbacks=callbacks,
+            quiet=quiet,
+        )
+    return _run_ray(
+        data,
+        configs,
+        names,
+        ray_address=ray_address,
+        store=store,
+        outputs=outputs,
+        evaluate_test=evaluate_test,
+        resources=resources,
+        max_retries=max_retries,
+        data_root=data_root,
+        transfer=transfer,
+        device=device,
+        callbacks=callbacks,
+        quiet=quiet,
+    )
 
 
 # ------------------------------------------------------------------------------ local
@@ -195,8 +220,17 @@ def _run_local(data, configs, names, *, store, outputs, evaluate_test, data_root
             bundle = loaded[key]
         t0 = time.perf_counter()
         try:
-            r = experiment.run(bundle, config, name=name, outputs=outputs, store=store, evaluate_test=evaluate_test,
-                               device=device, callbacks=callbacks, quiet=quiet)
+            r = experiment.run(
+                bundle,
+                config,
+                name=name,
+                outputs=outputs,
+                store=store,
+                evaluate_test=evaluate_test,
+                device=device,
+                callbacks=callbacks,
+                quiet=quiet,
+            )
         except Exception as err:
             msg = _describe_failure(i, name, config, err)
             if store is not None and i:
@@ -214,8 +248,9 @@ def _import_ray():
     try:
         import ray
     except ImportError as err:
-        raise RayUnavailableError(f"executor='ray' needs Ray, which is not installed here ({err}). "
-                                  f"Install dive's extra: {RAY_EXTRA_HINT}") from err
+        raise RayUnavailableError(
+            f"executor='ray' needs Ray, which is not installed here ({err}). Install dive's extra: {RAY_EXTRA_HINT}"
+        ) from err
     return ray
 
 
@@ -223,7 +258,7 @@ def _host_port(address: str) -> tuple[str, int] | None:
     """``host:port`` of an explicit address (``ray://`` defaults to 10001, a bare host to 6379)."""
     if address == "auto" or address.startswith("local"):
         return None
-    rest, default = (address[len("ray://"):], 10001) if address.startswith("ray://") else (address, 6379)
+    rest, default = (address[len("ray://") :], 10001) if address.startswith("ray://") else (address, 6379)
     rest = rest.split("/", 1)[0]
     if rest.startswith("["):  # [ipv6]:port
         host, _, port = rest[1:].partition("]")
@@ -233,8 +268,9 @@ def _host_port(address: str) -> tuple[str, int] | None:
     try:
         return host, int(port) if port else default
     except ValueError:
-        raise ClusterUnreachableError(f"Ray address {address!r} is not 'auto', 'host:port' or "
-                                      "'ray://host:port'") from None
+        raise ClusterUnreachableError(
+            f"Ray address {address!r} is not 'auto', 'host:port' or 'ray://host:port'"
+        ) from None
 
 
 def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
@@ -252,7 +288,8 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
         raise ClusterUnreachableError(
             f"the Ray cluster at {address!r} is not reachable ({hp[0]}:{hp[1]}: {err}). Start one with "
             "`ray start --head` on the head node (and `ray start --address=<head>:6379` on the others), "
-            "or give ray_address=None for a local Ray instance.") from err
+            "or give ray_address=None for a local Ray instance."
+        ) from err
 
 
 def _connect(ray, address: str | None) -> bool:
@@ -262,11 +299,14 @@ def _connect(ray, address: str | None) -> bool:
     if address is not None:
         check_reachable(address)
     if ray.is_initialized():
-        print(f"run_many: the Ray instance this process is connected to; resources "
-              f"{_resources_text(ray.cluster_resources())}", flush=True)
+        print(
+            f"run_many: the Ray instance this process is connected to; resources "
+            f"{_resources_text(ray.cluster_resources())}",
+            flush=True,
+        )
         return False
     try:
-        ctx = ray.init(address=address, log_to_driver=True)
+        ctx = ray.init(address=address, log_to_driver=True) if address else start_local_ray()
     except Exception as err:
         where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
         raise ClusterUnreachableError(f"could not connect to {where}: {type(err).__name__}: {err}") from err
@@ -278,6 +318,28 @@ def _connect(ray, address: str | None) -> bool:
     return True
 
 
+def start_local_ray(attempts: int = 2, **init_kwargs):
+    """``ray.init(**init_kwargs)`` for a local Ray instance, tried ``attempts`` times.
+
+    Ray's raylet gives up when its dashboard agent takes more than a fixed 15 s to start, which
+    happens on a machine whose cores are all busy (ray-project/ray#65983); a second try often succeeds.
+    """
+    import ray
+
+    for attempt in range(1, attempts + 1):
+        try:
+            return ray.init(**init_kwargs)
+        except Exception as err:
+            ray.shutdown()
+            if attempt == attempts or "timed out during startup" not in str(err):
+                raise RuntimeError(
+                    f"a local Ray instance did not start ({attempt} tries): {err} Ray's node agent must start "
+                    "within 15 s (ray-project/ray#65983); on a busy machine start Ray once by hand "
+                    "(`ray start --head`) and pass ray_address='auto'"
+                ) from err
+            print(f"run_many: the local Ray instance did not start ({err}); trying again", flush=True)
+
+
 def _resources_text(res: dict) -> str:
     keys = [k for k in ("CPU", "GPU") if res.get(k)]
     return ", ".join(f"{res[k]:g} {k}" for k in keys) or "none"
@@ -287,16 +349,21 @@ def _task_options(ray, resources: dict | None, max_retries: int) -> dict:
     """Ray options of one run, checked against the cluster's nodes (else the task would wait forever)."""
     total = ray.cluster_resources()
     opts = {"num_cpus": 1, "num_gpus": 1 if total.get("GPU", 0) >= 1 else 0, **(resources or {})}
-    need = {"CPU": float(opts.get("num_cpus") or 0), "GPU": float(opts.get("num_gpus") or 0),
-            **{k: float(v) for k, v in (opts.get("resources") or {}).items()}}
+    need = {
+        "CPU": float(opts.get("num_cpus") or 0),
+        "GPU": float(opts.get("num_gpus") or 0),
+        **{k: float(v) for k, v in (opts.get("resources") or {}).items()},
+    }
     if opts.get("memory"):
         need["memory"] = float(opts["memory"])
     nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
     if not any(all(n.get(k, 0) >= v for k, v in need.items() if v) for n in nodes):
         have = "; ".join(_resources_text(n) for n in nodes) or "no live nodes"
         wanted = ", ".join(f"{v:g} {k}" for k, v in need.items() if v)
-        raise ValueError(f"no node of the Ray cluster can hold one run ({wanted}); its nodes have: {have}. "
-                         "Ask for less with resources={'num_cpus': ..., 'num_gpus': ...}")
+        raise ValueError(
+            f"no node of the Ray cluster can hold one run ({wanted}); its nodes have: {have}. "
+            "Ask for less with resources={'num_cpus': ..., 'num_gpus': ...}"
+        )
     if not isinstance(max_retries, int) or max_retries < 0:
         raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
     return {**opts, "max_retries": max_retries, "retry_exceptions": False}
@@ -308,6 +375,7 @@ def _task_options(ray, resources: dict | None, max_retries: int) -> dict:
 def _pack(bundle: DatasetBundle) -> dict:
     """The bundle with numpy arrays instead of tensors: Ray shares numpy arrays between the workers of
     a node without copying (torch tensors would be pickled and copied into every worker)."""
+
     def split(s: Split) -> dict:
         d = {f.name: getattr(s, f.name) for f in dataclasses.fields(s)}
         d["images"], d["labels"] = s.images.numpy(), s.labels.numpy()
@@ -338,8 +406,10 @@ def _worker_data(config: RunConfig, packed: dict | None, source: dict) -> Datase
     if key not in _WORKER_DATA:
         root = source["root"]
         if root is not None and not Path(root).is_dir():
-            raise FileNotFoundError(f"data root {root} does not exist on node {socket.gethostname()}: put the "
-                                    "data on storage every node sees (same path), or pass the data in memory")
+            raise FileNotFoundError(
+                f"data root {root} does not exist on node {socket.gethostname()}: put the "
+                "data on storage every node sees (same path), or pass the data in memory"
+            )
         _WORKER_DATA.clear()
         _WORKER_DATA[key] = _load_data(config, root)
     bundle = _WORKER_DATA[key]
@@ -349,13 +419,26 @@ def _worker_data(config: RunConfig, packed: dict | None, source: dict) -> Datase
 
         got = data_fingerprint(bundle)
         if got != expected:
-            raise ValueError(f"the data loaded from {source['root']} on node {socket.gethostname()} differ from "
-                             f"the driver's: {got} != {expected}")
+            raise ValueError(
+                f"the data loaded from {source['root']} on node {socket.gethostname()} differ from "
+                f"the driver's: {got} != {expected}"
+            )
     return bundle
 
 
-def _ray_task(config: RunConfig, name, packed: dict | None, source: dict, store, evaluate_test: bool, device,
-              callbacks, quiet, checkpoints, threads: int):
+def _ray_task(
+    config: RunConfig,
+    name,
+    packed: dict | None,
+    source: dict,
+    store,
+    evaluate_test: bool,
+    device,
+    callbacks,
+    quiet,
+    checkpoints,
+    threads: int,
+):
     """One run inside a Ray worker (also what a retry after the worker's death runs again).
 
     ``packed``: the data from the object store (Ray resolves a task's top-level references before
@@ -366,11 +449,22 @@ def _ray_task(config: RunConfig, name, packed: dict | None, source: dict, store,
     if threads >= 1:
         torch.set_num_threads(threads)
     if store is not None and not Path(store).is_dir():
-        raise FileNotFoundError(f"run store {store} does not exist on node {socket.gethostname()}: put it on "
-                                "storage every node sees, under the same path")
+        raise FileNotFoundError(
+            f"run store {store} does not exist on node {socket.gethostname()}: put it on "
+            "storage every node sees, under the same path"
+        )
     data = _worker_data(config, packed, source)
-    r = experiment.run(data, config, name=name, store=store, checkpoints=checkpoints, evaluate_test=evaluate_test,
-                       device=device, callbacks=callbacks, quiet=quiet)
+    r = experiment.run(
+        data,
+        config,
+        name=name,
+        store=store,
+        checkpoints=checkpoints,
+        evaluate_test=evaluate_test,
+        device=device,
+        callbacks=callbacks,
+        quiet=quiet,
+    )
     r.model.cpu()  # the driver may have no GPU
     return r, time.perf_counter() - t0, socket.gethostname()
 
@@ -378,8 +472,23 @@ def _ray_task(config: RunConfig, name, packed: dict | None, source: dict, store,
 # ------------------------------------------------------------------------------ ray: runs
 
 
-def _run_ray(data, configs, names, *, ray_address, store, outputs, evaluate_test, resources, max_retries,
-             data_root, transfer, device, callbacks, quiet):
+def _run_ray(
+    data,
+    configs,
+    names,
+    *,
+    ray_address,
+    store,
+    outputs,
+    evaluate_test,
+    resources,
+    max_retries,
+    data_root,
+    transfer,
+    device,
+    callbacks,
+    quiet,
+):
     from dive import experiment
     from dive.utils import resolve_device
 
@@ -397,8 +506,11 @@ def _run_ray(data, configs, names, *, ray_address, store, outputs, evaluate_test
         run_device = device if str(device) != "auto" else ("cuda" if opts.get("num_gpus") else "cpu")
         checkpoints = bool(getattr(outputs, "checkpoints", True)) if outputs is not None else None
         if store is None:
-            print("run_many: no run store: a run whose worker dies starts again from its first epoch, and "
-                  "finished runs are not kept", flush=True)
+            print(
+                "run_many: no run store: a run whose worker dies starts again from its first epoch, and "
+                "finished runs are not kept",
+                flush=True,
+            )
         if data is not None and transfer != "disk":
             packed, source = ray.put(_pack(data)), {"kind": "object_store"}
         else:
@@ -412,8 +524,21 @@ def _run_ray(data, configs, names, *, ray_address, store, outputs, evaluate_test
             if fp in first:
                 continue
             first[fp] = i
-            refs[task.remote(config, name, packed, source, str(store) if store else None, evaluate_test, run_device,
-                             tuple(callbacks), True if quiet is None else quiet, checkpoints, threads)] = i
+            refs[
+                task.remote(
+                    config,
+                    name,
+                    packed,
+                    source,
+                    str(store) if store else None,
+                    evaluate_test,
+                    run_device,
+                    tuple(callbacks),
+                    True if quiet is None else quiet,
+                    checkpoints,
+                    threads,
+                )
+            ] = i
         results: list = [None] * len(configs)
         failures = []
         done = 0
@@ -429,8 +554,9 @@ def _run_ray(data, configs, names, *, ray_address, store, outputs, evaluate_test
                     cause = getattr(err, "cause", None) if isinstance(err, ray.exceptions.RayTaskError) else None
                     cause = cause or err
                     failures.append((i, names[i], configs[i], cause))
-                    print(f"[{done}/{len(refs)}] FAILED " + _describe_failure(i, names[i], configs[i], cause),
-                          flush=True)
+                    print(
+                        f"[{done}/{len(refs)}] FAILED " + _describe_failure(i, names[i], configs[i], cause), flush=True
+                    )
                     continue
                 results[i] = r
                 _progress(done, len(refs), r.name, seconds, r, f" (on {host})")
@@ -447,18 +573,23 @@ def _run_ray(data, configs, names, *, ray_address, store, outputs, evaluate_test
         if results[j] is None:
             continue
         if j != i:  # the same config under another name: the one result, renamed
-            results[i] = dataclasses.replace(results[j], name=names[i] or config.model, notes=list(results[j].notes) + [
-                f"{names[i] or config.model}: same config as run {names[j] or config.model!r}; trained once"])
+            results[i] = dataclasses.replace(
+                results[j],
+                name=names[i] or config.model,
+                notes=list(results[j].notes)
+                + [f"{names[i] or config.model}: same config as run {names[j] or config.model!r}; trained once"],
+            )
         if here.type != "cpu":
             results[i].model.to(here)
     if failures:
         lines = [_describe_failure(i, n, c, e) for i, n, c, e in failures]
         ok = sum(r is not None for r in results)
-        tail = "" if not ok else (f"\nthe other {ok} run(s) finished" + (
-            f"; their results are in the run store {store} (a second call loads them instead of training again)"
-            if store else ""))
-        raise RunFailedError(f"{len(failures)} of {len(configs)} run(s) failed:\n  " + "\n  ".join(lines) + tail,
-                             failures, results) from failures[0][3]
+        tail = f"\nthe other {ok} run(s) finished" if ok else ""
+        if ok and store:
+            tail += f"; their results are in the run store {store} (a second call loads them instead of training again)"
+        raise RunFailedError(
+            f"{len(failures)} of {len(configs)} run(s) failed:\n  " + "\n  ".join(lines) + tail, failures, results
+        ) from failures[0][3]
     if outputs is not None:
         for r in results:
             experiment.record(outputs, r)

@@ -16,8 +16,9 @@ def path_data(synthetic_root):
 
 
 def tiny(**changes) -> RunConfig:
-    base = RunConfig(model="simplecnn", epochs=2, batch_size=32, train_size=64, val_size=32, test_size=32,
-                     deterministic=True)
+    base = RunConfig(
+        model="simplecnn", epochs=2, batch_size=32, train_size=64, val_size=32, test_size=32, deterministic=True
+    )
     return base.replace(**changes) if changes else base
 
 
@@ -43,8 +44,15 @@ def never_called(epoch, record, model):
 def test_local_is_run_in_a_loop_in_config_order(path_data, tmp_path, capsys):
     configs = [tiny(lr=0.01), tiny(seed=1)]
     out = FakeOutputs()
-    many = executors.run_many(path_data, configs, names=["lr 0.01", "seed 1"], outputs=out, evaluate_test=True,
-                              store=tmp_path / "store", device="cpu")
+    many = executors.run_many(
+        path_data,
+        configs,
+        names=["lr 0.01", "seed 1"],
+        outputs=out,
+        evaluate_test=True,
+        store=tmp_path / "store",
+        device="cpu",
+    )
     one_by_one = [experiment.run(path_data, c, device="cpu", evaluate_test=True, quiet=True) for c in configs]
     assert [r.name for r in many] == ["lr 0.01", "seed 1"] and out.runs == ["lr 0.01", "seed 1"]
     for m, o in zip(many, one_by_one, strict=True):
@@ -94,8 +102,14 @@ def test_ray_missing_names_the_extra(path_data, tmp_path, monkeypatch):
 def test_unreachable_address_is_named_before_any_run(path_data, tmp_path):
     pytest.importorskip("ray")
     with pytest.raises(executors.ClusterUnreachableError, match=r"Ray cluster at '127\.0\.0\.1:1' is not reachable"):
-        executors.run_many(path_data, [tiny()], executor="ray", ray_address="127.0.0.1:1", store=tmp_path / "s",
-                           callbacks=[never_called])
+        executors.run_many(
+            path_data,
+            [tiny()],
+            executor="ray",
+            ray_address="127.0.0.1:1",
+            store=tmp_path / "s",
+            callbacks=[never_called],
+        )
     with pytest.raises(executors.ClusterUnreachableError, match=r"'ray://127\.0\.0\.1:1'"):
         executors.check_reachable("ray://127.0.0.1:1")
     assert not (tmp_path / "s").exists() or list((tmp_path / "s").iterdir()) == []
@@ -113,8 +127,7 @@ def test_address_parsing():
 
 
 def test_importing_dive_does_not_import_ray():
-    code = ("import sys, dive, dive.experiment, dive.executors, dive.config; "
-            "print('ray' in sys.modules)")
+    code = "import sys, dive, dive.experiment, dive.executors, dive.config; print('ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
