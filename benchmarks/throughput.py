@@ -1,6 +1,6 @@
-"""Training throughput of dive's batches against the conventional DataLoader pipeline.
+"""Training throughput of dive against the conventional DataLoader pipeline and the tutorials' training loop.
 
-    python -m benchmarks.throughput [--cases a b] [--steps N] [--device auto] [--out reports/bench.json]
+    python -m benchmarks.throughput [--cases a c d] [--steps N] [--device auto] [--out reports/bench.json]
     make bench BENCH_ARGS="--cases a"
 
 Images per second of whole training steps (forward + backward + SGD step, lr 0.01, momentum 0.9),
@@ -16,10 +16,21 @@ Images per second of whole training steps (forward + backward + SGD step, lr 0.0
   crippled: every ``num_workers`` in ``--workers`` (default 0 1 2) is measured, with
   ``persistent_workers`` and, on CUDA, ``pin_memory``; the best one is reported.
 
-Cases: (a) SimpleCNN at 28 px, ToTensor + Normalize (the training split's statistics, for both);
-(b) ResNet18 (not pretrained) with the report's Resize(256) + CenterCrop(224) + ImageNet Normalize
-and its augmentations (flips p=0.1, RandomApply(RandomRotation(30), p=0.1),
-RandomApply(ColorJitter(), p=0.1)); dive uses ``Augment()``, the same operations.
+Data-path cases (both pipelines train in float32, so only the data path differs): (a) SimpleCNN at 28 px,
+ToTensor + Normalize (the training split's statistics, for both); (b) ResNet18 (not pretrained) with the
+report's Resize(256) + CenterCrop(224) + ImageNet Normalize and its augmentations (flips p=0.1,
+RandomApply(RandomRotation(30), p=0.1), RandomApply(ColorJitter(), p=0.1)); dive uses ``Augment()``, the same
+operations.
+
+Whole-step cases: dive as a user gets it — its batches and the precision plan of :func:`dive.precision.plan` on
+"auto" (bf16 autocast and channels_last where measured faster) — against the plain loop of the PyTorch tutorials
+(float32, contiguous, the same DataLoader pipeline): (c) ResNet18 224 px with the report's augmentations,
+(d) SimpleCNN 28 px, (e) Xception 168 px (plain resize, as the report), (f) evaluation of ResNet18 at 224 px
+(dive under ``torch.inference_mode()`` with its plan, the baseline under ``torch.no_grad()`` in float32).
+(g): the cost of ``deterministic=True`` (``torch.use_deterministic_algorithms``) on dive's SimpleCNN step
+("dive" = deterministic, "baseline" = not). Case (e) is also given as seconds per PathMNIST-sized epoch
+(89,996 images) beside the report's 10-16 minutes per epoch on a V100. ``benchmarks/gpu_check.sh`` runs (c) and
+(e) on a GPU.
 
 Method, robust against other processes on the machine: every pipeline variant (dive, baseline with
 each num_workers) gets its own copy of the same initial model and its own optimizer and runs the
@@ -82,6 +93,7 @@ class Case:
     kind: str = "data"
     size: int | None = None  # side the model sees (None: the model's own)
     gpu_target: float | None = GPU_TARGET
+    batch_size: int = 64  # unless --batch-size is given
 
 
 CASES = {
@@ -90,17 +102,17 @@ CASES = {
     "b": Case("b", "b_resnet18_224px_aug", "resnet18", True, steps=3, rounds=5, warmup=2, probe=3,
               cpu_target=1.1,
               description="ResNet18, Resize(256) + CenterCrop(224) + report augmentations"),
-    "c": Case("c", "c_resnet18_224px_aug_step", "resnet18", True, steps=2, rounds=3, warmup=1, probe=2,
-              cpu_target=4.0, kind="step", gpu_target=None,
+    "c": Case("c", "c_resnet18_224px_aug_step", "resnet18", True, steps=1, rounds=3, warmup=1, probe=1,
+              cpu_target=4.0, kind="step", gpu_target=None, batch_size=32,
               description="ResNet18 224 px + report augmentations, whole step: dive (plan auto) vs tutorial loop"),
     "d": Case("d", "d_simplecnn_28px_step", "simplecnn", False, steps=20, rounds=5, warmup=5, probe=20,
               cpu_target=1.3, kind="step", gpu_target=None,
               description="SimpleCNN 28 px, whole step: dive (plan auto) vs tutorial loop"),
-    "e": Case("e", "e_xception_168px_step", "xception", False, steps=2, rounds=3, warmup=1, probe=2,
-              cpu_target=3.0, kind="step", size=168, gpu_target=None,
+    "e": Case("e", "e_xception_168px_step", "xception", False, steps=1, rounds=3, warmup=1, probe=1,
+              cpu_target=3.0, kind="step", size=168, gpu_target=None, batch_size=32,
               description="Xception 168 px (plain resize), whole step: dive (plan auto) vs tutorial loop"),
-    "f": Case("f", "f_resnet18_224px_eval", "resnet18", False, steps=3, rounds=3, warmup=1, probe=3,
-              cpu_target=4.0, kind="eval", gpu_target=None,
+    "f": Case("f", "f_resnet18_224px_eval", "resnet18", False, steps=2, rounds=3, warmup=1, probe=2,
+              cpu_target=4.0, kind="eval", gpu_target=None, batch_size=32,
               description="ResNet18 224 px evaluation: dive (plan auto, inference_mode) vs tutorial loop (no_grad)"),
     "g": Case("g", "g_determinism_simplecnn_28px", "simplecnn", False, steps=20, rounds=5, warmup=5, probe=20,
               cpu_target=None, kind="determinism", gpu_target=None,
@@ -781,7 +793,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="timed steps per variant and round (default: the case's own)")
     p.add_argument("--rounds", type=int, default=None,
                    help="interleaved rounds, median reported (default: the case's own)")
-    p.add_argument("--batch-size", type=int, default=64, help="batch size of both pipelines (default 64)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="batch size of both pipelines (default: the case's own, 64; 32 for (c) (e) (f))")
     p.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2],
                    help="baseline DataLoader num_workers to try; the best is reported (default 0 1 2)")
     p.add_argument("--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda, ...")
@@ -799,7 +812,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.quick:
         args.train_size = min(args.train_size, 128)
-        args.batch_size = min(args.batch_size, 4)
+        args.batch_size = min(args.batch_size or 4, 4)
         args.steps = args.steps or 1
         args.rounds = args.rounds or 1
     for name in ("steps", "rounds", "batch_size", "train_size"):
@@ -840,7 +853,7 @@ def main(argv=None) -> int:
         for key in args.cases:
             case = CASES[key]
             quick = args.quick
-            common = dict(batch_size=args.batch_size, steps=args.steps or case.steps,
+            common = dict(batch_size=args.batch_size or case.batch_size, steps=args.steps or case.steps,
                           rounds=args.rounds or case.rounds, warmup=1 if quick else case.warmup,
                           probe=1 if quick else case.probe, workers=list(dict.fromkeys(args.workers)))
             if case.kind == "data":
