@@ -103,8 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-pdf", action="store_true", help="skip the PDF")
     ap.add_argument(
         "--pdf-engine",
-        default=os.environ.get("DIVE_PDF_ENGINE") or "weasyprint",
-        help=f"one of {', '.join(ENGINES)} (default: $DIVE_PDF_ENGINE, else weasyprint)",
+        default="weasyprint",
+        help=f"how report.pdf is printed: {', '.join(ENGINES)} (default weasyprint)",
     )
     ap.add_argument(
         "--no-execute", action="store_true", help="do not run notebooks; assemble from the outputs already there"
@@ -157,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides = {name: parse_value(value) for name, value in args.params}
         base = reports_dir / args.profile
         t0 = time.perf_counter()
+        rendered: list[Path] = []
         if args.no_execute:
             executed = [base / "executed" / p.name for p in find_notebooks(notebooks_dir, args.notebooks)]
             executed = [p for p in executed if p.is_file()]
@@ -170,9 +171,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 profiles_dir=pdir,
                 kernel_name=args.kernel,
                 jobs=args.jobs,
+                after=lambda done: rendered.extend(render_html([done], base / "html")),  # while the next one runs
             )
         t1 = time.perf_counter()
-        html_files = render_html(executed, base / "html")
+        html_files = rendered + render_html(
+            [p for p in executed if base / "html" / f"{p.stem}.html" not in rendered], base / "html"
+        )
         report = assemble(args.profile, notebooks_dir=notebooks_dir, reports_dir=reports_dir)
         t2 = time.perf_counter()
         print(f"notebooks: {len(executed)} in {t1 - t0:.1f} s; HTML: {len(html_files)} + {report} in {t2 - t1:.1f} s")

@@ -262,6 +262,7 @@ def run_notebooks(
     preflight: bool = True,
     jobs: int = 1,
     log: Callable[[str], None] = print,
+    after: Callable[[Path], Any] | None = None,
 ) -> list[Path]:
     """Execute the notebooks with papermill; returns the executed notebooks' paths, in order.
 
@@ -273,7 +274,9 @@ def run_notebooks(
     ``jobs`` > 1 runs that many notebooks at a time, each in its own kernel (the notebooks are
     independent; their ``seconds`` then include the wait for the shared cores). Raises
     :class:`NotebookFailed` for the first failing notebook in order; notebooks not yet started are
-    not started, outputs already written are kept.
+    not started, outputs already written are kept. ``after(executed_path)`` is called for each
+    notebook that finished, in its worker (``python -m dive.report`` renders its HTML there, while
+    the next notebook runs).
     """
     from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
@@ -293,7 +296,7 @@ def run_notebooks(
         notebooks,
         overrides=overrides,
         profiles_dir=pdir,
-        all_stems=[p.stem for p in find_notebooks(notebooks_dir)],
+        all_stems=[p.stem for p in notebooks_dir.glob("*.ipynb")],  # _template.ipynb has a section too
     )
     if preflight:
         _preflight.check(plans)
@@ -311,6 +314,8 @@ def run_notebooks(
         t0 = time.perf_counter()
         _execute(plan, dest, plan.parameters(profile, overrides), notebooks_dir, kernels[plan.src])
         log(f"[{i}/{total}] {plan.stem}: done in {time.perf_counter() - t0:.1f} s")
+        if after is not None:
+            after(dest)
         return dest
 
     with kernel_env(reports_dir, pdir):

@@ -3,7 +3,8 @@
 What a notebook needs is read from the notebook and its parameters (so a new notebook is covered
 without a list to keep up to date):
 
-* the MedMNIST file of its ``data_flag`` (at ``data_size`` px, default 28) when its ``parameters``
+* the MedMNIST file of its ``data_flag`` (28 px, as ``data.load`` reads by default; the size a notebook
+  declares as ``data_size`` if it has that parameter) when its ``parameters``
   cell declares ``data_flag`` (a notebook that copes with absent files, like 09's ``flags``, declares none);
 * MNIST's four files when a code cell loads ``"mnist"`` (``data.load("mnist", ...)``) or its
   ``data_flag`` is ``mnist``;
@@ -132,7 +133,7 @@ def needs(plans) -> list[Need]:
         values = plan.effective
         root = data_root_of(values)
         if root is not None:
-            size = int(values.get("data_size") or 28)
+            size = int(values.get("data_size") or 28) if "data_size" in plan.declared else 28  # data.load's default
             for name in notebook_datasets(plan):
                 label = name if name == "mnist" else f"{name} ({size} px)"
                 fetch = f"python -m dive.data {name} --root {root}" + ("" if name == "mnist" else f" --size {size}")
