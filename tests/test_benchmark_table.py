@@ -153,6 +153,7 @@ def test_recipes_follow_their_sources():
     assert (s["optimizer"], s["lr"], s["batch_size"], s["epochs"]) == ("adam", 0.001, 128, 100)
     assert s["scheduler"] == "multistep" and s["scheduler_kwargs"] == {"milestones": [50, 75], "gamma": 0.1}
     assert s["monitor"] == "val_auc" and s["patience"] is None and s["restore_best"] is True
+    assert s["precision"] == "fp32" and s["normalize"] == "dataset" and s["image_size"] == 28
     model, s, notes = B.recipe("resnet18_report", "multi-class")
     assert model == "resnet18" and s["balanced"] is True and s["augment"] is True
     assert (s["optimizer"], s["lr"], s["batch_size"], s["epochs"], s["patience"], s["scheduler"], s["normalize"]) == (
