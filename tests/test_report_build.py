@@ -468,21 +468,33 @@ def test_sections_come_from_the_notebook_files_whatever_their_number(tmp_path):
     assert 'href="#09_medmnist_benchmark"' in page  # in the table of contents
 
 
-def test_wide_table_fits_the_text_block_and_the_check_catches_one_that_does_not(tmp_path):
+MEDIUM = pd.DataFrame({f"metric_number_{i}_of_the_run": [0.123456 * (r + i) for r in range(4)] for i in range(11)})
+
+
+def test_wide_tables_fit_the_text_block_and_the_check_catches_one_that_does_not(tmp_path):
     from weasyprint import HTML
 
     nbdir, reports = tmp_path / "notebooks", tmp_path / "reports"
     nbdir.mkdir()
     write_sections(nbdir)
-    fake_notebook(nbdir, reports, "00_data", "The data", {"wide": WIDE, "narrow": WIDE.iloc[:, :2]})
+    tables = {"wide": WIDE, "medium": MEDIUM, "narrow": WIDE.iloc[:, :2]}
+    fake_notebook(nbdir, reports, "00_data", "The data", tables)
     report = assembly.assemble("quick", notebooks_dir=nbdir, reports_dir=reports)
     pdf_path = pdf.render_pdf(report, log=lambda line: None)
     layout = json.loads(pdf_path.with_suffix(".layout.json").read_text())
-    measured = {t["name"] for t in layout["tables"]}
-    assert {"Table 1 (wide)", "Table 2 (narrow)"} <= measured
+    pages = {p["page"]: p for p in layout["pages"]}
+    by_name = {}
+    for t in layout["tables"]:
+        by_name.setdefault(t["name"], []).append(t)
+    assert {"Table 1 (wide)", "Table 2 (medium)", "Table 3 (narrow)"} <= set(by_name)
     assert [t for t in layout["tables"] if t["overflow_px"] > pdf.TOLERANCE_PX] == []
-    wide = [t for t in layout["tables"] if t["name"] == "Table 1 (wide)"]
-    assert wide and all(t["right"] - t["left"] > 0.9 * (t["text_right"] - t["text_left"]) for t in wide)
+    for name in ("Table 1 (wide)", "Table 2 (medium)"):  # set to the full text width ...
+        assert all(t["right"] - t["left"] > 0.95 * (t["text_right"] - t["text_left"]) for t in by_name[name])
+    landscape = {
+        name: {pages[t["page"]]["width"] > pages[t["page"]]["height"] for t in ts} for name, ts in by_name.items()
+    }
+    assert landscape["Table 1 (wide)"] == {True}  # ... on a landscape page when its entries need more room
+    assert landscape["Table 2 (medium)"] == {False} and landscape["Table 3 (narrow)"] == {False}
     # the same table without the fitting CSS is wider than the page, and the measurement says so
     raw = WIDE.to_html(index=False)
     document = HTML(string=f"<style>@page {{ size: A4; margin: 16mm }}</style>{raw}").render()
@@ -491,10 +503,13 @@ def test_wide_table_fits_the_text_block_and_the_check_catches_one_that_does_not(
 
 
 def test_column_widths_keep_numbers_whole():
-    t = assembly.Table.from_frame(WIDE)
-    assert t.small and t.widths and abs(sum(t.widths) - 100) < 0.1
-    numeric_share = min(w for w, num in zip(t.widths, t.numeric, strict=True) if num)
-    assert numeric_share > 0  # every column gets room
+    t = assembly.Table.from_frame(MEDIUM)
+    assert t.small and t.widths and not t.landscape and abs(sum(t.widths) - 100) < 0.1
+    cols = [list(c) for c in zip(*t.rows, strict=True)]
+    least, _ = assembly.column_extents(t.columns, cols)
+    assert all(n >= max(len(v) for v in col) for n, col in zip(least, cols, strict=True))  # no number is cut
+    assert least == [7] * 11  # here the header's words decide: "metric" and "number", 6 letters + 1 (bold)
+    assert assembly.Table.from_frame(WIDE).landscape
     narrow = assembly.Table.from_frame(pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}))
     assert narrow.widths is None and "fit" not in narrow.classes  # small tables keep their natural width
     assert assembly.breakable("val_acc_(original)") == "val_<wbr>acc_<wbr>(original)"

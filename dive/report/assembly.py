@@ -49,12 +49,15 @@ RUN_COLUMNS = [
     "test acc",
     "test AUC",
 ]
-#: The printed text block (A4 less 16 mm margins, see report.css) in pt, and the tables' type sizes in pt:
-#: 0.86em and 0.75em (``table.small``) of the 10 pt body.
+#: The printed text block (A4 less 16 mm margins, see report.css) in pt, upright and landscape, and the
+#: tables' type sizes in pt: 0.86em and 0.75em (``table.small``) of the 10 pt body.
 TEXT_WIDTH_PT = (210 - 2 * 16) / 25.4 * 72
+LANDSCAPE_TEXT_WIDTH_PT = (297 - 2 * 16) / 25.4 * 72
 TABLE_PT, SMALL_TABLE_PT = 8.6, 7.5
 #: Average advance of a DejaVu Sans character (digits: 0.636 em) and a cell's side padding, in characters.
 CHAR_EM, PADDING_CHARS = 0.64, 1.2
+#: A header may wrap inside a word (it is short text, not a number): it asks for at most this many characters.
+HEADER_PIECE = 6
 #: Tables with more columns than this are set in the smaller type.
 MANY_COLUMNS = 8
 
@@ -161,10 +164,11 @@ def runs_frame(runs: list[dict], notebook: str | None = None) -> pd.DataFrame:
 class Table:
     """A data frame as the template sets it: formatted cells, and a layout that fits the text block.
 
-    Wide tables get ``table-layout: fixed`` at 100 % of the text width with each column's share
-    proportional to its longest entry (capped), smaller type beyond :data:`MANY_COLUMNS` columns, and
-    break opportunities after ``_`` ``/`` ``-`` so headers and long names wrap inside their column.
-    ``dive.report.pdf.overflows`` measures the printed result.
+    Narrow tables keep their natural width. Wider ones get ``table-layout: fixed`` at the full text
+    width, each column's share sized by :func:`column_widths` (no number is cut), the smaller type beyond
+    :data:`MANY_COLUMNS` columns, and break opportunities after ``_`` ``/`` ``-`` so headers and long
+    names wrap inside their column. A table whose numbers cannot fit the upright page even so is set
+    on a landscape page of its own (``landscape``). ``dive.report.pdf.measure`` checks the printed result.
     """
 
     columns: list[str]
@@ -173,6 +177,7 @@ class Table:
     widths: list[float] | None = None  # percent per column; None: automatic layout (narrow tables)
     small: bool = False
     long: bool = False
+    landscape: bool = False
 
     @classmethod
     def from_frame(cls, df: pd.DataFrame) -> Table:
@@ -181,7 +186,12 @@ class Table:
         numeric = [any(v != "—" for v in col) and all(v == "—" or _NUMBER.fullmatch(v) for v in col) for col in cells]
         rows = [list(r) for r in zip(*cells, strict=True)] if cells else []
         table = cls(columns, rows, numeric, small=len(columns) > MANY_COLUMNS, long=len(rows) > 25)
-        table.widths = column_widths(columns, cells, numeric, SMALL_TABLE_PT if table.small else TABLE_PT)
+        font = SMALL_TABLE_PT if table.small else TABLE_PT
+        least, natural = column_extents(columns, cells)
+        if _chars(TEXT_WIDTH_PT, font, len(columns)) < sum(least):
+            table.landscape = True
+        width = LANDSCAPE_TEXT_WIDTH_PT if table.landscape else TEXT_WIDTH_PT
+        table.widths = column_widths(least, natural, _chars(width, font, len(columns)))
         return table
 
     @property
@@ -194,6 +204,23 @@ class Table:
         )
 
 
+def _chars(width_pt: float, font_pt: float, columns: int) -> float:
+    """Characters of table type that fit in ``width_pt`` besides the cells' padding."""
+    return width_pt / (font_pt * CHAR_EM) - PADDING_CHARS * columns
+
+
+def column_extents(columns: list[str], cells: list[list[str]]) -> tuple[list[int], list[int]]:
+    """Per column, in characters: the least it needs (its longest unbreakable entry piece: a whole number,
+    a name up to its next ``_``; header words up to :data:`HEADER_PIECE`) and what its longest entry wants."""
+    least, natural = [], []
+    for col, values in zip(columns, cells, strict=True):
+        header = [min(len(p), HEADER_PIECE) + 1 for p in _pieces(col)]  # +1: the header is bold
+        pieces = [len(p) for v in values for p in _pieces(v)] + header
+        least.append(max(pieces + [1]))
+        natural.append(max([len(v) for v in values] + [least[-1], min(len(col), 14)]))
+    return least, natural
+
+
 def _pieces(text: str) -> list[str]:
     """``text`` cut where :func:`breakable` and the browser may break a line (spaces, after ``_`` ``/`` ``-``)."""
     if _NUMBER.fullmatch(text):
@@ -201,21 +228,12 @@ def _pieces(text: str) -> list[str]:
     return [p for p in re.split(r"\s+|(?<=[_/\-])(?=\S)", text) if p]
 
 
-def column_widths(
-    columns: list[str], cells: list[list[str]], numeric: list[bool], font_pt: float
-) -> list[float] | None:
+def column_widths(least: list[int], natural: list[int], available: float) -> list[float] | None:
     """Each column's share of the text width in percent, or ``None`` when the table fits as it is.
 
-    A column needs at least its longest unbreakable piece (a whole number, a word of the header, a
-    name up to its next ``_``); what is left of the text width goes to the columns in proportion to
-    how much more their longest entry wants.
+    Every column gets at least its ``least``; what is left of ``available`` characters goes to the
+    columns in proportion to how much more their longest entry wants.
     """
-    available = TEXT_WIDTH_PT / (font_pt * CHAR_EM) - PADDING_CHARS * len(columns)
-    least, natural = [], []
-    for col, values in zip(columns, cells, strict=True):
-        pieces = [len(p) for v in values for p in _pieces(v)] + [len(p) for p in _pieces(col)]
-        least.append(max(pieces + [1]))
-        natural.append(max([len(v) for v in values] + [least[-1], min(len(col), 14)]))
     if sum(natural) <= available:
         return None
     if sum(least) >= available:
