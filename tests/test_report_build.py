@@ -284,6 +284,13 @@ def test_every_parameter_problem_of_every_notebook_is_reported_at_once(tmp_path,
     assert not (project["reports"] / "quick" / "executed").exists()
 
 
+def test_jobs_must_be_positive(tmp_path, capsys):
+    project = make_project(tmp_path)
+    assert build.main(cli(project, "--jobs", "0", "--no-pdf")) == 1
+    assert "jobs must be at least 1, got 0" in capsys.readouterr().err
+    assert not (project["reports"] / "quick" / "executed").exists()
+
+
 def test_parse_value_like_papermill():
     assert build.parse_value("3") == 3 and build.parse_value("1e-3") == 0.001 and build.parse_value("0.5") == 0.5
     assert build.parse_value("True") is True and build.parse_value("None") is None
