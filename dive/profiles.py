@@ -447,8 +447,8 @@ NOTEBOOK_PARAMETERS: dict[str, dict[str, Param]] = {
     "09_medmnist_benchmark": {
         "methods": Param("list", "benchmark recipes (None: all three)", item=Param(
             "choice", "a recipe", choices=("simplecnn_report", "resnet18_medmnist", "resnet18_report"))),
-        "seeds": Param("list", "seeds (None: one run with seed; a list: mean and 95 % CI over them)",
-                       item=Param("int", "a seed", min=0), scalar=False),
+        "seeds": Param("list", "seeds: a count (seed, seed + 1, ...) or the seeds; more than one: mean and 95 % CI",
+                       count=True, item=Param("int", "a seed", min=0), scalar=False),
     },
 }
 
