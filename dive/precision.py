@@ -56,19 +56,24 @@ class Measured(NamedTuple):
 #: was not measured: "auto" keeps float32 and contiguous tensors for it. An AMX CPU also has AVX512-BF16 (and
 #: AMX only makes bfloat16 faster), so a family without an ``"amx"`` row uses its ``"avx512_bf16"`` row.
 CPU_TABLE: dict[str, dict[str, Measured]] = {
-    # 2 cores (1 thread measured), AVX512-BF16 without AMX, torch 2.14.1, 2026-11-29; CPU ms per step
-    # fp32 / fp32+cl / bf16 / bf16+cl (speed-up of bf16+cl over fp32):
+    # 2 cores, AVX512-BF16 without AMX, torch 2.14.1, 2026-11-29; ms per step fp32 / fp32+cl / bf16 / bf16+cl,
+    # median process CPU time at torch's default 2 threads (and at 1 thread):
     "avx512_bf16": {
-        # 28 px, batch 64: 37.4 / 25.7 / 30.7 / 16.8 (2.2x); torch.compile(bf16+cl) 44.4 ms + 27 s compiling
+        # 28 px, batch 64: 48.9 / 38.1 / 32.7 / 21.2 (1 thread: 37.4 / 25.7 / 30.7 / 16.8); torch.compile(bf16+cl)
+        # 44.4 ms + 27 s compiling
         "simplecnn_v1": Measured(bf16=True, channels_last_fp32=True, channels_last_bf16=True, compile=False),
-        # 28 px, batch 64: 86.7 / 63.8 / 55.9 / 39.2 (2.2x); torch.compile(bf16+cl) 56.5 ms + 228 s compiling
-        "simplecnn": Measured(bf16=True, channels_last_fp32=True, channels_last_bf16=True, compile=False),
-        # 224 px, batch 32: 1563 / 1517 / 1093 / 941 (1.7x); channels_last in fp32 only 3% faster
-        "alexnet": Measured(bf16=True, channels_last_fp32=False, channels_last_bf16=True, compile=False),
-        # ResNet18 224 px, batch 32: 4525 / 3720 / 2306 / 1853 (2.4x)
-        "resnet": Measured(bf16=True, channels_last_fp32=True, channels_last_bf16=True, compile=False),
-        # 168 px, batch 16: 4160 / 3467 / 2391 / 1932 (2.2x); fp32+cl 3% slower by the fastest wall-clock step
-        "xception": Measured(bf16=True, channels_last_fp32=False, channels_last_bf16=True, compile=False),
+        # 28 px, batch 64: 87.8 / 67.1 / 66.8 / 60.9 (1 thread: 86.7 / 63.8 / 55.9 / 39.2), but at 2 threads bf16
+        # was not faster by the wall clock (median 122 / 123 ms against fp32+cl's 115) and bf16+cl had steps of
+        # 0.3-0.7 s (CPU time up to 485 ms); torch.compile(bf16+cl, 1 thread) 56.5 ms + 228 s compiling
+        "simplecnn": Measured(bf16=False, channels_last_fp32=True, channels_last_bf16=False, compile=False),
+        # 224 px, batch 32: 1594 / 1452 / 1041 / 1124 (1 thread: 1563 / 1517 / 1093 / 941), but at 2 threads the
+        # fastest wall-clock steps were fp32's (845 ms against 881 / 1031 / 1092)
+        "alexnet": Measured(bf16=False, channels_last_fp32=False, channels_last_bf16=False, compile=False),
+        # ResNet18 224 px, batch 32: 4610 / 3665 / 3201 / 2719 (1 thread: 4525 / 3720 / 2306 / 1853); at 2 threads
+        # bf16+cl's fastest wall-clock step was 22% slower than bf16's (4158 against 3409 ms)
+        "resnet": Measured(bf16=True, channels_last_fp32=True, channels_last_bf16=False, compile=False),
+        # 168 px, batch 16: 4412 / 3446 / 2440 / 2254 (1 thread: 4160 / 3467 / 2391 / 1932)
+        "xception": Measured(bf16=True, channels_last_fp32=True, channels_last_bf16=True, compile=False),
     },
     # AMX tiles (issue #9's probe, wall-clock ms per step, 1 round), torch 2.14.1
     "amx": {
@@ -195,14 +200,14 @@ def plan(precision="auto", channels_last="auto", compile=False, *, device, model
                 why.append(f"fp32: this CPU has {kind}, so bf16 would be emulated and slower")
             elif measured is None:
                 prec = "fp32"
-                why.append(f"fp32: bf16 not measured for {family} on a {kind} CPU")
+                why.append(f"fp32: bf16 not measured for {family} on an {kind} CPU")
             elif measured.bf16:
                 prec = "bf16"
                 why.append(f"bf16 autocast: {kind} CPU, measured faster for {family}"
                            + (f" (on an {row} CPU)" if row != kind else ""))
             else:
                 prec = "fp32"
-                why.append(f"fp32: bf16 measured not faster for {family} on a {kind} CPU")
+                why.append(f"fp32: bf16 measured not faster for {family} on an {kind} CPU")
         elif prec == "bf16" and not native:
             why.append(f"bf16 as requested (this CPU has {kind}: emulated, expect it slower than fp32)")
         else:
