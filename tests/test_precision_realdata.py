@@ -34,6 +34,7 @@ def test_simplecnn_real_mnist_mixed_precision_within_half_a_point_of_fp32(real_r
                                optimizer="adam", lr=1e-3)
     assert r32.fit.plan["precision"] == "fp32" and rmix.fit.plan["precision"] != "fp32"
     a32, amix = r32.val["accuracy"], rmix.val["accuracy"]
+    print(f"MNIST SimpleCNN val accuracy: fp32 {a32:.4f}, {rmix.fit.plan['precision']} {amix:.4f}")
     assert a32 >= 0.95, a32  # both runs learned; then they agree
     assert abs(a32 - amix) <= 0.005, (a32, amix, rmix.fit.plan)
     for p in rmix.model.parameters():
@@ -47,5 +48,6 @@ def test_resnet18_real_pneumoniamnist_mixed_precision_within_two_points_of_fp32(
                                optimizer="adam", lr=1e-3)
     assert rmix.fit.plan["precision"] != "fp32"
     a32, amix = r32.val["accuracy"], rmix.val["accuracy"]
+    print(f"PneumoniaMNIST ResNet18 val accuracy: fp32 {a32:.4f}, {rmix.fit.plan['precision']} {amix:.4f}")
     assert a32 >= 0.8, a32
     assert abs(a32 - amix) <= 0.02, (a32, amix, rmix.fit.plan)
