@@ -322,7 +322,7 @@ def start_local_ray(attempts: int = 2, **init_kwargs):
     """``ray.init(**init_kwargs)`` for a local Ray instance, tried ``attempts`` times.
 
     Ray's raylet gives up when its dashboard agent takes more than a fixed 15 s to start, which
-    happens on a machine whose cores are all busy (ray-project/ray#65983); a second try often succeeds.
+    happens on a machine whose cores are all busy (ray-project/ray#65983); a second try may succeed.
     """
     import ray
 
@@ -333,9 +333,9 @@ def start_local_ray(attempts: int = 2, **init_kwargs):
             ray.shutdown()
             if attempt == attempts or "timed out during startup" not in str(err):
                 raise RuntimeError(
-                    f"a local Ray instance did not start ({attempt} tries): {err} Ray's node agent must start "
+                    f"a local Ray instance did not start ({attempt} tries): {err} (Ray's node agent must start "
                     "within 15 s (ray-project/ray#65983); on a busy machine start Ray once by hand "
-                    "(`ray start --head`) and pass ray_address='auto'"
+                    "(`ray start --head`) and pass ray_address='auto')"
                 ) from err
             print(f"run_many: the local Ray instance did not start ({err}); trying again", flush=True)
 
