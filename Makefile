@@ -24,7 +24,7 @@ LINT_PATHS := dive tests benchmarks notebooks
 help:
 	@echo "make setup    create .venv and install dive with its pinned dependencies"
 	@echo "make test     run the test suite (sets up first)"
-	@echo "make test-fast  unit tests only: no notebook runs, no real data (under 2 minutes)"
+	@echo "make test-fast  unit tests only: no notebook runs, no real data, no Ray (under 2 minutes)"
 	@echo "make lint     ruff check + ruff format --check over $(LINT_PATHS)"
 	@echo "make report   run every notebook with PROFILE=$(PROFILE), render HTML + PDF ($(PDF_ENGINE)) into reports/$(PROFILE)/"
 	@echo "make lab      start JupyterLab with the dive kernel"
@@ -45,7 +45,7 @@ test: setup
 	$(BIN)/python -m pytest -q -ra $(PYTEST_ARGS)
 
 test-fast: setup
-	$(BIN)/python -m pytest -q -ra -m "not notebooks and not realdata" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -ra -m "not notebooks and not realdata and not ray" $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check $(LINT_PATHS)

@@ -78,7 +78,7 @@ def test_make_report_passes_the_pdf_engine_and_test_fast_skips_notebooks():
     assert "-m dive.report --profile smoke --pdf-engine chromium" in report
     assert "--pdf-engine weasyprint" in [line for line in _make_n("report").splitlines() if "dive.report" in line][0]
     fast = _make_n("test-fast").splitlines()[-1]
-    assert "pytest" in fast and '-m "not notebooks and not realdata"' in fast
+    assert "pytest" in fast and '-m "not notebooks and not realdata and not ray"' in fast
 
 
 def test_ci_does_what_the_readme_says_and_installs_no_system_packages():
