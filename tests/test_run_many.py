@@ -41,7 +41,7 @@ def never_called(epoch, record, model):
     raise AssertionError("a run started")
 
 
-def test_local_is_run_in_a_loop_in_config_order(path_data, tmp_path, capsys):
+def test_local_is_run_in_a_loop_in_config_order(path_data, synthetic_root, tmp_path, capsys):
     configs = [tiny(lr=0.01), tiny(seed=1)]
     out = FakeOutputs()
     many = executors.run_many(
@@ -59,6 +59,8 @@ def test_local_is_run_in_a_loop_in_config_order(path_data, tmp_path, capsys):
         assert m.config == o.config and without_seconds(m.history) == without_seconds(o.history)
         assert m.val == o.val and m.test == o.test and (m.test_probs == o.test_probs).all()
     assert many[0].history != many[1].history  # two different runs, not one twice
+    (from_root,) = executors.run_many(None, configs[:1], data_root=synthetic_root, device="cpu")  # loads the data
+    assert from_root.key == many[0].key and without_seconds(from_root.history) == without_seconds(many[0].history)
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("[")]
     assert lines[0].startswith("[1/2] lr 0.01: ") and f"val accuracy {many[0].val['accuracy']:.4f}" in lines[0]
     again = executors.run_many(path_data, configs, store=tmp_path / "store", device="cpu")
