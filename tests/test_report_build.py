@@ -21,7 +21,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from dive.outputs import SYNTHETIC_LINE, Outputs
 from dive.report import assembly, build, execute, pdf, preflight
 
-SECTIONS = ["1 Datasets", "2 Methods", "3 Experiments", "4 Discussion"]
+SECTIONS = ["1 Datasets", "2 Methods", "3 Experiments", "4 Claims and evidence", "5 Discussion"]
 
 PARAMS_CELL = 'profile = "quick"\nepochs = None\nlr = None\ntag = "default"\n'
 
@@ -185,7 +185,7 @@ def test_pdf_pages_carry_banner_page_number_and_the_contents_page_numbers(built)
     for title in SECTIONS:
         assert title in flat
     # the table of contents gives the page each section starts on
-    for title in ("3 Experiments", "4 Discussion"):
+    for title in ("3 Experiments", "4 Claims and evidence", "5 Discussion"):
         listed = int(re.search(rf"{title}[ .]+(\d+)", flat).group(1))
         assert re.search(rf"(^| ){title} ", pages[listed - 1]), (title, listed)
     layout = json.loads((built["base"] / "report.layout.json").read_text())
@@ -464,9 +464,10 @@ def test_sections_come_from_the_notebook_files_whatever_their_number(tmp_path):
         "1 Datasets",
         "2 Methods",
         "3 Experiments",
-        "4 Discussion",
-        "5 Beyond the report: every MedMNIST 2D dataset",
-        "6 Beyond the report: what the networks look at",
+        "4 Claims and evidence",
+        "5 Discussion",
+        "6 Beyond the report: every MedMNIST 2D dataset",
+        "7 Beyond the report: what the networks look at",
         "Appendix: all runs of this report",
     ]
     assert "3.1 First experiment" in page and "3.2 Second experiment" in page

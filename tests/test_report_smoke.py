@@ -12,7 +12,7 @@ from dive.report.build import default_notebooks_dir, find_notebooks
 
 pytestmark = pytest.mark.notebooks
 
-SECTIONS = ("1 Datasets", "2 Methods", "3 Experiments", "4 Discussion")
+SECTIONS = ("1 Datasets", "2 Methods", "3 Experiments", "4 Claims and evidence", "5 Discussion")
 
 
 def test_every_notebook_ran_and_rendered(smoke_report):
@@ -59,3 +59,23 @@ def test_no_printed_table_is_wider_than_the_text_block(smoke_report):
         (t["name"], t["page"], round(t["overflow_px"])) for t in layout["tables"] if t["overflow_px"] > pdf.TOLERANCE_PX
     ]
     assert too_wide == []
+
+
+def test_claims_and_evidence_page_in_html_and_pdf(smoke_report):
+    """The smoke profile runs notebooks 02 and 04 with two seeds: their claims get n = 2 and a verdict."""
+    from pypdf import PdfReader
+
+    from dive import claims
+
+    table = claims.claims_table(smoke_report.parent, "smoke")
+    ran = table[table["verdict"] != "not run"]
+    assert len(ran) >= 3 and (ran["n"] >= 1).all()
+    two_seeds = table[table["notebook"].isin(["02_pathmnist_simplecnn", "04_alexnet_balancing"])]
+    assert len(two_seeds) >= 2 and (two_seeds["n"] == 2).all()
+    assert two_seeds["verdict"].str.contains("better|within noise|consistent|contradicted").all()
+    html = (smoke_report / "report.html").read_text()
+    section = html[html.index('id="claims"'):html.index('id="discussion"')]
+    assert "95 %" in section and "Balancing" in unescape(section) or "balancing" in unescape(section)
+    pages = [re.sub(r"\s+", " ", p.extract_text() or "") for p in PdfReader(str(smoke_report / "report.pdf")).pages]
+    claims_pages = [t for t in pages if "4 Claims and evidence" in t and "verdict" in t]
+    assert claims_pages, "the claims page is in the PDF"

@@ -288,6 +288,7 @@ class Section:
     anchor: str
     blocks: list[Block] = field(default_factory=list)
     html: str | None = None  # a Markdown section rendered
+    table: Table | None = None  # a table of the section's own (the claims)
     empty: str | None = None  # shown when there is nothing
 
 
@@ -378,6 +379,25 @@ def _markdown_file(path: Path) -> tuple[str | None, str | None]:
     return None, f"({path} not found)"
 
 
+def claims_section(reports_dir: Path, profile: str) -> tuple[str, Table | None]:
+    """The one-page "Claims and evidence": each claim of the original report, its numbers, this run's mean
+    ± 95 % interval over the seeds and the verdict (:func:`dive.claims.claims_table`)."""
+    from dive import claims
+
+    df = claims.claims_table(reports_dir, profile)
+    cols = ["claim", "groups", "original", "this run", "difference (A - B)", "verdict", "holds"]
+    shown = df[[c for c in cols if c in df.columns]]
+    intro = (
+        "<p>Each finding of the original report, its own single-run numbers, and what this run's seeds say: "
+        "mean ± half-width of the 95 % t interval over the seeds (n), the difference paired by seed with its "
+        "interval, and the verdict (Holm-corrected where a configuration is compared with several others). "
+        "\"Within noise\" means the interval of the difference contains 0; a single seed gives no interval.</p>"
+    )
+    if "data" in df.columns and (df["data"] == "SYNTHETIC").any():
+        intro = f'<p class="warn">{SYNTHETIC_LINE}</p>' + intro
+    return intro, (Table.from_frame(shown) if len(shown) else None)
+
+
 def build_context(profile: str, notebooks_dir: Path, reports_dir: Path, title: str) -> dict:
     """Everything ``report.html.j2`` shows."""
     infos = collect(profile, notebooks_dir, reports_dir)
@@ -448,10 +468,13 @@ def build_context(profile: str, notebooks_dir: Path, reports_dir: Path, title: s
     s = Section("3", "Experiments", "experiments", empty="No experiment notebooks found.")
     s.blocks = [_block(i, f"3.{k} {i['title']}", counter) for k, i in enumerate(experiment_nbs, 1)]
     sections.append(s)
-    s = Section("4", "Discussion", "discussion")
+    s = Section("4", "Claims and evidence", "claims")
+    s.html, s.table = claims_section(reports_dir, profile)
+    sections.append(s)
+    s = Section("5", "Discussion", "discussion")
     s.html, s.empty = _markdown_file(notebooks_dir / "sections" / "discussion.md")
     sections.append(s)
-    for k, info in enumerate(beyond_nbs, 5):  # each its own section, titled by its first heading
+    for k, info in enumerate(beyond_nbs, 6):  # each its own section, titled by its first heading
         block = _block(info, "", counter)
         s = Section(str(k), info["title"], info["stem"])
         s.blocks = [block]
