@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -339,7 +340,7 @@ def _save_result(run_dir: Path, r: RunResult) -> None:
     obj = {"key": r.key, "config": r.config.to_dict(), "fit": fit_state, "model": r.model.state_dict(),
            "val": r.val, "test": r.test, "val_probs": r.val_probs, "test_probs": r.test_probs,
            "y_val": r.y_val, "y_test": r.y_test, "finished_at": time.time(), "name": r.name}
-    tmp = run_dir / (RESULT_NAME + ".tmp")
+    tmp = run_dir / f"{RESULT_NAME}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"  # two writers never share one
     torch.save(obj, tmp)
     os.replace(tmp, run_dir / RESULT_NAME)
 
