@@ -6,6 +6,7 @@ of a batch (the split is copied to the GPU once, when there is one), and hands t
 independent random draws per image. This replaces a ``Dataset`` with per-sample PIL transforms
 behind a ``DataLoader`` (see ``benchmarks/throughput.py`` for the comparison).
 """
+
 from __future__ import annotations
 
 import math
@@ -129,7 +130,7 @@ class Augment:
                 from torchvision.transforms.v2.functional import adjust_hue
 
                 shifts = ((torch.rand(n, generator=generator) * 2 - 1) * self.hue).tolist()
-                x = torch.stack([adjust_hue(img, s) for img, s in zip(x, shifts)])
+                x = torch.stack([adjust_hue(img, s) for img, s in zip(x, shifts, strict=False)])
         return x
 
 
@@ -183,8 +184,16 @@ class Preprocess:
     augmentation and normalisation work in place on the float batch made here.
     """
 
-    def __init__(self, *, resize: int | None = None, crop: int | None = None, mean=None, std=None,
-                 channels: int | None = None, augment: Augment | None = None):
+    def __init__(
+        self,
+        *,
+        resize: int | None = None,
+        crop: int | None = None,
+        mean=None,
+        std=None,
+        channels: int | None = None,
+        augment: Augment | None = None,
+    ):
         self.resize, self.crop = resize, crop
         self.mean, self.std = (tuple(mean) if mean is not None else None), (tuple(std) if std is not None else None)
         self.channels = channels
@@ -192,8 +201,17 @@ class Preprocess:
         self._cache: dict = {}
 
     @classmethod
-    def for_model(cls, spec, *, size: int | None = None, mean=None, std=None, augment: Augment | None = None,
-                  dataset_stats: tuple | None = None, normalize: str = "auto") -> "Preprocess":
+    def for_model(
+        cls,
+        spec,
+        *,
+        size: int | None = None,
+        mean=None,
+        std=None,
+        augment: Augment | None = None,
+        dataset_stats: tuple | None = None,
+        normalize: str = "auto",
+    ) -> Preprocess:
         """Preprocessing for a model's ``spec`` (``dive.models.ModelSpec``).
 
         ``size``: the side the model sees (default ``spec.input_size``). Models whose spec asks for a
@@ -246,13 +264,19 @@ class Preprocess:
                 ww = _resize_weights(w, ow, scale < 1, wdtype)
                 if self.crop is not None:  # keep the rows and columns the centre crop keeps
                     top, left = (oh - self.crop) // 2, (ow - self.crop) // 2
-                    wh, ww = wh[top: top + self.crop], ww[left: left + self.crop]
+                    wh, ww = wh[top : top + self.crop], ww[left : left + self.crop]
                 weights = (wh.contiguous().to(device), ww.T.contiguous().to(device))
             self._cache[key] = weights
         return self._cache[key]
 
-    def __call__(self, x: torch.Tensor, *, train: bool = False, generator: torch.Generator | None = None,
-                 dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    def __call__(
+        self,
+        x: torch.Tensor,
+        *,
+        train: bool = False,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> torch.Tensor:
         owned = x.dtype != dtype  # the conversion copies: the batch is ours to modify in place
         x = x.to(dtype).div_(255) if x.dtype == torch.uint8 else x.to(dtype)
         h, w = x.shape[-2:]
@@ -268,7 +292,7 @@ class Preprocess:
             x, owned = x.to(dtype), True
         elif self.crop is not None:
             top, left = (h - self.crop) // 2, (w - self.crop) // 2
-            x = x[..., top: top + self.crop, left: left + self.crop]
+            x = x[..., top : top + self.crop, left : left + self.crop]
         if train and self.augment is not None:
             if isinstance(self.augment, Augment):  # returns x itself, augmented in place when owned, or its own copy
                 y = self.augment._apply(x, generator, inplace=owned)
@@ -285,8 +309,10 @@ class Preprocess:
 
     def __repr__(self) -> str:
         aug = asdict(self.augment) if self.augment else None
-        return (f"Preprocess(resize={self.resize}, crop={self.crop}, channels={self.channels}, "
-                f"mean={self.mean}, std={self.std}, augment={aug})")
+        return (
+            f"Preprocess(resize={self.resize}, crop={self.crop}, channels={self.channels}, "
+            f"mean={self.mean}, std={self.std}, augment={aug})"
+        )
 
 
 class Batches:
@@ -298,18 +324,33 @@ class Batches:
     come from one seeded generator, whose state :meth:`state_dict` saves for exact resumption.
     """
 
-    def __init__(self, split: Split, batch_size: int, preprocess: Preprocess, *, device="auto",
-                 shuffle: bool = False, balanced: bool = False, sampler: Sampler | None = None,
-                 train: bool = False, drop_last: bool = False, seed: int = DEFAULT_SEED,
-                 on_device: bool | None = None, channels_last: bool = False):
+    def __init__(
+        self,
+        split: Split,
+        batch_size: int,
+        preprocess: Preprocess,
+        *,
+        device="auto",
+        shuffle: bool = False,
+        balanced: bool = False,
+        sampler: Sampler | None = None,
+        train: bool = False,
+        drop_last: bool = False,
+        seed: int = DEFAULT_SEED,
+        on_device: bool | None = None,
+        channels_last: bool = False,
+    ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         self.split, self.batch_size, self.preprocess = split, batch_size, preprocess
         self.device = resolve_device(device)
         self.train, self.drop_last, self.channels_last = train, drop_last, channels_last
         self.generator = torch.Generator().manual_seed(seed)
-        self.sampler = sampler if sampler is not None else make_sampler(
-            split.labels, shuffle=shuffle, balanced=balanced, generator=self.generator)
+        self.sampler = (
+            sampler
+            if sampler is not None
+            else make_sampler(split.labels, shuffle=shuffle, balanced=balanced, generator=self.generator)
+        )
         if on_device is None:  # keep the whole split on the accelerator when it fits comfortably
             on_device = self.device.type != "cpu" and split.images.nbytes < 4 * 2**30
         src = split.images.to(self.device) if on_device else split.images
@@ -328,7 +369,7 @@ class Batches:
     def __iter__(self):
         order = torch.as_tensor(list(iter(self.sampler)), dtype=torch.long)
         for start in range(0, len(order), self.batch_size):
-            idx = order[start: start + self.batch_size]
+            idx = order[start : start + self.batch_size]
             if self.drop_last and len(idx) < self.batch_size:
                 break
             idx_dev = idx.to(self.images.device)
@@ -346,9 +387,18 @@ class Batches:
         self.generator.set_state(state["generator"])
 
 
-def make_batches(bundle, preprocess: Preprocess, batch_size: int = 64, *, balanced: bool = False,
-                 augment_train: bool = True, device="auto", seed: int = DEFAULT_SEED,
-                 eval_batch_size: int | None = None, **kwargs) -> dict[str, Batches]:
+def make_batches(
+    bundle,
+    preprocess: Preprocess,
+    batch_size: int = 64,
+    *,
+    balanced: bool = False,
+    augment_train: bool = True,
+    device="auto",
+    seed: int = DEFAULT_SEED,
+    eval_batch_size: int | None = None,
+    **kwargs,
+) -> dict[str, Batches]:
     """``{"train", "val", "test"}`` batches of a :class:`~dive.data.DatasetBundle`.
 
     The training batches are shuffled (or class-balanced) and augmented when the preprocess has an
@@ -356,8 +406,17 @@ def make_batches(bundle, preprocess: Preprocess, batch_size: int = 64, *, balanc
     """
     eb = eval_batch_size or max(batch_size, 256)
     return {
-        "train": Batches(bundle.train, batch_size, preprocess, device=device, shuffle=True, balanced=balanced,
-                         train=augment_train, seed=seed, **kwargs),
+        "train": Batches(
+            bundle.train,
+            batch_size,
+            preprocess,
+            device=device,
+            shuffle=True,
+            balanced=balanced,
+            train=augment_train,
+            seed=seed,
+            **kwargs,
+        ),
         "val": Batches(bundle.val, eb, preprocess, device=device, seed=seed, **kwargs),
         "test": Batches(bundle.test, eb, preprocess, device=device, seed=seed, **kwargs),
     }

@@ -19,6 +19,7 @@
 Published values carry three decimals; a verdict compares this run's value rounded to three
 decimals, so "at or above" means "not below at the published precision".
 """
+
 from __future__ import annotations
 
 import math
@@ -79,8 +80,9 @@ def parse_flags(flags) -> tuple[list[str], bool]:
         raise ValueError(f"flags is empty; give '{ALL}' or MedMNIST 2D flags: {', '.join(FLAGS_2D)}")
     bad = [n for n in names if n not in FLAGS_2D]
     if bad:
-        raise ValueError(f"unknown MedMNIST 2D flag(s) {', '.join(map(repr, bad))}; "
-                         f"valid: {ALL}, {', '.join(FLAGS_2D)}")
+        raise ValueError(
+            f"unknown MedMNIST 2D flag(s) {', '.join(map(repr, bad))}; valid: {ALL}, {', '.join(FLAGS_2D)}"
+        )
     return list(dict.fromkeys(names)), True
 
 
@@ -109,8 +111,15 @@ def select_flags(flags, root: str | os.PathLike | None, size: int = 28) -> list[
 
 
 def availability_table(statuses: Sequence[FlagStatus]) -> pd.DataFrame:
-    rows = [{"dataset": s.flag, "task": ddata.task_of(s.flag), "file": str(s.path),
-             "status": "present" if s.available else s.not_available()} for s in statuses]
+    rows = [
+        {
+            "dataset": s.flag,
+            "task": ddata.task_of(s.flag),
+            "file": str(s.path),
+            "status": "present" if s.available else s.not_available(),
+        }
+        for s in statuses
+    ]
     return pd.DataFrame(rows, columns=["dataset", "task", "file", "status"])
 
 
@@ -125,22 +134,37 @@ class Method:
     about: str
 
 
-METHODS: dict[str, Method] = {m.key: m for m in (
-    Method("simplecnn_report", "SimpleCNN (report)", "simplecnn",
-           "the report's improved SimpleCNN as notebook 02 kept it (batch normalisation, no dropout): Adam lr 0.001, "
-           "batch 32, at most 30 epochs, early stopping on validation accuracy (patience 5), the data set's own "
-           "normalisation, 28 px"),
-    Method("resnet18_medmnist", "ResNet-18 (28), MedMNIST recipe", "resnet18_28",
-           "MedMNIST v2's ResNet-18 for 28 px images (3x3 stride-1 first convolution, no max-pool) with MedMNIST's "
-           "recipe: Adam lr 0.001, batch 128, 100 epochs, learning rate x0.1 at epochs 50 and 75, no augmentation, "
-           "the weights of the epoch with the best validation AUC kept; normalised with the training split's mean "
-           "and std where MedMNIST uses 0.5/0.5 (the batch normalisation after the first convolution removes the "
-           "difference but for the zero-padded border and per-colour weight scales)"),
-    Method("resnet18_report", "ResNet-18, report recipe", "resnet18",
-           "torchvision's ResNet-18 with the report's final recipe (Table 4): Adagrad lr 0.0005, batch 64, class "
-           "balancing, the report's augmentations, adaptive learning rate (plateau), early stopping on validation "
-           "accuracy with patience 20 within 200 epochs, the data set's own normalisation, 224 px"),
-)}
+METHODS: dict[str, Method] = {
+    m.key: m
+    for m in (
+        Method(
+            "simplecnn_report",
+            "SimpleCNN (report)",
+            "simplecnn",
+            "the report's improved SimpleCNN as notebook 02 kept it (batch normalisation, no dropout): Adam lr 0.001, "
+            "batch 32, at most 30 epochs, early stopping on validation accuracy (patience 5), the data set's own "
+            "normalisation, 28 px",
+        ),
+        Method(
+            "resnet18_medmnist",
+            "ResNet-18 (28), MedMNIST recipe",
+            "resnet18_28",
+            "MedMNIST v2's ResNet-18 for 28 px images (3x3 stride-1 first convolution, no max-pool) with MedMNIST's "
+            "recipe: Adam lr 0.001, batch 128, 100 epochs, learning rate x0.1 at epochs 50 and 75, no augmentation, "
+            "the weights of the epoch with the best validation AUC kept; normalised with the training split's mean "
+            "and std where MedMNIST uses 0.5/0.5 (the batch normalisation after the first convolution removes the "
+            "difference but for the zero-padded border and per-colour weight scales)",
+        ),
+        Method(
+            "resnet18_report",
+            "ResNet-18, report recipe",
+            "resnet18",
+            "torchvision's ResNet-18 with the report's final recipe (Table 4): Adagrad lr 0.0005, batch 64, class "
+            "balancing, the report's augmentations, adaptive learning rate (plateau), early stopping on validation "
+            "accuracy with patience 20 within 200 epochs, the data set's own normalisation, 224 px",
+        ),
+    )
+}
 
 
 def check_methods(methods) -> list[str]:
@@ -188,8 +212,11 @@ class Budget:
         def show(k, v):
             return none_means.get(k, v) if v is None else v
 
-        return [f"{k} {show(k, getattr(self, k))} (recipe: {show(k, getattr(full, k))})"
-                for k in self.__dataclass_fields__ if k != "pretrained" and getattr(self, k) != getattr(full, k)]
+        return [
+            f"{k} {show(k, getattr(self, k))} (recipe: {show(k, getattr(full, k))})"
+            for k in self.__dataclass_fields__
+            if k != "pretrained" and getattr(self, k) != getattr(full, k)
+        ]
 
 
 def medmnist_milestones(epochs: int) -> list[int]:
@@ -209,33 +236,62 @@ def recipe(method: str, task: str, budget: Budget | None = None) -> tuple[str, d
     sizes = {"train_size": b.train_size, "val_size": b.val_size}
     notes: list[str] = []
     if method == "simplecnn_report":
-        settings = {"batch_norm": True, "dropout": False, "optimizer": "adam", "lr": 0.001, "batch_size": 32,
-                    "epochs": b.simplecnn_epochs, "patience": b.simplecnn_patience, "normalize": "dataset",
-                    "image_size": 28}
+        settings = {
+            "batch_norm": True,
+            "dropout": False,
+            "optimizer": "adam",
+            "lr": 0.001,
+            "batch_size": 32,
+            "epochs": b.simplecnn_epochs,
+            "patience": b.simplecnn_patience,
+            "normalize": "dataset",
+            "image_size": 28,
+        }
     elif method == "resnet18_medmnist":
         r = reference.MEDMNIST_V2_RECIPE
-        settings = {"optimizer": r["optimizer"], "lr": r["lr"], "batch_size": r["batch_size"],
-                    "epochs": b.medmnist_epochs, "scheduler": "multistep",
-                    "scheduler_kwargs": {"milestones": medmnist_milestones(b.medmnist_epochs), "gamma": r["gamma"]},
-                    "monitor": "val_auc", "patience": None, "restore_best": True, "image_size": 28,
-                    "normalize": "dataset", "pretrained": False}
+        settings = {
+            "optimizer": r["optimizer"],
+            "lr": r["lr"],
+            "batch_size": r["batch_size"],
+            "epochs": b.medmnist_epochs,
+            "scheduler": "multistep",
+            "scheduler_kwargs": {"milestones": medmnist_milestones(b.medmnist_epochs), "gamma": r["gamma"]},
+            "monitor": "val_auc",
+            "patience": None,
+            "restore_best": True,
+            "image_size": 28,
+            "normalize": "dataset",
+            "pretrained": False,
+        }
     else:
         f = reference.FINAL_HYPERPARAMETERS
         balanced = task != "multi-label, binary-class"
         if not balanced:
-            notes.append("report recipe on a multi-label dataset: class balancing needs one class per image, "
-                         "so this run draws the images uniformly")
-        settings = {"optimizer": f["optimizer"], "lr": f["lr"], "batch_size": f["batch_size"], "balanced": balanced,
-                    "augment": True, "scheduler": f["scheduler"], "epochs": b.report_max_epochs,
-                    "patience": b.report_patience, "normalize": f["normalize"], "image_size": b.report_image_size,
-                    "pretrained": b.pretrained}
+            notes.append(
+                "report recipe on a multi-label dataset: class balancing needs one class per image, "
+                "so this run draws the images uniformly"
+            )
+        settings = {
+            "optimizer": f["optimizer"],
+            "lr": f["lr"],
+            "batch_size": f["batch_size"],
+            "balanced": balanced,
+            "augment": True,
+            "scheduler": f["scheduler"],
+            "epochs": b.report_max_epochs,
+            "patience": b.report_patience,
+            "normalize": f["normalize"],
+            "image_size": b.report_image_size,
+            "pretrained": b.pretrained,
+        }
     # fp32 throughout: the published baselines were trained so, and on this project's CPU host bf16 autocast
     # measured 4-9x slower than fp32 for ResNet-18 at 32 px (fwd + bwd, batch 64, 2026-11-29)
     return METHODS[method].model, {**settings, **sizes, "precision": PRECISION}, notes
 
 
-def run_method(data, method: str, budget: Budget | None = None, *, seed: int, device="auto", outputs=None,
-               **run_kwargs) -> tuple[dict, Any]:
+def run_method(
+    data, method: str, budget: Budget | None = None, *, seed: int, device="auto", outputs=None, **run_kwargs
+) -> tuple[dict, Any]:
     """Train and score one recipe on ``data`` (the official split, :func:`dive.data.load`) with one seed.
 
     Returns ``(row, result)``: the row holds dataset, method, seed, test and validation ACC/AUC, epochs run
@@ -244,18 +300,37 @@ def run_method(data, method: str, budget: Budget | None = None, *, seed: int, de
     from dive import experiment
 
     if data.split_mode != "official":
-        raise ValueError(f"the benchmark scores MedMNIST's official splits; {data.name} was loaded with split "
-                         f"{data.split_mode!r} (use dive.data.load(flag, root, split='official'))")
+        raise ValueError(
+            f"the benchmark scores MedMNIST's official splits; {data.name} was loaded with split "
+            f"{data.split_mode!r} (use dive.data.load(flag, root, split='official'))"
+        )
     model, settings, notes = recipe(method, data.task, budget)
-    r = experiment.run(data, model, name=f"{data.name}_{method}_seed{seed}", seed=seed, device=device,
-                       evaluate_test=True, outputs=outputs, **settings, **run_kwargs)
+    r = experiment.run(
+        data,
+        model,
+        name=f"{data.name}_{method}_seed{seed}",
+        seed=seed,
+        device=device,
+        evaluate_test=True,
+        outputs=outputs,
+        **settings,
+        **run_kwargs,
+    )
     if outputs is not None:
         for n in notes:
             outputs.note(f"{data.name}: {n}")
-    row = {"dataset": data.name, "method": method, "seed": seed,
-           "test_acc": r.test["accuracy"], "test_auc": r.test["auc"],
-           "val_acc": r.val["accuracy"], "val_auc": r.val["auc"],
-           "epochs_run": r.fit.epochs_run, "best_epoch": r.fit.best_epoch, "test_images": r.test["n"]}
+    row = {
+        "dataset": data.name,
+        "method": method,
+        "seed": seed,
+        "test_acc": r.test["accuracy"],
+        "test_auc": r.test["auc"],
+        "val_acc": r.val["accuracy"],
+        "val_auc": r.val["auc"],
+        "epochs_run": r.fit.epochs_run,
+        "best_epoch": r.fit.best_epoch,
+        "test_images": r.test["n"],
+    }
     return row, r
 
 
@@ -281,8 +356,13 @@ def summarise(rows: Iterable[Mapping]) -> pd.DataFrame:
                 continue
             s = summarize(values)
             no_ci = s.ci_low is None
-            row.update({m: s.mean, f"{m}_ci_low": math.nan if no_ci else s.ci_low,
-                        f"{m}_ci_high": math.nan if no_ci else s.ci_high})
+            row.update(
+                {
+                    m: s.mean,
+                    f"{m}_ci_low": math.nan if no_ci else s.ci_low,
+                    f"{m}_ci_high": math.nan if no_ci else s.ci_high,
+                }
+            )
         out.append(row)
     return pd.DataFrame(out, columns=cols)
 
@@ -292,14 +372,17 @@ def published(dataset: str, method: str = BASELINE) -> dict:
     t = reference.MEDMNIST_V2_2D
     hit = t[(t["dataset"] == dataset) & (t["method"] == method)]
     if hit.empty:
-        raise KeyError(f"no published value for {dataset!r} / {method!r}; datasets: {sorted(set(t['dataset']))}, "
-                       f"methods: {list(reference.MEDMNIST_V2_METHODS)}")
+        raise KeyError(
+            f"no published value for {dataset!r} / {method!r}; datasets: {sorted(set(t['dataset']))}, "
+            f"methods: {list(reference.MEDMNIST_V2_METHODS)}"
+        )
     return {"acc": float(hit["acc"].iloc[0]), "auc": float(hit["auc"].iloc[0])}
 
 
 def verdict(acc: float, auc: float, pub_acc: float, pub_auc: float) -> str:
     """Both metrics at or above the published value (at its three decimals) -> :data:`ABOVE`; both below ->
     :data:`BELOW`; otherwise says which one is below. An undefined AUC (nan) is said so."""
+
     def at_or_above(x, ref):
         return round(float(x), DECIMALS) >= ref
 
@@ -319,16 +402,20 @@ def _label(method: str) -> str:
     return METHODS[method].label if method in METHODS else method
 
 
-def comparison_table(summary: pd.DataFrame, statuses: Sequence[FlagStatus], methods: Sequence[str],
-                     budget_label: str) -> pd.DataFrame:
+def comparison_table(
+    summary: pd.DataFrame, statuses: Sequence[FlagStatus], methods: Sequence[str], budget_label: str
+) -> pd.DataFrame:
     """Rows: dataset x metric (ACC, AUC). Columns: this run's value per method, then MedMNIST v2's seven
     published methods. A dataset whose file is absent keeps its published values and says so in ``status``."""
     pub = reference.MEDMNIST_V2_2D
     rows = []
     for s in statuses:
         for label, mine, theirs in METRICS:
-            row = {"dataset": s.flag, "metric": label,
-                   "status": f"this run ({budget_label})" if s.available else s.not_available()}
+            row = {
+                "dataset": s.flag,
+                "metric": label,
+                "status": f"this run ({budget_label})" if s.available else s.not_available(),
+            }
             for m in methods:
                 hit = summary[(summary["dataset"] == s.flag) & (summary["method"] == m)] if len(summary) else summary
                 row[f"{_label(m)} (this run)"] = float(hit[mine].iloc[0]) if s.available and len(hit) else math.nan
@@ -339,16 +426,26 @@ def comparison_table(summary: pd.DataFrame, statuses: Sequence[FlagStatus], meth
     return pd.DataFrame(rows)
 
 
-def verdict_table(summary: pd.DataFrame, statuses: Sequence[FlagStatus], methods: Sequence[str],
-                  budget_label: str) -> pd.DataFrame:
+def verdict_table(
+    summary: pd.DataFrame, statuses: Sequence[FlagStatus], methods: Sequence[str], budget_label: str
+) -> pd.DataFrame:
     """One row per dataset and method: this run's ACC/AUC (mean; 95 % interval over seeds when n > 1), the
     published ResNet-18 (28), the differences and the verdict; one "not available" row per absent dataset."""
     rows = []
     for s in statuses:
         pub = published(s.flag)
         if not s.available:
-            rows.append({"dataset": s.flag, "method": "—", "n_seeds": 0, "verdict": s.not_available(),
-                         f"{BASELINE} ACC": pub["acc"], f"{BASELINE} AUC": pub["auc"], "budget": "—"})
+            rows.append(
+                {
+                    "dataset": s.flag,
+                    "method": "—",
+                    "n_seeds": 0,
+                    "verdict": s.not_available(),
+                    f"{BASELINE} ACC": pub["acc"],
+                    f"{BASELINE} AUC": pub["auc"],
+                    "budget": "—",
+                }
+            )
             continue
         for m in methods:
             hit = summary[(summary["dataset"] == s.flag) & (summary["method"] == m)]
@@ -365,8 +462,21 @@ def verdict_table(summary: pd.DataFrame, statuses: Sequence[FlagStatus], methods
             row["verdict"] = verdict(h["test_acc"], h["test_auc"], pub["acc"], pub["auc"])
             row["budget"] = budget_label
             rows.append(row)
-    cols = ["dataset", "method", "n_seeds", "test ACC", "test ACC 95% CI", f"{BASELINE} ACC", "Δ ACC", "test AUC",
-            "test AUC 95% CI", f"{BASELINE} AUC", "Δ AUC", "verdict", "budget"]
+    cols = [
+        "dataset",
+        "method",
+        "n_seeds",
+        "test ACC",
+        "test ACC 95% CI",
+        f"{BASELINE} ACC",
+        "Δ ACC",
+        "test AUC",
+        "test AUC 95% CI",
+        f"{BASELINE} AUC",
+        "Δ AUC",
+        "verdict",
+        "budget",
+    ]
     df = pd.DataFrame(rows)
     return df[[c for c in cols if c in df.columns]]
 
@@ -393,8 +503,15 @@ def difference_heatmap(verdicts: pd.DataFrame, *, title: str | None = None):
     for i in range(len(datasets)):
         for j in range(len(cols)):
             v = values[i, j]
-            ax.text(j, i, "n/a" if np.isnan(v) else f"{v:+.3f}", ha="center", va="center", fontsize=8,
-                    color="black" if np.isnan(v) or abs(v) < 0.6 * lim else "white")
+            ax.text(
+                j,
+                i,
+                "n/a" if np.isnan(v) else f"{v:+.3f}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="black" if np.isnan(v) or abs(v) < 0.6 * lim else "white",
+            )
     ax.set_xticks(range(len(cols)), [f"{textwrap.fill(m, 16)}\n{label}" for m, label in cols], fontsize=8)
     ax.set_yticks(range(len(datasets)), datasets, fontsize=9)
     fig.colorbar(im, ax=ax, label=f"this run − published {BASELINE}")

@@ -209,7 +209,9 @@ class RunConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
-            raise ConfigError([f"unknown setting {k!r}" for k in unknown] + [f"valid settings: {', '.join(sorted(names))}"])
+            raise ConfigError(
+                [f"unknown setting {k!r}" for k in unknown] + [f"valid settings: {', '.join(sorted(names))}"]
+            )
         return cls(**dict(d))
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -236,10 +238,15 @@ class RunConfig:
         names = {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(changes) - names)
         if unknown:
-            raise ConfigError([f"unknown setting {k!r}" for k in unknown] + [f"valid settings: {', '.join(sorted(names))}"])
+            raise ConfigError(
+                [f"unknown setting {k!r}" for k in unknown] + [f"valid settings: {', '.join(sorted(names))}"]
+            )
         d = self.to_dict()
-        if "optimizer" in changes and "weight_decay" not in changes and \
-                d["weight_decay"] == DEFAULT_WEIGHT_DECAY.get(self.optimizer, 0.0):
+        if (
+            "optimizer" in changes
+            and "weight_decay" not in changes
+            and d["weight_decay"] == DEFAULT_WEIGHT_DECAY.get(self.optimizer, 0.0)
+        ):
             d["weight_decay"] = None
         if "patience" in changes and "restore_best" not in changes and d["restore_best"] == (self.patience is not None):
             d["restore_best"] = None

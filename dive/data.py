@@ -10,6 +10,7 @@ by :mod:`dive.synthetic` carries a ``SYNTHETIC.json`` marker, and everything loa
 
 Run ``python -m dive.data [names...]`` to fetch (when online) and verify the files.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -79,12 +80,18 @@ class DatasetEntry:
             from torchvision.datasets import MNIST
 
             md5s = dict(MNIST.resources)
-            return [FileSpec(self.name, root / "MNIST" / "raw" / f, MNIST.mirrors[0] + f, md5s[f])
-                    for pair in MNIST_FILES.values() for f in pair]
+            return [
+                FileSpec(self.name, root / "MNIST" / "raw" / f, MNIST.mirrors[0] + f, md5s[f])
+                for pair in MNIST_FILES.values()
+                for f in pair
+            ]
         info = _medmnist_info()[self.name]
         suffix = "" if size == 28 else f"_{size}"
-        return [FileSpec(self.name, root / "medmnist" / f"{self.name}{suffix}.npz", info[f"url{suffix}"],
-                         info[f"MD5{suffix}"])]
+        return [
+            FileSpec(
+                self.name, root / "medmnist" / f"{self.name}{suffix}.npz", info[f"url{suffix}"], info[f"MD5{suffix}"]
+            )
+        ]
 
     def data_root_of(self, path: Path) -> Path:
         """The data root a file of this dataset lies under."""
@@ -100,8 +107,9 @@ class DatasetEntry:
 
         folder = root / "medmnist"
         folder.mkdir(parents=True, exist_ok=True)
-        getattr(medmnist, _medmnist_info()[self.name]["python_class"])(split="test", root=str(folder),
-                                                                         download=True, size=size)
+        getattr(medmnist, _medmnist_info()[self.name]["python_class"])(
+            split="test", root=str(folder), download=True, size=size
+        )
 
     def read(self, root: Path, split: str, size: int) -> tuple[np.ndarray, np.ndarray]:
         """``(images (N, C, H, W) uint8, labels)`` of one official split (``train``, ``val``, ``test``)."""
@@ -187,8 +195,12 @@ def files_for(name: str, root: str | os.PathLike | None = None, size: int = 28) 
     specs = DATASET_TABLE[name].files(root, size)
     if synthetic is not None:
         specs = [
-            FileSpec(s.dataset, s.path, f"synthetic (written by dive.synthetic; official: {s.url})",
-                     synthetic.get(str(s.path.relative_to(root)), s.md5))
+            FileSpec(
+                s.dataset,
+                s.path,
+                f"synthetic (written by dive.synthetic; official: {s.url})",
+                synthetic.get(str(s.path.relative_to(root)), s.md5),
+            )
             for s in specs
         ]
     return specs
@@ -220,7 +232,9 @@ def download(name: str, root: str | os.PathLike | None = None, size: int = 28) -
     DATASET_TABLE[name].download(root, size)
 
 
-def ensure_files(name: str, root: str | os.PathLike | None = None, size: int = 28, download_missing: bool = False) -> list[FileSpec]:
+def ensure_files(
+    name: str, root: str | os.PathLike | None = None, size: int = 28, download_missing: bool = False
+) -> list[FileSpec]:
     """Check (and optionally fetch) a dataset's files; raise before any work if one is unusable."""
     specs = files_for(name, root, size)
     problems = [(s, s.status()) for s in specs]
@@ -228,7 +242,11 @@ def ensure_files(name: str, root: str | os.PathLike | None = None, size: int = 2
         try:
             download(name, root, size)
         except Exception as exc:  # offline: say so, then report the missing files below
-            print(f"download of {name} failed: {exc.__class__.__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}", file=sys.stderr)
+            print(
+                f"download of {name} failed: {exc.__class__.__name__}: "
+                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
+                file=sys.stderr,
+            )
         problems = [(s, s.status()) for s in specs]
     bad = [_missing_message(s, st) for s, st in problems if st != "present"]
     if bad:
@@ -276,11 +294,13 @@ class Split:
     def multilabel(self) -> bool:
         return self.labels.ndim == 2
 
-    def subset(self, indices) -> "Split":
+    def subset(self, indices) -> Split:
         idx = torch.as_tensor(indices, dtype=torch.long)
-        return Split(self.images[idx], self.labels[idx], self.classes, self.dataset, self.name, self.task, self.synthetic)
+        return Split(
+            self.images[idx], self.labels[idx], self.classes, self.dataset, self.name, self.task, self.synthetic
+        )
 
-    def sample(self, n: int | None, seed: int = DEFAULT_SEED, stratified: bool = True) -> "Split":
+    def sample(self, n: int | None, seed: int = DEFAULT_SEED, stratified: bool = True) -> Split:
         """A seeded random subset of ``n`` images (all of them if n is None or >= len).
 
         Stratified by class for single-label data, so that small subsets keep the class proportions.
@@ -325,7 +345,7 @@ class Split:
         std = (s2 / n - mean * mean).clamp_min(0).sqrt()
         return tuple(float(v) for v in mean), tuple(float(v) for v in std)
 
-    def torch_dataset(self, transform=None) -> "SplitDataset":
+    def torch_dataset(self, transform=None) -> SplitDataset:
         return SplitDataset(self, transform)
 
 
@@ -373,8 +393,9 @@ class DatasetBundle:
     def channels(self) -> int:
         return self.train.channels
 
-    def subsets(self, train: int | None = None, val: int | None = None, test: int | None = None, *,
-                seed: int = DEFAULT_SEED) -> "DatasetBundle":
+    def subsets(
+        self, train: int | None = None, val: int | None = None, test: int | None = None, *, seed: int = DEFAULT_SEED
+    ) -> DatasetBundle:
         """The same bundle with seeded, stratified subsets of its splits (see :meth:`Split.sample`).
 
         ``None`` keeps a split whole, as does a size at least as large as the split. The profiles
@@ -383,8 +404,12 @@ class DatasetBundle:
         for what, n in (("train", train), ("val", val), ("test", test)):
             if n is not None and int(n) < 1:
                 raise ValueError(f"{what} subset size must be positive or None (all), got {n}")
-        return replace(self, train=self.train.sample(train, seed), val=self.val.sample(val, seed),
-                       test=self.test.sample(test, seed))
+        return replace(
+            self,
+            train=self.train.sample(train, seed),
+            val=self.val.sample(val, seed),
+            test=self.test.sample(test, seed),
+        )
 
     def stats(self) -> dict:
         """Split sizes, per-channel mean/std of train, class counts and imbalance ratio."""
@@ -398,15 +423,17 @@ class DatasetBundle:
             "image_shape": list(self.train.images.shape[1:]),
             "mean": list(mean),
             "std": list(std),
-            "class_counts": {c: int(n) for c, n in zip(self.classes, counts)},
+            "class_counts": {c: int(n) for c, n in zip(self.classes, counts, strict=False)},
             "imbalance_ratio": self.train.imbalance_ratio(),
         }
 
     def __repr__(self) -> str:
         tag = " SYNTHETIC" if self.synthetic else ""
-        return (f"DatasetBundle({self.name}{tag}, {self.split_mode} split, train={len(self.train)}, "
-                f"val={len(self.val)}, test={len(self.test)}, {self.channels}x{self.size}x{self.size}, "
-                f"{self.num_classes} classes)")
+        return (
+            f"DatasetBundle({self.name}{tag}, {self.split_mode} split, train={len(self.train)}, "
+            f"val={len(self.val)}, test={len(self.test)}, {self.channels}x{self.size}x{self.size}, "
+            f"{self.num_classes} classes)"
+        )
 
 
 def _read_idx_gz(path: Path) -> np.ndarray:
@@ -417,7 +444,7 @@ def _read_idx_gz(path: Path) -> np.ndarray:
     ndim = data[3]
     if data[2] != 0x08 or not 1 <= ndim <= 3:
         raise DatasetFileError(f"{path} is not an unsigned-byte idx file")
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if arr.size != int(np.prod(shape)):
         raise DatasetFileError(f"{path}: expected {shape} values, found {arr.size}")
@@ -462,7 +489,7 @@ def report_split(n: int, val_fraction: float = 0.2, seed: int = DEFAULT_SEED) ->
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
     n_val = int(round(n * val_fraction))
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    return perm[: n - n_val].sort().values, perm[n - n_val:].sort().values
+    return perm[: n - n_val].sort().values, perm[n - n_val :].sort().values
 
 
 def load(
@@ -494,8 +521,7 @@ def load(
         images = np.ascontiguousarray(images)
         if not images.flags.writeable:
             images = images.copy()
-        return Split(torch.from_numpy(images), torch.from_numpy(labels),
-                     classes, name, split_name, task, synthetic)
+        return Split(torch.from_numpy(images), torch.from_numpy(labels), classes, name, split_name, task, synthetic)
 
     entry = DATASET_TABLE[name]
     full_train = make(entry.read(root, "train", size), "train")
@@ -515,8 +541,9 @@ def load_for(config, root: str | os.PathLike | None = None, *, download: bool = 
     """The full bundle a :class:`dive.config.RunConfig` describes (dataset, split, split seed, file size),
     loaded from ``root``; ``dive.experiment.run`` draws the config's subsets from it. A worker on another
     machine rebuilds exactly the same data from ``(config, root)``."""
-    return load(config.dataset, root, size=config.file_size, split=config.split, seed=config.split_seed,
-                download=download)
+    return load(
+        config.dataset, root, size=config.file_size, split=config.split, seed=config.split_seed, download=download
+    )
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -530,7 +557,9 @@ def status_table(names, root=None, size: int = 28, fetch: bool = True) -> list[d
             try:
                 download(name, root, size)
             except Exception as exc:
-                print(f"{name}: download failed ({exc.__class__.__name__}); is the internet reachable?", file=sys.stderr)
+                print(
+                    f"{name}: download failed ({exc.__class__.__name__}); is the internet reachable?", file=sys.stderr
+                )
         for s in specs:
             rows.append({"dataset": name, "status": s.status(), "path": str(s.path), "url": s.url, "md5": s.md5})
     return rows
@@ -538,15 +567,21 @@ def status_table(names, root=None, size: int = 28, fetch: bool = True) -> list[d
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m dive.data", description="Fetch (when online) and verify dataset files.")
-    p.add_argument("names", nargs="*", default=list(REPORT_DATASETS),
-                   help=f"datasets (default: {' '.join(REPORT_DATASETS)}), or 'all' (mnist and every MedMNIST 2D "
-                        f"flag); valid: {', '.join(DATASETS)}")
+    p.add_argument(
+        "names",
+        nargs="*",
+        default=list(REPORT_DATASETS),
+        help=f"datasets (default: {' '.join(REPORT_DATASETS)}), or 'all' (mnist and every MedMNIST 2D "
+        f"flag); valid: {', '.join(DATASETS)}",
+    )
     p.add_argument("--root", default=None, help="data root (default: $DIVE_DATA, else <repo>/data)")
     p.add_argument("--size", type=int, default=28, help=f"MedMNIST image size, one of {MEDMNIST_SIZES}")
     p.add_argument("--no-download", action="store_true", help="only verify, never fetch")
     args = p.parse_args(argv)
     try:  # 'all': every dataset dive knows (make data DATASETS=all)
-        names = list(dict.fromkeys(n for a in args.names for n in (DATASETS if a.lower() == "all" else [check_name(a)])))
+        names = list(
+            dict.fromkeys(n for a in args.names for n in (DATASETS if a.lower() == "all" else [check_name(a)]))
+        )
     except ValueError as exc:
         p.error(str(exc))
     root = resolve_root(args.root)
@@ -558,8 +593,11 @@ def main(argv=None) -> int:
         print(f"{r['dataset']:<16} {r['status']:<8} {r['path']:<{width}}  {r['md5']}")
     bad = [r for r in rows if r["status"] != "present"]
     for r in bad:
-        print(f"\n{r['dataset']}: {r['status']}: {r['path']}\n  URL: {r['url']}\n  md5: {r['md5']}\n"
-              f"  place the file there by hand (download it where the internet is reachable).", file=sys.stderr)
+        print(
+            f"\n{r['dataset']}: {r['status']}: {r['path']}\n  URL: {r['url']}\n  md5: {r['md5']}\n"
+            f"  place the file there by hand (download it where the internet is reachable).",
+            file=sys.stderr,
+        )
     return 1 if bad else 0
 
 

@@ -11,6 +11,7 @@ is never resumed (it is set aside, renamed, with a note), and a *run store* (one
 ``<store>/<key>/`` with ``config.json``, ``checkpoint.pt`` and ``result.pt``) lets every notebook
 load a run that any notebook already finished instead of training it again.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -80,18 +81,25 @@ class RunResult:
         """The history record of ``epoch`` (what a run of only ``epoch`` fixed epochs would have reached:
         training is the same up to there). Raises when the run did not get that far or stopped early."""
         if self.config.patience is not None or self.config.scheduler not in (None, "step", "multistep"):
-            raise ValueError(f"{self.name}: early stopping or a length-dependent scheduler; epoch {epoch} of this "
-                             "run is not what a shorter run would reach")
+            raise ValueError(
+                f"{self.name}: early stopping or a length-dependent scheduler; epoch {epoch} of this "
+                "run is not what a shorter run would reach"
+            )
         if not 1 <= epoch <= len(self.history):
             raise ValueError(f"{self.name} ran {len(self.history)} epochs, not {epoch}")
         return self.history[epoch - 1]
 
     def row(self) -> dict:
         """A flat summary for tables."""
-        r = {"run": self.name, "model": self.model_name, "seed": self.seed, "epochs_run": self.fit.epochs_run,
-             "best_epoch": self.fit.best_epoch,
-             "s_per_epoch": round(self.fit.seconds_per_epoch or 0.0, 2),
-             **{f"val_{k}": v for k, v in M.metrics_row(self.val).items()}}
+        r = {
+            "run": self.name,
+            "model": self.model_name,
+            "seed": self.seed,
+            "epochs_run": self.fit.epochs_run,
+            "best_epoch": self.fit.best_epoch,
+            "s_per_epoch": round(self.fit.seconds_per_epoch or 0.0, 2),
+            **{f"val_{k}": v for k, v in M.metrics_row(self.val).items()},
+        }
         if self.test is not None:
             r.update({f"test_{k}": v for k, v in M.metrics_row(self.test).items()})
         return r
@@ -114,8 +122,9 @@ def resolve_pretrained(model_name: str, pretrained) -> tuple[bool, str | None]:
     if pretrained == "auto":
         if os.path.isfile(path):
             return True, None
-        return False, (f"{model_name}: ImageNet weights not found at {path} (offline?); "
-                       "trained from scratch (pretrained=False)")
+        return False, (
+            f"{model_name}: ImageNet weights not found at {path} (offline?); trained from scratch (pretrained=False)"
+        )
     raise ValueError(f"pretrained must be True, False or 'auto', got {pretrained!r}")
 
 
@@ -160,8 +169,10 @@ def check_data(config: RunConfig, data: DatasetBundle) -> None:
         have["split_seed"] = data.seed
     bad = [f"{k}: config {getattr(config, k)!r}, data {v!r}" for k, v in have.items() if getattr(config, k) != v]
     if bad:
-        raise ValueError("the data do not match the run's config (" + "; ".join(bad) + "); load them with "
-                         "dive.data.load_for(config, root)")
+        raise ValueError(
+            "the data do not match the run's config (" + "; ".join(bad) + "); load them with "
+            "dive.data.load_for(config, root)"
+        )
 
 
 def _tensor_digest(h, t: torch.Tensor, max_items: int = 1024) -> None:
@@ -179,28 +190,45 @@ def data_fingerprint(data: DatasetBundle) -> dict:
     for split in (data.train, data.val, data.test):
         h.update(split.labels.contiguous().cpu().numpy().tobytes())
         _tensor_digest(h, split.images)
-    return {"dataset": data.name, "split": data.split_mode, "split_seed": data.seed, "file_size": data.size,
-            "synthetic": bool(data.synthetic), "sizes": [len(data.train), len(data.val), len(data.test)],
-            "content": h.hexdigest()[:16]}
+    return {
+        "dataset": data.name,
+        "split": data.split_mode,
+        "split_seed": data.seed,
+        "file_size": data.size,
+        "synthetic": bool(data.synthetic),
+        "sizes": [len(data.train), len(data.val), len(data.test)],
+        "content": h.hexdigest()[:16],
+    }
 
 
 def run_key(config: RunConfig, data_fp: dict, plan: P.Plan) -> str:
-    text = json.dumps({"config": config.fingerprint(), "data": data_fp,
-                       "plan": [plan.precision, plan.channels_last, plan.compile]}, sort_keys=True)
+    text = json.dumps(
+        {"config": config.fingerprint(), "data": data_fp, "plan": [plan.precision, plan.channels_last, plan.compile]},
+        sort_keys=True,
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def preprocess_for(config: RunConfig, data: DatasetBundle, spec) -> Preprocess:
     """The preprocessing of a run: the model's input size, its normalisation, the augmentation."""
     stats = data.train.mean_std() if config.normalize in ("auto", "dataset") else None
-    return Preprocess.for_model(spec, size=config.image_size, augment=config.augment, dataset_stats=stats,
-                                normalize=config.normalize)
+    return Preprocess.for_model(
+        spec, size=config.image_size, augment=config.augment, dataset_stats=stats, normalize=config.normalize
+    )
 
 
 def _build(config: RunConfig, data: DatasetBundle, *, pretrained: bool) -> torch.nn.Module:
-    return build_model(config.model, data.num_classes, data.channels, pretrained=pretrained,
-                       batch_norm=config.batch_norm, dropout=config.dropout, activation=config.activation,
-                       image_size=config.image_size or 28, multilabel=data.train.multilabel)
+    return build_model(
+        config.model,
+        data.num_classes,
+        data.channels,
+        pretrained=pretrained,
+        batch_norm=config.batch_norm,
+        dropout=config.dropout,
+        activation=config.activation,
+        image_size=config.image_size or 28,
+        multilabel=data.train.multilabel,
+    )
 
 
 def _set_aside(path: Path, why: str) -> str:
@@ -285,9 +313,13 @@ def run(
                 record(outputs, loaded)
             return loaded
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / CONFIG_NAME).write_text(json.dumps(
-            {"key": key, "name": run_name, "config": config.to_dict(), "data": data_fp, "plan": plan.as_dict()},
-            indent=2, sort_keys=True))
+        (run_dir / CONFIG_NAME).write_text(
+            json.dumps(
+                {"key": key, "name": run_name, "config": config.to_dict(), "data": data_fp, "plan": plan.as_dict()},
+                indent=2,
+                sort_keys=True,
+            )
+        )
         ckpt_dir = run_dir if checkpoints else None
     else:
         ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None and checkpoints else None
@@ -304,12 +336,32 @@ def run(
     seed_everything(config.seed, config.deterministic)  # the initial weights depend on the seed
     net = _build(config, data, pretrained=config.pretrained)
     pre = preprocess_for(config, data, net.spec)
-    train_b = Batches(data.train, config.batch_size, pre, device=dev, shuffle=True, balanced=config.balanced,
-                      train=True, seed=config.seed, channels_last=plan.channels_last)
+    train_b = Batches(
+        data.train,
+        config.batch_size,
+        pre,
+        device=dev,
+        shuffle=True,
+        balanced=config.balanced,
+        train=True,
+        seed=config.seed,
+        channels_last=plan.channels_last,
+    )
     eb = config.eval_batch_size or max(config.batch_size, 128)
     val_b = Batches(data.val, eb, pre, device=dev, channels_last=plan.channels_last)
-    result = fit(net, train_b, val_b, config, device=dev, checkpoint_dir=ckpt_dir,
-                 resume=ckpt_dir is not None, checkpoint_key=key, quiet=quiet, desc=run_name, callbacks=callbacks)
+    result = fit(
+        net,
+        train_b,
+        val_b,
+        config,
+        device=dev,
+        checkpoint_dir=ckpt_dir,
+        resume=ckpt_dir is not None,
+        checkpoint_key=key,
+        quiet=quiet,
+        desc=run_name,
+        callbacks=callbacks,
+    )
     if result.resumed_from:
         notes.append(f"{run_name}: resumed from the checkpoint of epoch {result.resumed_from} in {ckpt_dir}")
     out = _score(run_name, config, result, net, data, pre, dev, plan, evaluate_test, eb)
@@ -335,18 +387,43 @@ def _score(run_name, config, result, net, data, pre, dev, plan, evaluate_test: b
 
 
 def _save_result(run_dir: Path, r: RunResult) -> None:
-    fit_state = {k: getattr(r.fit, k) for k in ("history", "best_epoch", "best_val_acc", "best_score", "monitor",
-                                                 "epochs_run", "stopped_early", "restored_best", "seconds", "plan")}
-    obj = {"key": r.key, "config": r.config.to_dict(), "fit": fit_state, "model": r.model.state_dict(),
-           "val": r.val, "test": r.test, "val_probs": r.val_probs, "test_probs": r.test_probs,
-           "y_val": r.y_val, "y_test": r.y_test, "finished_at": time.time(), "name": r.name}
+    fit_state = {
+        k: getattr(r.fit, k)
+        for k in (
+            "history",
+            "best_epoch",
+            "best_val_acc",
+            "best_score",
+            "monitor",
+            "epochs_run",
+            "stopped_early",
+            "restored_best",
+            "seconds",
+            "plan",
+        )
+    }
+    obj = {
+        "key": r.key,
+        "config": r.config.to_dict(),
+        "fit": fit_state,
+        "model": r.model.state_dict(),
+        "val": r.val,
+        "test": r.test,
+        "val_probs": r.val_probs,
+        "test_probs": r.test_probs,
+        "y_val": r.y_val,
+        "y_test": r.y_test,
+        "finished_at": time.time(),
+        "name": r.name,
+    }
     tmp = run_dir / f"{RESULT_NAME}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"  # two writers never share one
     torch.save(obj, tmp)
     os.replace(tmp, run_dir / RESULT_NAME)
 
 
-def _load_stored(run_dir: Path, key: str, config: RunConfig, data: DatasetBundle, dev, plan, run_name: str,
-                 evaluate_test: bool) -> RunResult | None:
+def _load_stored(
+    run_dir: Path, key: str, config: RunConfig, data: DatasetBundle, dev, plan, run_name: str, evaluate_test: bool
+) -> RunResult | None:
     path = run_dir / RESULT_NAME
     if not path.is_file():
         return None
@@ -360,8 +437,21 @@ def _load_stored(run_dir: Path, key: str, config: RunConfig, data: DatasetBundle
     fr = FitResult(model=net, **saved["fit"])
     pre = preprocess_for(config, data, net.spec)
     eb = config.eval_batch_size or max(config.batch_size, 128)
-    r = RunResult(run_name, config, fr, net, saved["val"], saved["test"], saved["val_probs"], saved["test_probs"],
-                  saved["y_val"], saved["y_test"], key=key, run_dir=run_dir, loaded=True)
+    r = RunResult(
+        run_name,
+        config,
+        fr,
+        net,
+        saved["val"],
+        saved["test"],
+        saved["val_probs"],
+        saved["test_probs"],
+        saved["y_val"],
+        saved["y_test"],
+        key=key,
+        run_dir=run_dir,
+        loaded=True,
+    )
     if evaluate_test and r.test is None:
         test_b = Batches(data.test, eb, pre, device=dev, channels_last=plan.channels_last)
         r.y_test, r.test_probs = M.predict(net, test_b, multilabel=data.train.multilabel, plan=plan)
@@ -377,8 +467,17 @@ def record(outputs, result: RunResult, extra: dict | None = None) -> None:
     for n in result.notes:
         if n not in getattr(outputs, "notes", []):
             outputs.note(n)
-    outputs.add_run(result.name, result.model_name, result.params, fit=result.fit, val=result.val,
-                    test=result.test, extra=extra, seed=result.seed, config=result.config)
+    outputs.add_run(
+        result.name,
+        result.model_name,
+        result.params,
+        fit=result.fit,
+        val=result.val,
+        test=result.test,
+        extra=extra,
+        seed=result.seed,
+        config=result.config,
+    )
 
 
 def ensemble(results: Iterable[RunResult], task: str, class_names=None, *, split: str = "test") -> dict:
@@ -434,16 +533,22 @@ class GridResult:
 
     def values(self, metric: str = "accuracy", split: str = "val") -> pd.DataFrame:
         """A long frame ``config, seed, value`` for :mod:`dive.stats`."""
-        return pd.DataFrame([{"config": name, "seed": r.seed, "value": (r.val if split == "val" else r.test)[metric]}
-                             for name, rs in self.runs.items() for r in rs])
+        return pd.DataFrame(
+            [
+                {"config": name, "seed": r.seed, "value": (r.val if split == "val" else r.test)[metric]}
+                for name, rs in self.runs.items()
+                for r in rs
+            ]
+        )
 
     def histories(self) -> dict[str, list[list[dict]]]:
         """``{name: [history per seed]}`` for :func:`dive.plots.learning_curves` (mean with a band)."""
         return {name: [r.history for r in rs] for name, rs in self.runs.items() if rs}
 
 
-def run_grid(data, configs: dict[str, RunConfig], seeds=1, *, allow: tuple[type[BaseException], ...] = (),
-             **kwargs) -> GridResult:
+def run_grid(
+    data, configs: dict[str, RunConfig], seeds=1, *, allow: tuple[type[BaseException], ...] = (), **kwargs
+) -> GridResult:
     """Every named config once per seed, through :func:`run_many` (so ``executor="ray"`` spreads them all).
 
     Each seed changes the initial weights, the sampler and the augmentation draws (``config.seed``); the data
@@ -507,4 +612,3 @@ def one_at_a_time(defaults: dict, grid: dict[str, list]) -> list[tuple[str, obje
     if unknown:
         raise ValueError(f"grid names {unknown} are not among the defaults {sorted(defaults)}")
     return [(k, v, {**defaults, k: v}) for k, values in grid.items() for v in values]
-

@@ -25,6 +25,7 @@ exactly MedMNIST's number) and says why next to it:
 A single ``UserWarning`` naming the classes replaces scikit-learn's per-class warnings.
 ``nan`` is a Python float, which :mod:`json` writes as ``NaN``.
 """
+
 from __future__ import annotations
 
 import math
@@ -85,8 +86,9 @@ def class_names_list(class_names, n: int) -> list[str]:
 # prediction
 # ----------------------------------------------------------------------------------------
 @torch.no_grad()
-def predict(model: torch.nn.Module, batches: Iterable, *, multilabel: bool = False,
-            plan=None) -> tuple[np.ndarray, np.ndarray]:
+def predict(
+    model: torch.nn.Module, batches: Iterable, *, multilabel: bool = False, plan=None
+) -> tuple[np.ndarray, np.ndarray]:
     """Run ``model`` over ``batches`` and return ``(y_true, probs)`` as NumPy arrays.
 
     ``batches`` is any iterable of ``(x, y)`` tensor pairs, ``x`` already preprocessed and on

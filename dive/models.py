@@ -25,9 +25,9 @@ Pretrained weights never come from anywhere but torch hub's cache
 ``weights_path``; offline without the file, :class:`WeightsNotFoundError` says where to
 put it.
 """
+
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 
@@ -94,28 +94,67 @@ class ModelEntry:
 # Native sides: torchvision nets were trained on Resize(256)+CenterCrop(224) (report A.2); pretrainedmodels'
 # Xception on 299 (the report trained it at 168, 3.6).
 _IMAGENET = dict(mean=IMAGENET_MEAN, std=IMAGENET_STD)
-MODELS: dict[str, ModelEntry] = {e.name: e for e in (
-    ModelEntry("simplecnn_v1", "simple", None, 4, report="2.2.1 / A.1: the initial two-conv SimpleCNN (LeakyReLU)"),
-    ModelEntry("simplecnn", "simple", None, 8, report="2.2.1 / A.1: the improved SimpleCNN (BatchNorm, Dropout)"),
-    ModelEntry("alexnet", "torchvision", 224, 63, head="classifier.6", weights="torchvision", center_crop=True,
-               report="2.2.2, 3.4.3 (batch_norm=True: BatchNorm2d after every conv)", **_IMAGENET),
-    *(ModelEntry(n, "torchvision", 224, 1, head="fc", weights="torchvision", center_crop=True,
-                 report="2.2.3, 3.5", **_IMAGENET)
-      for n in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")),
-    *(ModelEntry(f"{n}_28", "torchvision28", 28, 1, head="fc",
-                 report="MedMNIST v2's ResNet for 28 px inputs: 3x3 stride-1 first conv, no max-pool")
-      for n in ("resnet18", "resnet50")),
-    ModelEntry("xception", "pretrainedmodels", 299, 7, mean=XCEPTION_MEAN, std=XCEPTION_STD, head="last_linear",
-               weights="pretrainedmodels", report="3.6 (via the pretrainedmodels package, as in the report)"),
-)}
+MODELS: dict[str, ModelEntry] = {
+    e.name: e
+    for e in (
+        ModelEntry("simplecnn_v1", "simple", None, 4, report="2.2.1 / A.1: the initial two-conv SimpleCNN (LeakyReLU)"),
+        ModelEntry("simplecnn", "simple", None, 8, report="2.2.1 / A.1: the improved SimpleCNN (BatchNorm, Dropout)"),
+        ModelEntry(
+            "alexnet",
+            "torchvision",
+            224,
+            63,
+            head="classifier.6",
+            weights="torchvision",
+            center_crop=True,
+            report="2.2.2, 3.4.3 (batch_norm=True: BatchNorm2d after every conv)",
+            **_IMAGENET,
+        ),
+        *(
+            ModelEntry(
+                n,
+                "torchvision",
+                224,
+                1,
+                head="fc",
+                weights="torchvision",
+                center_crop=True,
+                report="2.2.3, 3.5",
+                **_IMAGENET,
+            )
+            for n in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+        ),
+        *(
+            ModelEntry(
+                f"{n}_28",
+                "torchvision28",
+                28,
+                1,
+                head="fc",
+                report="MedMNIST v2's ResNet for 28 px inputs: 3x3 stride-1 first conv, no max-pool",
+            )
+            for n in ("resnet18", "resnet50")
+        ),
+        ModelEntry(
+            "xception",
+            "pretrainedmodels",
+            299,
+            7,
+            mean=XCEPTION_MEAN,
+            std=XCEPTION_STD,
+            head="last_linear",
+            weights="pretrainedmodels",
+            report="3.6 (via the pretrainedmodels package, as in the report)",
+        ),
+    )
+}
 MODEL_NAMES = tuple(MODELS)
 
 
 class WeightsNotFoundError(FileNotFoundError):
     """Pretrained weights are neither in torch hub's cache nor downloadable (offline)."""
 
-    def __init__(self, message: str, *, model: str | None = None, path: str | None = None,
-                 url: str | None = None):
+    def __init__(self, message: str, *, model: str | None = None, path: str | None = None, url: str | None = None):
         super().__init__(message)
         self.model = model
         self.path = path
@@ -186,8 +225,9 @@ def min_image_size(name: str) -> int:
     return MODELS[_canonical(name)].min_size
 
 
-def model_spec(name: str, *, pretrained: bool = False, image_size: int | None = None,
-               in_channels: int | None = None) -> ModelSpec:
+def model_spec(
+    name: str, *, pretrained: bool = False, image_size: int | None = None, in_channels: int | None = None
+) -> ModelSpec:
     """The :class:`ModelSpec` ``build_model`` would attach, without building the net.
 
     ``image_size`` (default 28) only applies to the SimpleCNNs, whose flatten size depends
@@ -201,8 +241,17 @@ def model_spec(name: str, *, pretrained: bool = False, image_size: int | None = 
         size = _check_image_size(e.name, 28 if image_size is None else image_size)
         channels = 3 if in_channels is None else in_channels
         return ModelSpec(e.name, size, size, channels, None, None, False, None)
-    return ModelSpec(e.name, e.native_size, e.min_size, 3, e.mean, e.std, bool(pretrained),
-                     weights_url(e.name), center_crop=e.center_crop)
+    return ModelSpec(
+        e.name,
+        e.native_size,
+        e.min_size,
+        3,
+        e.mean,
+        e.std,
+        bool(pretrained),
+        weights_url(e.name),
+        center_crop=e.center_crop,
+    )
 
 
 # --------------------------------------------------------------------------- SimpleCNNs
@@ -233,8 +282,14 @@ class SimpleCNNv1(_SizeChecked):
     (32, 64 filters), each followed by LeakyReLU and 2x2 max-pooling, then one linear
     layer. Returns log-probabilities (raw logits when ``multilabel``)."""
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 1, image_size: int = 28,
-                 activation: str = "leaky_relu", multilabel: bool = False):
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        image_size: int = 28,
+        activation: str = "leaky_relu",
+        multilabel: bool = False,
+    ):
         super().__init__()
         self.image_size = image_size
         self.multilabel = multilabel
@@ -265,9 +320,16 @@ class SimpleCNN(_SizeChecked):
     ``in_channels=1`` is the MNIST version, 3 the PathMNIST one. Returns log-probabilities
     (raw logits when ``multilabel``)."""
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 1, image_size: int = 28,
-                 batch_norm: bool = True, dropout: bool = True, activation: str = "relu",
-                 multilabel: bool = False):
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        image_size: int = 28,
+        batch_norm: bool = True,
+        dropout: bool = True,
+        activation: str = "relu",
+        multilabel: bool = False,
+    ):
         super().__init__()
         self.image_size = image_size
         self.multilabel = multilabel
@@ -345,7 +407,8 @@ def _download_state_dict(key: str) -> dict:
         # cache file, $TORCH_HOME/hub/checkpoints/xception-43020ad28.pth) with
         # weights_only=True, and do its fc -> last_linear rename in _xception_keys().
         return torch.hub.load_state_dict_from_url(
-            weights_url(key), map_location="cpu", progress=True, weights_only=True)
+            weights_url(key), map_location="cpu", progress=True, weights_only=True
+        )
     from torchvision.models import get_model_weights
 
     weights = get_model_weights(key).DEFAULT
@@ -358,7 +421,7 @@ def _unwrap_state_dict(sd) -> dict:
     if not isinstance(sd, dict):
         raise TypeError(f"expected a state dict, got {type(sd).__name__}")
     if sd and all(k.startswith("module.") for k in sd):  # saved from DataParallel
-        sd = {k[len("module."):]: v for k, v in sd.items()}
+        sd = {k[len("module.") :]: v for k, v in sd.items()}
     return sd
 
 
@@ -380,7 +443,9 @@ def _pretrained_state_dict(key: str, weights_path) -> dict:
             f"pretrained ImageNet weights for {key!r} are not in the torch hub cache and could "
             f"not be downloaded ({type(exc).__name__}: {exc}); download it from {url} and place "
             f"it at {cache} (or pass weights_path=...)",
-            model=key, path=cache, url=url,
+            model=key,
+            path=cache,
+            url=url,
         ) from exc
 
 
@@ -409,10 +474,19 @@ def _flag(value, default: bool) -> bool:
     return default if value is None else bool(value)
 
 
-def build_model(name: str, num_classes: int, in_channels: int = 3, pretrained: bool = False, *,
-                weights_path=None, batch_norm: bool | None = None, dropout: bool | None = None,
-                activation: str | None = None, image_size: int = 28,
-                multilabel: bool = False) -> nn.Module:
+def build_model(
+    name: str,
+    num_classes: int,
+    in_channels: int = 3,
+    pretrained: bool = False,
+    *,
+    weights_path=None,
+    batch_norm: bool | None = None,
+    dropout: bool | None = None,
+    activation: str | None = None,
+    image_size: int = 28,
+    multilabel: bool = False,
+) -> nn.Module:
     """Build ``name`` (see :data:`MODEL_NAMES`, case-insensitive) with ``num_classes`` outputs.
 
     * ``in_channels`` (1 or 3): channels of the data. The SimpleCNNs are built with that many
@@ -449,13 +523,19 @@ def build_model(name: str, num_classes: int, in_channels: int = 3, pretrained: b
         if key == "simplecnn_v1":
             if batch_norm or dropout:
                 raise ValueError("simplecnn_v1 has no batch norm or dropout; use 'simplecnn' for those")
-            model: nn.Module = SimpleCNNv1(num_classes, in_channels, size,
-                                           activation=activation or "leaky_relu",
-                                           multilabel=multilabel)
+            model: nn.Module = SimpleCNNv1(
+                num_classes, in_channels, size, activation=activation or "leaky_relu", multilabel=multilabel
+            )
         else:
-            model = SimpleCNN(num_classes, in_channels, size,
-                              batch_norm=_flag(batch_norm, True), dropout=_flag(dropout, True),
-                              activation=activation or "relu", multilabel=multilabel)
+            model = SimpleCNN(
+                num_classes,
+                in_channels,
+                size,
+                batch_norm=_flag(batch_norm, True),
+                dropout=_flag(dropout, True),
+                activation=activation or "relu",
+                multilabel=multilabel,
+            )
         spec = model_spec(key, image_size=size, in_channels=in_channels)
     else:
         if activation not in (None, "relu"):
@@ -466,8 +546,9 @@ def build_model(name: str, num_classes: int, in_channels: int = 3, pretrained: b
             raise ValueError(f"{key} has no pretrained weights; use pretrained=False and no weights_path")
         if batch_norm is False and key != "alexnet":
             raise ValueError(f"{key} always has batch normalisation; batch_norm=False is not possible")
-        model = _build_pretrainable(key, num_classes, use_weights, weights_path,
-                                    batch_norm=bool(batch_norm) and key == "alexnet")
+        model = _build_pretrainable(
+            key, num_classes, use_weights, weights_path, batch_norm=bool(batch_norm) and key == "alexnet"
+        )
         spec = model_spec(key, pretrained=use_weights)
 
     model.spec = spec
@@ -489,8 +570,7 @@ def _set_head(model: nn.Module, path: str, num_classes: int) -> None:
         setattr(owner, last, new)
 
 
-def _build_pretrainable(key: str, num_classes: int, use_weights: bool, weights_path,
-                        batch_norm: bool) -> nn.Module:
+def _build_pretrainable(key: str, num_classes: int, use_weights: bool, weights_path, batch_norm: bool) -> nn.Module:
     entry = MODELS[key]
     state = _pretrained_state_dict(key, weights_path) if use_weights else None
     if entry.family == "pretrainedmodels":

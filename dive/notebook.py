@@ -75,8 +75,16 @@ def parameters_from(namespace: Mapping[str, Any], notebook: str | None = None) -
     return {k: namespace[k] for k in names if k in namespace}
 
 
-def setup(notebook: str, namespace: Mapping[str, Any] | None = None, *, load: bool = True,
-          dataset: str | None = None, split: str | None = None, subsets: bool = True, **given: Any) -> NotebookSetup:
+def setup(
+    notebook: str,
+    namespace: Mapping[str, Any] | None = None,
+    *,
+    load: bool = True,
+    dataset: str | None = None,
+    split: str | None = None,
+    subsets: bool = True,
+    **given: Any,
+) -> NotebookSetup:
     """Resolve, check, prepare outputs and (``load=True``) load the data of ``notebook``.
 
     ``namespace``: the notebook's ``globals()`` (its parameters cell); ``given`` overrides it.
@@ -98,6 +106,7 @@ def setup(notebook: str, namespace: Mapping[str, Any] | None = None, *, load: bo
         nb.full_data = ddata.load(name, p.data_root, split=mode, seed=split_seed(p))
         nb.data = nb.full_data
         if subsets:
-            nb.data = nb.full_data.subsets(train=p.get("train_size"), val=p.get("val_size"),
-                                           test=p.get("test_size"), seed=split_seed(p))
+            nb.data = nb.full_data.subsets(
+                train=p.get("train_size"), val=p.get("val_size"), test=p.get("test_size"), seed=split_seed(p)
+            )
     return nb

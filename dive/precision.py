@@ -25,6 +25,7 @@
 CPU is emulated (slower than float32 without AMX-FP16) and its gradients would need a scaler that CPU
 training loops do not use; ``"bf16"`` is the CPU's half precision.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -152,7 +153,7 @@ def model_family(model_name: str) -> str:
     """``resnet18``…``resnet152`` share the family ``resnet`` (measured: ResNet18 at 224 px); the others, including
     the 28 px ResNets (``resnet18_28``: other layer shapes, not measured), are their own name."""
     key = str(model_name).strip().lower().replace("-", "_")
-    return "resnet" if key.startswith("resnet") and key[len("resnet"):].isdigit() else key
+    return "resnet" if key.startswith("resnet") and key[len("resnet") :].isdigit() else key
 
 
 # ----------------------------------------------------------------------------- plan
@@ -192,8 +193,9 @@ def plan(precision="auto", channels_last="auto", compile=False, *, device, model
         native, kind = cpu_bf16_support()
         measured, row = _measured(kind, family) if native else (None, kind)
         if prec == "fp16":
-            raise ValueError("precision 'fp16' is for CUDA devices; on a CPU use 'bf16' (native on AMX / "
-                             "AVX512-BF16 CPUs) or 'auto'")
+            raise ValueError(
+                "precision 'fp16' is for CUDA devices; on a CPU use 'bf16' (native on AMX / AVX512-BF16 CPUs) or 'auto'"
+            )
         if prec == "auto":
             if not native:
                 prec = "fp32"
@@ -203,8 +205,10 @@ def plan(precision="auto", channels_last="auto", compile=False, *, device, model
                 why.append(f"fp32: bf16 not measured for {family} on an {kind} CPU")
             elif measured.bf16:
                 prec = "bf16"
-                why.append(f"bf16 autocast: {kind} CPU, measured faster for {family}"
-                           + (f" (on an {row} CPU)" if row != kind else ""))
+                why.append(
+                    f"bf16 autocast: {kind} CPU, measured faster for {family}"
+                    + (f" (on an {row} CPU)" if row != kind else "")
+                )
             else:
                 prec = "fp32"
                 why.append(f"fp32: bf16 measured not faster for {family} on an {kind} CPU")
@@ -213,8 +217,9 @@ def plan(precision="auto", channels_last="auto", compile=False, *, device, model
         else:
             why.append(f"{prec} as requested")
         if channels_last == "auto":
-            cl = measured is not None and (measured.channels_last_bf16 if prec == "bf16" else
-                                           measured.channels_last_fp32)
+            cl = measured is not None and (
+                measured.channels_last_bf16 if prec == "bf16" else measured.channels_last_fp32
+            )
             why.append("channels_last: measured faster" if cl else "contiguous: channels_last not measured faster")
         else:
             cl = channels_last
@@ -227,11 +232,14 @@ def plan(precision="auto", channels_last="auto", compile=False, *, device, model
         bf16_ok = cuda_bf16_support(device)
         if prec == "auto":
             prec = "bf16" if bf16_ok else "fp16"
-            why.append("bf16 autocast: the GPU supports it" if bf16_ok else
-                       "fp16 autocast + GradScaler: the GPU has no bf16")
+            why.append(
+                "bf16 autocast: the GPU supports it" if bf16_ok else "fp16 autocast + GradScaler: the GPU has no bf16"
+            )
         elif prec == "bf16" and not bf16_ok:
-            raise ValueError(f"precision 'bf16' is not supported by this GPU ({device}); "
-                             "use 'fp16' (with a gradient scaler) or 'auto'")
+            raise ValueError(
+                f"precision 'bf16' is not supported by this GPU ({device}); "
+                "use 'fp16' (with a gradient scaler) or 'auto'"
+            )
         else:
             why.append(f"{prec} as requested")
         if channels_last == "auto":
@@ -287,8 +295,11 @@ class _CompileFallback:
         except Exception as exc:
             out = self.module._call_impl(*args, **kwargs)  # an error of the model itself is raised here
             self.module._compiled_call_impl = None
-            warnings.warn(f"torch.compile failed ({type(exc).__name__}: {_first_line(exc)}); running the eager "
-                          "model", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"torch.compile failed ({type(exc).__name__}: {_first_line(exc)}); running the eager model",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             return out
 
 
@@ -311,8 +322,11 @@ def prepare_model(model: torch.nn.Module, device, plan: Plan) -> torch.nn.Module
             model.compile()
         except Exception as exc:
             model._compiled_call_impl = None
-            warnings.warn(f"torch.compile failed ({type(exc).__name__}: {_first_line(exc)}); running the eager "
-                          "model", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"torch.compile failed ({type(exc).__name__}: {_first_line(exc)}); running the eager model",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         else:
             model._compiled_call_impl = _CompileFallback(model, model._compiled_call_impl)
     return model

@@ -34,6 +34,7 @@ calls it first, so a notebook stops in its first cell, before any data are loade
 through the small ``_datasets``/``_model_names``/``_min_image_size``/``_ensure_synthetic``/
 ``_default_data_root`` helpers, which tests replace).
 """
+
 from __future__ import annotations
 
 import math
@@ -64,6 +65,7 @@ SHARED_KEYS = ("profile", "notebook", "data_flag", "data_root", "synthetic", "se
 
 
 # --- hooks into modules other people are writing (lazy; replaced in tests) ---------------
+
 
 def _datasets() -> tuple[str, ...]:
     from dive import data
@@ -97,6 +99,7 @@ def _default_data_root() -> Path:
 
 # --- locations -----------------------------------------------------------------------------
 
+
 def profiles_dir() -> Path:
     """``DIVE_PROFILES_DIR`` if set, else ``<repo>/notebooks/profiles``."""
     env = os.environ.get("DIVE_PROFILES_DIR")
@@ -126,6 +129,7 @@ def default_out_dir(notebook: str, profile: str, *, create: bool = True) -> Path
 
 # --- validation ----------------------------------------------------------------------------
 
+
 def check_profile(profile: str) -> str:
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
@@ -153,6 +157,7 @@ def check_models(value: Any, key: str = "model") -> Any:
 
 
 # --- the parameter schema: every parameter of every notebook, declared once ----------------------
+
 
 class ParameterError(ValueError):
     """Bad parameter values. ``problems``: one line per bad value (parameter, value given, what is
@@ -224,7 +229,7 @@ class Param:
         elif k == "list":
             text = f"a non-empty list (or comma-separated), each item {self.item.expected()}"
             if not self.scalar:
-                text = f"a non-empty list such as [22, 23] (or \"22,23\"), each item {self.item.expected()}"
+                text = f'a non-empty list such as [22, 23] (or "22,23"), each item {self.item.expected()}'
             if self.count:
                 text = "a positive count or " + text
             if self.all:
@@ -371,51 +376,79 @@ PARAMETERS: dict[str, Param] = {
     "profile": Param("choice", "notebooks/profiles/<profile>.yaml", choices=PROFILES),
     "notebook": Param("str", "the notebook's name without .ipynb (set by resolve)"),
     "data_root": Param("path", "folder with MNIST/raw/*.gz and medmnist/<flag>.npz; None: derived", nullable=True),
-    "out_dir": Param("path", "where figures/, tables/ and metrics.json go; None: reports/<profile>/<notebook>/",
-                     nullable=True),
+    "out_dir": Param(
+        "path", "where figures/, tables/ and metrics.json go; None: reports/<profile>/<notebook>/", nullable=True
+    ),
     "synthetic": Param("bool", "the data are generated stand-ins (every output then says so)"),
-    "device": Param("str", "where to compute", pattern=r"auto|(cpu|cuda|mps|xpu)(:\d+)?",
-                    expect="auto or a torch device (cpu, cuda, cuda:N, mps, xpu)"),
+    "device": Param(
+        "str",
+        "where to compute",
+        pattern=r"auto|(cpu|cuda|mps|xpu)(:\d+)?",
+        expect="auto or a torch device (cpu, cuda, cuda:N, mps, xpu)",
+    ),
     "checkpoints": Param("bool", "a resumable checkpoint per epoch under out_dir/checkpoints/<run>"),
-    "executor": Param("choice", "where runs execute: in the notebook's process or on a Ray cluster",
-                      choices=("local", "ray")),
+    "executor": Param(
+        "choice", "where runs execute: in the notebook's process or on a Ray cluster", choices=("local", "ray")
+    ),
     "ray_address": Param("str", "the Ray cluster to join (None: start a local one)", nullable=True),
-    "precision": Param("choice", "numeric precision of training (auto: what was measured faster here)",
-                       choices=("auto", "fp32", "bf16", "fp16")),
+    "precision": Param(
+        "choice",
+        "numeric precision of training (auto: what was measured faster here)",
+        choices=("auto", "fp32", "bf16", "fp16"),
+    ),
     "channels_last": Param("choice", "channels_last memory format", choices=("auto", True, False)),
     "compile": Param("choice", "torch.compile the model", choices=("auto", True, False)),
     "deterministic": Param("bool", "deterministic algorithms only (slower, bit-reproducible)"),
     # --- data
     "data_flag": Param("dataset", "the dataset: mnist or a MedMNIST 2D flag (report: pathmnist)"),
-    "flags": Param("list", "MedMNIST 2D datasets to run", all=True,
-                   item=Param("choice", "a MedMNIST 2D flag", choices=_medmnist_flags)),
-    "split": Param("choice", "official: the dataset's train/val/test; report: the report's 80/20 split of train",
-                   choices=("official", "report")),
+    "flags": Param(
+        "list",
+        "MedMNIST 2D datasets to run",
+        all=True,
+        item=Param("choice", "a MedMNIST 2D flag", choices=_medmnist_flags),
+    ),
+    "split": Param(
+        "choice",
+        "official: the dataset's train/val/test; report: the report's 80/20 split of train",
+        choices=("official", "report"),
+    ),
     "split_seed": Param("int", "seed of the report's 80/20 split (None: seed)", min=0, nullable=True),
     "per_class": Param("int", "example images per class in the figures", min=1),
     "train_size": Param(help="training images (a stratified subset; None: all)", **_SIZE),
     "val_size": Param(help="validation images (a stratified subset; None: all)", **_SIZE),
     "test_size": Param(help="test images (None: all)", **_SIZE),
-    "image_size": Param(help="side the network sees, at least its smallest input (None: the model's own)",
-                        model_min=True, **_SIZE),
-    "normalize": Param("choice", "auto: the weights' statistics, else the data's; imagenet; dataset (the report's)",
-                       choices=("auto", "imagenet", "dataset")),
+    "image_size": Param(
+        help="side the network sees, at least its smallest input (None: the model's own)", model_min=True, **_SIZE
+    ),
+    "normalize": Param(
+        "choice",
+        "auto: the weights' statistics, else the data's; imagenet; dataset (the report's)",
+        choices=("auto", "imagenet", "dataset"),
+    ),
     "balanced": Param("bool", "class balancing (WeightedRandomSampler, weight 1/class count)"),
     "augment": Param("bool", "the report's augmentations"),
     # --- models
     "model": Param("model", "the model (dive.models.MODEL_NAMES)"),
     "models": Param("model", "the models (dive.models.MODEL_NAMES)"),
     "deep_model": Param("model", "the deep ResNet of Fig. 14 and the ensemble (report: resnet152)", many=False),
-    "pretrained": Param("choice", "ImageNet weights: True (required), auto (when cached), False",
-                        choices=(True, False, "auto")),
+    "pretrained": Param(
+        "choice", "ImageNet weights: True (required), auto (when cached), False", choices=(True, False, "auto")
+    ),
     # --- training
     "seed": Param("int", "the seed (report: 22)", min=0),
-    "seeds": Param("list", "seeds per setting: a count (seed, seed + 1, ...) or the seeds themselves", count=True,
-                   item=Param("int", "a seed", min=0)),
+    "seeds": Param(
+        "list",
+        "seeds per setting: a count (seed, seed + 1, ...) or the seeds themselves",
+        count=True,
+        item=Param("int", "a seed", min=0),
+    ),
     "repeats": Param("int", "seeds per setting (seed, seed + 1, ...)", min=1),
     "optimizer": Param("choice", "the optimizer", choices=("sgd", "adam", "nadam", "adagrad", "adamw")),
-    "scheduler": Param("choice", "learning-rate schedule (plateau: the report's adaptive one)",
-                       choices=("none", "plateau", "step", "multistep", "cosine")),
+    "scheduler": Param(
+        "choice",
+        "learning-rate schedule (plateau: the report's adaptive one)",
+        choices=("none", "plateau", "step", "multistep", "cosine"),
+    ),
     "lr": Param("float", "learning rate", above=0),
     "batch_size": Param("int", "batch size", min=1),
     "epochs": Param("int", "training epochs (the most, where early stopping is on)", min=1),
@@ -427,11 +460,19 @@ PARAMETERS: dict[str, Param] = {
     "batch_size_grid": Param("list", "batch sizes of the study", item=_POSITIVE),
     "epochs_grid": Param("list", "epoch counts of the study", item=_POSITIVE),
     # --- explanations (notebook 10)
-    "methods": Param("list", "attribution methods", item=Param(
-        "choice", "an attribution method", choices=("saliency", "integrated_gradients", "occlusion", "gradcam"))),
+    "methods": Param(
+        "list",
+        "attribution methods",
+        item=Param(
+            "choice", "an attribution method", choices=("saliency", "integrated_gradients", "occlusion", "gradcam")
+        ),
+    ),
     "n_images": Param("int", "images to explain", min=1),
-    "simplecnn_variant": Param("choice", "notebook 02's SimpleCNN variant to explain (best: all three, the best by "
-                               "validation accuracy)", choices=("bn", "bn_dropout", "dropout", "best")),
+    "simplecnn_variant": Param(
+        "choice",
+        "notebook 02's SimpleCNN variant to explain (best: all three, the best by validation accuracy)",
+        choices=("bn", "bn_dropout", "dropout", "best"),
+    ),
     "data_randomisation": Param("bool", "also train on shuffled labels (Adebayo's data randomisation test)"),
     # --- the MedMNIST benchmark (notebook 09): the budgets of its three recipes
     "simplecnn_epochs": Param("int", "SimpleCNN recipe: most epochs", min=1),
@@ -445,10 +486,18 @@ PARAMETERS: dict[str, Param] = {
 #: Where one notebook means something else by a name: its own spec, used instead of :data:`PARAMETERS`'.
 NOTEBOOK_PARAMETERS: dict[str, dict[str, Param]] = {
     "09_medmnist_benchmark": {
-        "methods": Param("list", "benchmark recipes (None: all three)", item=Param(
-            "choice", "a recipe", choices=("simplecnn_report", "resnet18_medmnist", "resnet18_report"))),
-        "seeds": Param("list", "seeds: a count (seed, seed + 1, ...) or the seeds; more than one: mean and 95 % CI",
-                       count=True, item=Param("int", "a seed", min=0), scalar=False),
+        "methods": Param(
+            "list",
+            "benchmark recipes (None: all three)",
+            item=Param("choice", "a recipe", choices=("simplecnn_report", "resnet18_medmnist", "resnet18_report")),
+        ),
+        "seeds": Param(
+            "list",
+            "seeds: a count (seed, seed + 1, ...) or the seeds; more than one: mean and 95 % CI",
+            count=True,
+            item=Param("int", "a seed", min=0),
+            scalar=False,
+        ),
     },
 }
 
@@ -490,20 +539,29 @@ def validate(notebook: str, profile: str, **given: Any) -> dict:
     """
     stem = notebook_stem(notebook)
     if profile not in PROFILES:
-        raise ParameterError([f"profile = {profile!r} for notebook {stem}: unknown profile {profile!r}; valid "
-                              + f"profiles: {', '.join(PROFILES)}"])
+        raise ParameterError(
+            [
+                f"profile = {profile!r} for notebook {stem}: unknown profile {profile!r}; valid "
+                + f"profiles: {', '.join(PROFILES)}"
+            ]
+        )
     raw = load_profile(profile)
     problems: list[str] = []
     given = dict(given)
     for key, fixed in (("profile", profile), ("notebook", stem)):
         value = given.pop(key, None)
         if value is not None and value != fixed:
-            problems.append(f"{key} = {value!r} (given) in notebook {stem}: expected {fixed!r}, "
-                            f"the {key} being resolved")
+            problems.append(
+                f"{key} = {value!r} (given) in notebook {stem}: expected {fixed!r}, the {key} being resolved"
+            )
     merged: dict[str, Any] = {}
     source: dict[str, str] = {}
-    for where, values in (("built-in default", DEFAULTS), (f"profile {profile}, common", raw["common"]),
-                          (f"profile {profile}, section {stem}", raw.get(stem, {})), ("given", given)):
+    for where, values in (
+        ("built-in default", DEFAULTS),
+        (f"profile {profile}, common", raw["common"]),
+        (f"profile {profile}, section {stem}", raw.get(stem, {})),
+        ("given", given),
+    ):
         for key, value in values.items():
             if value is not None:
                 merged[key], source[key] = value, where
@@ -527,15 +585,21 @@ def validate(notebook: str, profile: str, **given: Any) -> dict:
         floors = {name: _min_image_size(name) for name in dict.fromkeys(names)}
         need = max(floors.values(), default=0)
         which = ", ".join(f"{n} {m} px" for n, m in floors.items() if m == need)
-        problems += [f"{key} = {merged[key]!r} ({source[key]}) in notebook {stem}: expected an integer >= {need} "
-                     f"or None, the smallest input the model runs on ({which})" for key in sizes if merged[key] < need]
+        problems += [
+            f"{key} = {merged[key]!r} ({source[key]}) in notebook {stem}: expected an integer >= {need} "
+            f"or None, the smallest input the model runs on ({which})"
+            for key in sizes
+            if merged[key] < need
+        ]
     if problems:
-        raise ParameterError(problems, f"notebook {stem}, profile {profile}: {len(problems)} bad parameter "
-                                       f"value(s); nothing was run")
+        raise ParameterError(
+            problems, f"notebook {stem}, profile {profile}: {len(problems)} bad parameter value(s); nothing was run"
+        )
     return merged
 
 
 # --- loading and merging -------------------------------------------------------------------
+
 
 def load_profile(profile: str, directory: str | os.PathLike | None = None) -> dict:
     """The profile's YAML as ``{"common": {...}, "<notebook stem>": {...}, ...}``.
@@ -549,7 +613,9 @@ def load_profile(profile: str, directory: str | os.PathLike | None = None) -> di
         raise FileNotFoundError(f"profile file {path} is missing (profiles: {', '.join(PROFILES)})")
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(raw, Mapping):
-        raise ValueError(f"{path}: expected a mapping with 'common' and one section per notebook, got {type(raw).__name__}")
+        raise ValueError(
+            f"{path}: expected a mapping with 'common' and one section per notebook, got {type(raw).__name__}"
+        )
     out: dict[str, dict] = {"common": {}}
     for section, values in raw.items():
         values = {} if values is None else values
@@ -663,8 +729,11 @@ def departures(p: Mapping[str, Any], reference: str = "full") -> list[dict]:
         return _NONE_MEANS.get(key, "default") if value is None else str(value)
 
     keys = [k for k in p if k not in _NOT_SETTINGS] + [k for k in raw if k not in p and k not in _NOT_SETTINGS]
-    return [{"parameter": k, "report": show(k, ref.get(k)), "this_run": show(k, p.get(k))}
-            for k in keys if p.get(k) != ref.get(k)]
+    return [
+        {"parameter": k, "report": show(k, ref.get(k)), "this_run": show(k, p.get(k))}
+        for k in keys
+        if p.get(k) != ref.get(k)
+    ]
 
 
 def departures_note(p: Mapping[str, Any], reference: str = "full", rows: list[dict] | None = None) -> str | None:
@@ -672,5 +741,6 @@ def departures_note(p: Mapping[str, Any], reference: str = "full", rows: list[di
     rows = departures(p, reference) if rows is None else rows
     if not rows:
         return None
-    return (f"profile '{p['profile']}' departs from the report's settings: "
-            + "; ".join(f"{r['parameter']} {r['this_run']} (report: {r['report']})" for r in rows))
+    return f"profile '{p['profile']}' departs from the report's settings: " + "; ".join(
+        f"{r['parameter']} {r['this_run']} (report: {r['report']})" for r in rows
+    )

@@ -6,6 +6,7 @@ report's rows in the report's order; column names are the ones the notebooks use
 
 Where a number comes from the report's prose rather than a table, the constant says so.
 """
+
 from __future__ import annotations
 
 import pandas as pd
@@ -24,8 +25,14 @@ TABLE1_BALANCING = pd.DataFrame(
 )
 #: Settings shared by the Table 1 runs (section 3.4.1).
 TABLE1_SETTINGS = {
-    "model": "alexnet", "optimizer": "adagrad", "lr": 0.01, "batch_size": 64, "split": 0.8,
-    "fixed_epochs": 20, "max_epochs": 50, "patience": 8,
+    "model": "alexnet",
+    "optimizer": "adagrad",
+    "lr": 0.01,
+    "batch_size": 64,
+    "split": 0.8,
+    "fixed_epochs": 20,
+    "max_epochs": 50,
+    "patience": 8,
 }
 
 # --- Table 2: AlexNet (balanced), without vs with augmentation -----------------------------
@@ -48,8 +55,15 @@ TABLE2_SETTINGS = dict(TABLE1_SETTINGS, balancing=True)
 #: Appendix A.2: each augmentation applied with probability 0.1 (flips, rotation up to 30
 #: degrees, colour jitter); inputs resized to 256, centre-cropped to 224, ImageNet-normalised.
 AUGMENTATION = {
-    "hflip_p": 0.1, "vflip_p": 0.1, "rotation_degrees": 30, "rotation_p": 0.1, "color_jitter_p": 0.1,
-    "resize": 256, "crop": 224, "mean": IMAGENET_MEAN, "std": IMAGENET_STD,
+    "hflip_p": 0.1,
+    "vflip_p": 0.1,
+    "rotation_degrees": 30,
+    "rotation_p": 0.1,
+    "color_jitter_p": 0.1,
+    "resize": 256,
+    "crop": 224,
+    "mean": IMAGENET_MEAN,
+    "std": IMAGENET_STD,
 }
 
 # --- Table 3: AlexNet without / with batch normalisation after every convolution -----------
@@ -63,8 +77,15 @@ TABLE3_BATCHNORM = pd.DataFrame(
     }
 )
 TABLE3_SETTINGS = {
-    "model": "alexnet", "optimizer": "adagrad", "lr": 0.001, "batch_size": 64, "split": 0.8,
-    "balancing": True, "augmentation": True, "max_epochs": 150, "patience": 8,
+    "model": "alexnet",
+    "optimizer": "adagrad",
+    "lr": 0.001,
+    "batch_size": 64,
+    "split": 0.8,
+    "balancing": True,
+    "augmentation": True,
+    "max_epochs": 150,
+    "patience": 8,
 }
 
 # --- Table 4: final hyperparameters of the ResNet runs (section 3.5) -----------------------
@@ -77,9 +98,17 @@ TABLE4_HYPERPARAMETERS = pd.DataFrame(
 #: Table 4 as parameters, plus what the prose adds (patience 20, an adaptive LR scheduler,
 #: balancing and augmentation on, normalisation with the dataset's own mean/std, seed 22).
 FINAL_HYPERPARAMETERS = {
-    "lr": 0.0005, "batch_size": 64, "split": 0.8, "optimizer": "adagrad", "max_epochs": 200,
-    "patience": 20, "scheduler": "plateau", "balancing": True, "augmentation": True,
-    "normalize": "dataset", "seed": DEFAULT_SEED,
+    "lr": 0.0005,
+    "batch_size": 64,
+    "split": 0.8,
+    "optimizer": "adagrad",
+    "max_epochs": 200,
+    "patience": 20,
+    "scheduler": "plateau",
+    "balancing": True,
+    "augmentation": True,
+    "normalize": "dataset",
+    "seed": DEFAULT_SEED,
 }
 
 # --- Table 5 (appendix): SimpleCNN v1 on MNIST, one hyperparameter varied at a time ---------
@@ -103,8 +132,14 @@ PATHMNIST_SIMPLECNN = {"epochs": 30, "variants": ("bn+dropout", "dropout", "bn")
 # --- ResNet ------------------------------------------------------------------------------------
 #: Section 3.4: pretrained ResNet18, the confusion-matrix example (Figure 8).
 RESNET18_FIRST = {
-    "val_acc": 0.9757, "optimizer": "sgd", "lr": 0.01, "batch_size": 64, "split": 0.8,
-    "patience": 5, "stopped_epoch": 41, "pretrained": True,
+    "val_acc": 0.9757,
+    "optimizer": "sgd",
+    "lr": 0.01,
+    "batch_size": 64,
+    "split": 0.8,
+    "patience": 5,
+    "stopped_epoch": 41,
+    "pretrained": True,
 }
 #: Section 3.5, Figure 12: the very first ResNet18 attempts, "about 97 %" validation accuracy (approximate).
 RESNET18_FIRST_ATTEMPTS = {"val_acc": 0.97, "approximate": True}
@@ -114,7 +149,12 @@ RESNET18_OPTIMISED = {"val_acc": 0.9910, **{k: FINAL_HYPERPARAMETERS[k] for k in
 RESNET152 = {"val_acc": 0.9940}
 #: Averaging the outputs of two ResNet152 (same hyperparameters); measured on the course's
 #: Kaggle test set, which this project does not have.
-ENSEMBLE = {"acc": 0.9945, "member_acc": 0.9939, "members": ("resnet152", "resnet152"), "measured_on": "course Kaggle test set"}
+ENSEMBLE = {
+    "acc": 0.9945,
+    "member_acc": 0.9939,
+    "members": ("resnet152", "resnet152"),
+    "measured_on": "course Kaggle test set",
+}
 #: Average loss per optimizer in the ResNet18 comparison (lower is better; Adagrad chosen).
 OPTIMIZER_AVG_LOSS = {"sgd": 0.08, "nadam": 0.06, "adam": 0.06, "adagrad": 0.035}
 #: "a learning rate between 0.001 and 0.0001" before the scheduler; 0.0005 after.
@@ -122,7 +162,10 @@ RESNET_LR_RANGE = (0.0001, 0.001)
 
 # --- Xception (section 3.6) ------------------------------------------------------------------
 XCEPTION = {
-    "native_input": 299, "input": 168, "optimizer": "adamw", "gpu": "V100 (Colab)",
+    "native_input": 299,
+    "input": 168,
+    "optimizer": "adamw",
+    "gpu": "V100 (Colab)",
     "epoch_minutes": {64: 16, 32: 10},  # batch size -> minutes per epoch on the V100
     "epoch_minutes_range": (10, 16),
     "local_epoch_hours_batch64": 4,
@@ -131,8 +174,15 @@ XCEPTION = {
 # --- Datasets (section 3.1 and 3.2) -----------------------------------------------------------
 DATASET_FACTS = {
     "mnist": {"train": 60_000, "test": 10_000, "classes": 10, "size": (1, 28, 28)},
-    "pathmnist": {"train": 89_996, "val": 10_004, "test": 7_180, "classes": 9, "size": (3, 28, 28),
-                  "source_size": (3, 224, 224), "report_split": 0.8},
+    "pathmnist": {
+        "train": 89_996,
+        "val": 10_004,
+        "test": 7_180,
+        "classes": 9,
+        "size": (3, 28, 28),
+        "source_size": (3, 224, 224),
+        "report_split": 0.8,
+    },
 }
 
 # --- MedMNIST v2's published 2D baselines (not from the report) ------------------------------
@@ -147,15 +197,27 @@ MEDMNIST_V2_CITATION = (
 #: resized to 224 px; the four ResNets were trained with :data:`MEDMNIST_V2_RECIPE`. auto-sklearn, AutoKeras
 #: and Google AutoML Vision are AutoML systems run on the same splits. Single runs.
 MEDMNIST_V2_METHODS = (
-    "ResNet-18 (28)", "ResNet-18 (224)", "ResNet-50 (28)", "ResNet-50 (224)",
-    "auto-sklearn", "AutoKeras", "Google AutoML Vision",
+    "ResNet-18 (28)",
+    "ResNet-18 (224)",
+    "ResNet-50 (28)",
+    "ResNet-50 (224)",
+    "auto-sklearn",
+    "AutoKeras",
+    "Google AutoML Vision",
 )
 #: MedMNIST v2's training recipe for its ResNets (paper, and train_and_eval_pytorch.py of MedMNIST/experiments:
 #: inputs scaled to [0, 1] then normalised with mean 0.5 / std 0.5, no augmentation; milestones at 0.5 and 0.75
 #: of the epochs).
 MEDMNIST_V2_RECIPE = {
-    "optimizer": "adam", "lr": 0.001, "batch_size": 128, "epochs": 100, "milestones": (50, 75), "gamma": 0.1,
-    "selection": "best validation AUC", "normalize": {"mean": 0.5, "std": 0.5}, "augmentation": None,
+    "optimizer": "adam",
+    "lr": 0.001,
+    "batch_size": 128,
+    "epochs": 100,
+    "milestones": (50, 75),
+    "gamma": 0.1,
+    "selection": "best validation AUC",
+    "normalize": {"mean": 0.5, "std": 0.5},
+    "augmentation": None,
 }
 _MEDMNIST_V2_VALUES = {  # dataset -> method -> (AUC, ACC) on the official test split
     "pathmnist": {
@@ -270,8 +332,11 @@ _MEDMNIST_V2_VALUES = {  # dataset -> method -> (AUC, ACC) on the official test 
 #: MedMNIST v2's published test AUC and ACC (fractions, three decimals as published) of the 12 2D
 #: datasets x 7 methods; columns ``dataset, method, auc, acc``. See :data:`MEDMNIST_V2_CITATION`.
 MEDMNIST_V2_2D = pd.DataFrame(
-    [{"dataset": d, "method": m, "auc": auc, "acc": acc}
-     for d, by_method in _MEDMNIST_V2_VALUES.items() for m, (auc, acc) in by_method.items()]
+    [
+        {"dataset": d, "method": m, "auc": auc, "acc": acc}
+        for d, by_method in _MEDMNIST_V2_VALUES.items()
+        for m, (auc, acc) in by_method.items()
+    ]
 )
 
 SEED = DEFAULT_SEED  # the report's seed (3.5)

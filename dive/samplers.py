@@ -4,6 +4,7 @@ The report balanced PathMNIST's classes (appendix A.3) with ``WeightedRandomSamp
 training image weighs 1 / (number of images of its class), drawn with replacement, one epoch
 being ``len(train)`` draws, so each class is drawn equally often in expectation.
 """
+
 from __future__ import annotations
 
 import torch
@@ -19,8 +20,9 @@ def class_weights(labels: torch.Tensor, num_classes: int | None = None) -> torch
     return weights
 
 
-def balanced_sampler(labels: torch.Tensor, num_samples: int | None = None,
-                     generator: torch.Generator | None = None) -> WeightedRandomSampler:
+def balanced_sampler(
+    labels: torch.Tensor, num_samples: int | None = None, generator: torch.Generator | None = None
+) -> WeightedRandomSampler:
     """The report's class-balancing sampler: per-sample weight 1/(count of its class), with replacement."""
     labels = torch.as_tensor(labels).long()
     if labels.ndim != 1:
@@ -29,8 +31,9 @@ def balanced_sampler(labels: torch.Tensor, num_samples: int | None = None,
     return WeightedRandomSampler(weights, num_samples or len(labels), replacement=True, generator=generator)
 
 
-def make_sampler(labels: torch.Tensor, *, shuffle: bool = True, balanced: bool = False,
-                 generator: torch.Generator | None = None) -> Sampler:
+def make_sampler(
+    labels: torch.Tensor, *, shuffle: bool = True, balanced: bool = False, generator: torch.Generator | None = None
+) -> Sampler:
     """Plain shuffling, class balancing, or the fixed order (for evaluation)."""
     if balanced:
         return balanced_sampler(labels, generator=generator)

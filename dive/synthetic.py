@@ -10,6 +10,7 @@ frequencies are deliberately unequal (largest/smallest = ``imbalance``), as in P
 The root gets a ``SYNTHETIC.json`` marker listing the files and their md5 sums: ``dive.data``
 verifies against those sums and marks everything it loads from such a root ``synthetic=True``.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -58,7 +59,7 @@ def class_regions(k: int, size: int) -> np.ndarray:
     masks = np.zeros((k, size, size), dtype=bool)
     for c in range(k):
         r, q = divmod(c, g)
-        masks[c, edges[r]:edges[r + 1], edges[q]:edges[q + 1]] = True
+        masks[c, edges[r] : edges[r + 1], edges[q] : edges[q + 1]] = True
     return masks
 
 
@@ -85,7 +86,7 @@ def make_images(labels: np.ndarray, templates: np.ndarray, rng: np.random.Genera
         base = templates[labels]
     n, _, h, w = base.shape
     shifts = rng.integers(-2, 3, size=(n, 2))
-    shifted = np.stack([np.roll(b, tuple(s), axis=(1, 2)) for b, s in zip(base, shifts)])
+    shifted = np.stack([np.roll(b, tuple(s), axis=(1, 2)) for b, s in zip(base, shifts, strict=False)])
     gain = rng.uniform(0.7, 1.0, size=(n, 1, 1, 1))
     x = shifted * gain + noise * rng.standard_normal(shifted.shape)
     return (np.clip(x, 0, 1) * 255).round().astype(np.uint8)
@@ -121,8 +122,15 @@ def write_mnist(root: Path, sizes: dict, seed: int = 0, imbalance: float = 1.5) 
     return written
 
 
-def write_medmnist(root: Path, flag: str, sizes: dict, image_size: int = 28, seed: int = 0, imbalance: float = 3.0,
-                   signal: str = "blobs") -> Path:
+def write_medmnist(
+    root: Path,
+    flag: str,
+    sizes: dict,
+    image_size: int = 28,
+    seed: int = 0,
+    imbalance: float = 3.0,
+    signal: str = "blobs",
+) -> Path:
     """``signal``: ``"blobs"`` (class templates at random places) or ``"regions"`` (each class's signal
     inside its own cell of :func:`class_regions`)."""
     info = _medmnist_info()[flag]
@@ -149,8 +157,14 @@ def _md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def write_synthetic_root(root: str | os.PathLike, datasets=DEFAULT_DATASETS, sizes: dict | None = None,
-                         image_sizes=(28,), seed: int = 0, signal: str = "blobs") -> Path:
+def write_synthetic_root(
+    root: str | os.PathLike,
+    datasets=DEFAULT_DATASETS,
+    sizes: dict | None = None,
+    image_sizes=(28,),
+    seed: int = 0,
+    signal: str = "blobs",
+) -> Path:
     """Write synthetic files for ``datasets`` under ``root`` plus the ``SYNTHETIC.json`` marker.
 
     ``signal="regions"`` puts each MedMNIST class's signal in its known cell (:func:`class_regions`)."""

@@ -55,8 +55,12 @@ def make_optimizer(name: str, params, lr: float = 1e-3, weight_decay: float | No
     wd = float(DEFAULT_WEIGHT_DECAY.get(key, 0.0) if weight_decay is None else weight_decay)
     if key == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=wd)
-    cls = {"adam": torch.optim.Adam, "nadam": torch.optim.NAdam, "adagrad": torch.optim.Adagrad,
-           "adamw": torch.optim.AdamW}[key]
+    cls = {
+        "adam": torch.optim.Adam,
+        "nadam": torch.optim.NAdam,
+        "adagrad": torch.optim.Adagrad,
+        "adamw": torch.optim.AdamW,
+    }[key]
     return cls(params, lr=lr, weight_decay=wd)
 
 
@@ -77,8 +81,9 @@ def make_scheduler(name, optimizer, epochs: int, **kwargs):
     if key == "step":
         return lr_s.StepLR(optimizer, **{"step_size": max(1, epochs // 3), "gamma": 0.1, **kwargs})
     if key == "multistep":
-        return lr_s.MultiStepLR(optimizer, **{"milestones": [max(1, epochs // 2), max(1, 3 * epochs // 4)],
-                                              "gamma": 0.1, **kwargs})
+        return lr_s.MultiStepLR(
+            optimizer, **{"milestones": [max(1, epochs // 2), max(1, 3 * epochs // 4)], "gamma": 0.1, **kwargs}
+        )
     return lr_s.CosineAnnealingLR(optimizer, **{"T_max": max(1, epochs), **kwargs})
 
 
@@ -112,10 +117,17 @@ class FitResult:
         return self.best_epoch if self.restored_best else (self.epochs_run or None)
 
     def summary(self) -> dict:
-        return {"epochs_run": self.epochs_run, "best_epoch": self.best_epoch, "kept_epoch": self.kept_epoch,
-                "best_val_acc": self.best_val_acc, "monitor": self.monitor, "best_score": self.best_score,
-                "stopped_early": self.stopped_early, "restored_best": self.restored_best,
-                "seconds": round(self.seconds, 2)}
+        return {
+            "epochs_run": self.epochs_run,
+            "best_epoch": self.best_epoch,
+            "kept_epoch": self.kept_epoch,
+            "best_val_acc": self.best_val_acc,
+            "monitor": self.monitor,
+            "best_score": self.best_score,
+            "stopped_early": self.stopped_early,
+            "restored_best": self.restored_best,
+            "seconds": round(self.seconds, 2),
+        }
 
 
 # ----------------------------------------------------------------------------------- parts
@@ -137,8 +149,15 @@ def _fp32_plan() -> P.Plan:
     return P.Plan("fp32", False, False, "fp32")
 
 
-def evaluate(model, batches: Iterable, *, device=None, multilabel: bool = False, plan: P.Plan | None = None,
-             with_auc: bool = False) -> dict:
+def evaluate(
+    model,
+    batches: Iterable,
+    *,
+    device=None,
+    multilabel: bool = False,
+    plan: P.Plan | None = None,
+    with_auc: bool = False,
+) -> dict:
     """Mean loss and accuracy (and, with ``with_auc``, MedMNIST's AUC) of ``model`` over ``batches``.
 
     Runs under ``torch.inference_mode()`` with the run's precision; the model's train/eval mode is
@@ -179,8 +198,18 @@ def evaluate(model, batches: Iterable, *, device=None, multilabel: bool = False,
     return res
 
 
-def train_one_epoch(model, batches: Iterable, optimizer, *, device, epoch: int = 1, multilabel: bool = False,
-                    plan: P.Plan | None = None, scaler=None, check_every: int = 1) -> dict:
+def train_one_epoch(
+    model,
+    batches: Iterable,
+    optimizer,
+    *,
+    device,
+    epoch: int = 1,
+    multilabel: bool = False,
+    plan: P.Plan | None = None,
+    scaler=None,
+    check_every: int = 1,
+) -> dict:
     """One pass over ``batches``; returns ``{"loss", "acc"}`` (means over images).
 
     Losses are checked for NaN/inf every ``check_every`` steps (every step on a CPU, where it costs
@@ -243,8 +272,12 @@ class EarlyStopping:
         return self.patience is not None and self.bad_epochs >= self.patience
 
     def state_dict(self) -> dict:
-        return {"best_score": self.best_score, "best_epoch": self.best_epoch, "best_state": self.best_state,
-                "bad_epochs": self.bad_epochs}
+        return {
+            "best_score": self.best_score,
+            "best_epoch": self.best_epoch,
+            "best_state": self.best_state,
+            "bad_epochs": self.bad_epochs,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.best_score, self.best_epoch = state["best_score"], state["best_epoch"]
@@ -270,14 +303,21 @@ class TrainState:
     def state_dict(self) -> dict:
         tb = self.train_batches
         return {
-            "epoch": self.epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "early": self.early.state_dict(), "history": self.history, "seconds": self.seconds,
-            "finished": self.finished, "stopped_early": self.stopped_early,
-            "rng": {"torch": torch.get_rng_state(),
-                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-                    "train": tb.state_dict() if hasattr(tb, "state_dict") else None},
+            "early": self.early.state_dict(),
+            "history": self.history,
+            "seconds": self.seconds,
+            "finished": self.finished,
+            "stopped_early": self.stopped_early,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                "train": tb.state_dict() if hasattr(tb, "state_dict") else None,
+            },
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -361,10 +401,17 @@ def fit(
     if multilabel is None:
         split = getattr(train, "split", None)
         multilabel = bool(split is not None and split.multilabel)
-    opt = make_optimizer(config.optimizer, model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
-                         momentum=config.momentum)
-    state = TrainState(model, opt, make_scheduler(config.scheduler, opt, config.epochs, **config.scheduler_kwargs),
-                       P.grad_scaler(device, plan), EarlyStopping(config.patience, config.min_delta), train)
+    opt = make_optimizer(
+        config.optimizer, model.parameters(), lr=config.lr, weight_decay=config.weight_decay, momentum=config.momentum
+    )
+    state = TrainState(
+        model,
+        opt,
+        make_scheduler(config.scheduler, opt, config.epochs, **config.scheduler_kwargs),
+        P.grad_scaler(device, plan),
+        EarlyStopping(config.patience, config.min_delta),
+        train,
+    )
     check_every = nan_check_every or (1 if device.type == "cpu" else 50)
     with_auc = config.monitor == "val_auc"
 
@@ -381,12 +428,27 @@ def fit(
     from tqdm.auto import tqdm
 
     start = config.epochs + 1 if state.finished else state.epoch + 1
-    bar = tqdm(range(start, config.epochs + 1), desc=desc or "epochs", disable=quiet, leave=True,
-               initial=start - 1, total=config.epochs)
+    bar = tqdm(
+        range(start, config.epochs + 1),
+        desc=desc or "epochs",
+        disable=quiet,
+        leave=True,
+        initial=start - 1,
+        total=config.epochs,
+    )
     for epoch in bar:
         t0 = time.perf_counter()
-        tr = train_one_epoch(model, train, opt, device=device, epoch=epoch, multilabel=multilabel, plan=plan,
-                             scaler=state.scaler, check_every=check_every)
+        tr = train_one_epoch(
+            model,
+            train,
+            opt,
+            device=device,
+            epoch=epoch,
+            multilabel=multilabel,
+            plan=plan,
+            scaler=state.scaler,
+            check_every=check_every,
+        )
         ev = evaluate(model, val, device=device, multilabel=multilabel, plan=plan, with_auc=with_auc)
         score = ev["auc"] if with_auc else ev["acc"]
         lr_now = opt.param_groups[0]["lr"]
@@ -396,8 +458,15 @@ def fit(
             else:
                 state.scheduler.step()
         seconds = time.perf_counter() - t0
-        record = {"epoch": epoch, "train_loss": tr["loss"], "train_acc": tr["acc"], "val_loss": ev["loss"],
-                  "val_acc": ev["acc"], "lr": lr_now, "seconds": seconds}
+        record = {
+            "epoch": epoch,
+            "train_loss": tr["loss"],
+            "train_acc": tr["acc"],
+            "val_loss": ev["loss"],
+            "val_acc": ev["acc"],
+            "lr": lr_now,
+            "seconds": seconds,
+        }
         if with_auc:
             record["val_auc"] = ev["auc"]
         state.history.append(record)
@@ -405,8 +474,9 @@ def fit(
         state.epoch = epoch
         state.stopped_early = state.early.step(score, epoch, model)
         state.finished = state.stopped_early or epoch == config.epochs
-        bar.set_postfix(loss=f"{tr['loss']:.4f}", acc=f"{tr['acc']:.4f}", val_acc=f"{ev['acc']:.4f}",
-                        best=state.early.best_epoch)
+        bar.set_postfix(
+            loss=f"{tr['loss']:.4f}", acc=f"{tr['acc']:.4f}", val_acc=f"{ev['acc']:.4f}", best=state.early.best_epoch
+        )
         if ckpt_path is not None:
             _save_atomic({"key": checkpoint_key, **state.state_dict()}, ckpt_path)
         for cb in callbacks:
@@ -439,4 +509,5 @@ def _check_finite(losses, epoch: int, first_step: int) -> None:
     raise NonFiniteLossError(
         f"training loss became {vals[bad].item()} at epoch {epoch}, step {first_step + bad}; stopping. "
         "Try a smaller learning rate (the report's lr 0.1 diverged on MNIST). "
-        "The last checkpoint (if checkpoint_dir was given) holds the previous epoch.")
+        "The last checkpoint (if checkpoint_dir was given) holds the previous epoch."
+    )

@@ -1,4 +1,5 @@
 """Small shared helpers: seeding, device choice, run metadata."""
+
 from __future__ import annotations
 
 import os
@@ -42,7 +43,9 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         return torch.device("cpu")
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} was asked for, but CUDA is not available here; use device='auto' or 'cpu'")
+        raise RuntimeError(
+            f"device {device!r} was asked for, but CUDA is not available here; use device='auto' or 'cpu'"
+        )
     return dev
 
 

@@ -8,8 +8,8 @@ from dive import batches as B
 from dive import data
 from dive.samplers import balanced_sampler, class_weights, make_sampler
 
-
 # ---------------------------------------------------------------- samplers
+
 
 def test_balanced_sampler_draws_classes_equally():
     # 9 classes with counts from 40 to 2000 (imbalance ratio 50)
@@ -35,14 +35,22 @@ def test_class_weights_are_inverse_counts():
 
 # ---------------------------------------------------------------- preprocessing
 
+
 def test_report_resize_crop_matches_torchvision_pipeline():
     """Resize(256) + CenterCrop(224) on the batch equals torchvision's per-image pipeline."""
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (4, 3, 28, 28), dtype=torch.uint8, generator=g)
     pre = B.Preprocess(resize=256, crop=224, mean=B.IMAGENET_MEAN, std=B.IMAGENET_STD)
     ours = pre(x)
-    ref_t = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Resize(256), v2.CenterCrop(224),
-                        v2.Normalize(B.IMAGENET_MEAN, B.IMAGENET_STD)])
+    ref_t = v2.Compose(
+        [
+            v2.ToImage(),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Resize(256),
+            v2.CenterCrop(224),
+            v2.Normalize(B.IMAGENET_MEAN, B.IMAGENET_STD),
+        ]
+    )
     ref = torch.stack([ref_t(img) for img in x])
     assert ours.shape == (4, 3, 224, 224)
     assert (ours - ref).abs().max() < 1e-4
@@ -62,7 +70,9 @@ def test_default_color_jitter_changes_nothing_like_torchvision():
     aug = B.Augment(hflip=0, vflip=0, rotation_p=0, jitter_p=1.0)  # ColorJitter() applied to every image
     assert torch.equal(aug(x, torch.Generator().manual_seed(0)), x)
     assert torch.equal(v2.ColorJitter()(x), x)  # torchvision agrees: the report's jitter was a no-op
-    strong = B.Augment(hflip=0, vflip=0, rotation_p=0, jitter_p=1.0, brightness=0.5, contrast=0.5, saturation=0.5, hue=0.1)
+    strong = B.Augment(
+        hflip=0, vflip=0, rotation_p=0, jitter_p=1.0, brightness=0.5, contrast=0.5, saturation=0.5, hue=0.1
+    )
     y = strong(x, torch.Generator().manual_seed(0))
     assert not torch.allclose(y, x) and 0 <= y.min() and y.max() <= 1
 
@@ -91,16 +101,19 @@ def test_rotation_matches_torchvision_for_90_degrees():
 
 # ---------------------------------------------------------------- batches
 
+
 def test_batches_cover_the_split_and_follow_the_sampler(synthetic_root):
     b = data.load("pathmnist", synthetic_root)
     pre = B.Preprocess()
     it = B.Batches(b.val, 32, pre, device="cpu")
-    xs, ys = zip(*list(it))
+    xs, ys = zip(*list(it), strict=False)
     assert len(it) == len(xs) == -(-len(b.val) // 32)
     assert torch.equal(torch.cat(ys), b.val.labels)  # fixed order without shuffling
     assert torch.allclose(torch.cat(xs), b.val.images.float() / 255)
     shuffled = torch.cat([y for _, y in B.Batches(b.train, 64, pre, device="cpu", shuffle=True)])
-    assert not torch.equal(shuffled, b.train.labels) and torch.equal(shuffled.sort().values, b.train.labels.sort().values)
+    assert not torch.equal(shuffled, b.train.labels) and torch.equal(
+        shuffled.sort().values, b.train.labels.sort().values
+    )
     bal = torch.cat([y for _, y in B.Batches(b.train, 64, pre, device="cpu", balanced=True)])
     assert len(bal) == len(b.train)
 
@@ -110,23 +123,26 @@ def test_batches_same_seed_same_stream_and_state_roundtrip(synthetic_root):
     pre = B.Preprocess(augment=B.Augment(hflip=0.5, rotation_p=0.5))
     a1 = B.Batches(b.train, 50, pre, device="cpu", shuffle=True, train=True, seed=3)
     a2 = B.Batches(b.train, 50, pre, device="cpu", shuffle=True, train=True, seed=3)
-    assert all(torch.equal(x1, x2) for (x1, _), (x2, _) in zip(a1, a2))
+    assert all(torch.equal(x1, x2) for (x1, _), (x2, _) in zip(a1, a2, strict=False))
     state = a1.state_dict()
     first = [x for x, _ in a1]
     a1.load_state_dict(state)
-    assert all(torch.equal(x, y) for x, y in zip(first, [x for x, _ in a1]))
+    assert all(torch.equal(x, y) for x, y in zip(first, [x for x, _ in a1], strict=False))
 
 
 def test_for_model_uses_report_resize_for_pretrained_style_models():
     class Spec:
         name, input_size, in_channels, mean, std = "resnet18", 224, 3, B.IMAGENET_MEAN, B.IMAGENET_STD
         center_crop = True
+
     pre = B.Preprocess.for_model(Spec)
     assert (pre.resize, pre.crop, pre.mean) == (256, 224, B.IMAGENET_MEAN)
     small = B.Preprocess.for_model(Spec, size=64, normalize="dataset", dataset_stats=((0.5,), (0.2,)))
     assert (small.resize, small.crop, small.mean) == (73, 64, (0.5,))
     with pytest.raises(ValueError, match="dataset_stats"):
-        B.Preprocess.for_model(type("S", (), {"name": "simplecnn", "input_size": 28, "in_channels": 1, "mean": None, "std": None}))
+        B.Preprocess.for_model(
+            type("S", (), {"name": "simplecnn", "input_size": 28, "in_channels": 1, "mean": None, "std": None})
+        )
 
 
 def test_baseline_pil_pipeline_equivalence_on_plain_images():
@@ -139,6 +155,7 @@ def test_baseline_pil_pipeline_equivalence_on_plain_images():
 
 # ---------------------------------------------------------------- fast paths (matmul resize, in-place augment)
 
+
 def _reference_preprocess(x, resize, crop, channels):
     """The plain definition: F.interpolate (antialiased when shrinking), centre crop, grey -> RGB."""
     x = x.float() / 255
@@ -150,22 +167,25 @@ def _reference_preprocess(x, resize, crop, channels):
     if crop is not None:
         h, w = x.shape[-2:]
         top, left = (h - crop) // 2, (w - crop) // 2
-        x = x[..., top: top + crop, left: left + crop]
+        x = x[..., top : top + crop, left : left + crop]
     if channels == 3 and x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
     return x
 
 
-@pytest.mark.parametrize("shape,resize,crop", [
-    ((3, 3, 28, 28), 256, 224),  # upsampling, the report's ResNet path
-    ((3, 3, 64, 64), 32, None),  # downsampling (antialiased), no crop
-    ((3, 3, 64, 64), 32, 28),  # downsampling with crop
-    ((3, 3, 28, 40), 256, 224),  # non-square, upsampling
-    ((3, 3, 90, 60), 48, 40),  # non-square, downsampling
-    ((3, 1, 28, 28), 256, 224),  # grey input for a 3-channel model
-    ((3, 1, 50, 37), 73, 64),  # grey, odd sizes
-    ((3, 3, 28, 36), 73, None),  # resize without crop
-])
+@pytest.mark.parametrize(
+    "shape,resize,crop",
+    [
+        ((3, 3, 28, 28), 256, 224),  # upsampling, the report's ResNet path
+        ((3, 3, 64, 64), 32, None),  # downsampling (antialiased), no crop
+        ((3, 3, 64, 64), 32, 28),  # downsampling with crop
+        ((3, 3, 28, 40), 256, 224),  # non-square, upsampling
+        ((3, 3, 90, 60), 48, 40),  # non-square, downsampling
+        ((3, 1, 28, 28), 256, 224),  # grey input for a 3-channel model
+        ((3, 1, 50, 37), 73, 64),  # grey, odd sizes
+        ((3, 3, 28, 36), 73, None),  # resize without crop
+    ],
+)
 def test_matmul_resize_crop_equals_interpolate(shape, resize, crop):
     x = torch.randint(0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     pre = B.Preprocess(resize=resize, crop=crop, channels=3)
@@ -212,11 +232,14 @@ def _old_augment(aug, x, generator):
     return x
 
 
-@pytest.mark.parametrize("kw", [
-    {},
-    dict(hflip=1.0, vflip=1.0, rotation_p=1.0, jitter_p=1.0),
-    dict(hflip=0.5, vflip=0.5, rotation_p=0.5, jitter_p=0.5, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1),
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        dict(hflip=1.0, vflip=1.0, rotation_p=1.0, jitter_p=1.0),
+        dict(hflip=0.5, vflip=0.5, rotation_p=0.5, jitter_p=0.5, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1),
+    ],
+)
 def test_augment_selected_images_only_same_stream_input_untouched(kw):
     aug = B.Augment(**kw)
     x = torch.rand(16, 3, 12, 10, generator=torch.Generator().manual_seed(1))

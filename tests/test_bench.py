@@ -2,6 +2,7 @@
 
 Timing ratios are never asserted here: they belong in the benchmark's output only.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,16 +23,30 @@ def test_quick_benchmark_writes_schema(tmp_path, capsys):
     out = tmp_path / "bench.json"
     threads = torch.get_num_threads()
     # one torch thread: on a shared, busy machine two spinning OpenMP threads can take a second per tiny step
-    assert T.main(["--quick", "--cases", "a", "--workers", "0", "1", "--device", "cpu", "--threads", "1",
-                   "--out", str(out)]) == 0
+    assert (
+        T.main(
+            ["--quick", "--cases", "a", "--workers", "0", "1", "--device", "cpu", "--threads", "1", "--out", str(out)]
+        )
+        == 0
+    )
     assert torch.get_num_threads() == threads  # restored for the rest of the session
     report = json.loads(out.read_text())
     assert set(report) >= {"cases", "machine", "versions", "date"}
     assert {"cpu", "cores"} <= set(report["machine"])
     assert {"torch", "torchvision", "medmnist"} <= set(report["versions"])
     [case] = report["cases"]
-    for key in ("name", "device", "dive_img_s", "baseline_img_s", "ratio", "baseline_num_workers", "batch_size",
-                "steps", "image_size", "synthetic"):
+    for key in (
+        "name",
+        "device",
+        "dive_img_s",
+        "baseline_img_s",
+        "ratio",
+        "baseline_num_workers",
+        "batch_size",
+        "steps",
+        "image_size",
+        "synthetic",
+    ):
         assert key in case, key
     assert case["device"] == "cpu"
     assert case["dive_img_s"] > 0 and case["baseline_img_s"] > 0
@@ -55,8 +70,9 @@ def test_pipelines_produce_the_same_shapes(tmp_path):
     try:
         bundle = load("pathmnist", root)
         spec = model_spec("resnet18")
-        ds = T.medmnist_train_dataset("pathmnist", root, T.baseline_transform(T.CASES["b"], spec.mean, spec.std),
-                                      as_rgb=False)
+        ds = T.medmnist_train_dataset(
+            "pathmnist", root, T.baseline_transform(T.CASES["b"], spec.mean, spec.std), as_rgb=False
+        )
         assert len(ds) == len(bundle.train) == 16
         x_base, y_base = ds[0]
         pre = Preprocess.for_model(spec, augment=Augment())
@@ -86,10 +102,19 @@ def test_verdict_claims_a_target_only_when_every_round_reaches_it():
 
 
 def test_verdict_message_flags_a_ratio_above_its_own_bound():
-    case = {"case": "a", "verdict": "inconclusive", "ratio": 1.33, "target": 1.2, "ratio_by_round": [1.08, 1.48],
-            "ratio_bound_free_data_nw0": 1.23, "predicted_ratio_nw0": 1.22, "step_ms": 80.0,
-            "baseline_img_s_by_workers": {"0": 647.1}, "data_ms_per_batch": {"dive": 0.5, "baseline_nw0": 18.2},
-            "data_share_of_step": {"dive": 0.007, "baseline_nw0": 0.185}}
+    case = {
+        "case": "a",
+        "verdict": "inconclusive",
+        "ratio": 1.33,
+        "target": 1.2,
+        "ratio_by_round": [1.08, 1.48],
+        "ratio_bound_free_data_nw0": 1.23,
+        "predicted_ratio_nw0": 1.22,
+        "step_ms": 80.0,
+        "baseline_img_s_by_workers": {"0": 647.1},
+        "data_ms_per_batch": {"dive": 0.5, "baseline_nw0": 18.2},
+        "data_share_of_step": {"dive": 0.007, "baseline_nw0": 0.185},
+    }
     [text] = T.verdicts([case])
     assert "TARGET NOT CONFIRMED" in text and "background load" in text and "1.23x" in text
     [text] = T.verdicts([{**case, "ratio": 1.21}])
@@ -98,8 +123,12 @@ def test_verdict_message_flags_a_ratio_above_its_own_bound():
 
 def test_whole_step_cases_record_the_plan_and_the_determinism_case_runs(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert T.main(["--quick", "--cases", "d", "g", "--workers", "0", "--device", "cpu", "--threads", "1",
-                   "--out", str(out)]) == 0
+    assert (
+        T.main(
+            ["--quick", "--cases", "d", "g", "--workers", "0", "--device", "cpu", "--threads", "1", "--out", str(out)]
+        )
+        == 0
+    )
     d, g = json.loads(out.read_text())["cases"]
     from dive.precision import plan
 

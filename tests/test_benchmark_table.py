@@ -1,5 +1,6 @@
 """dive.benchmark on hand-made inputs: flag selection (missing / explicit / corrupt), the published values
 joined, verdicts, the "not available" row and the heatmap."""
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,11 @@ from dive.data import DatasetFileError
 def root(tmp_path_factory):
     from dive.synthetic import write_synthetic_root
 
-    return write_synthetic_root(tmp_path_factory.mktemp("bench"), datasets=("pneumoniamnist", "breastmnist"),
-                                sizes={"train": 40, "val": 20, "test": 30})
+    return write_synthetic_root(
+        tmp_path_factory.mktemp("bench"),
+        datasets=("pneumoniamnist", "breastmnist"),
+        sizes={"train": 40, "val": 20, "test": 30},
+    )
 
 
 def test_published_table_is_the_papers_table_3():
@@ -41,7 +45,8 @@ def test_flags_all_keeps_going_with_not_available_rows(root):
     path = root / "medmnist" / "pathmnist.npz"
     (path_status,) = [s for s in statuses if s.flag == "pathmnist"]
     assert path_status.not_available() == (
-        f"not available: place pathmnist.npz at {path} (md5 a8b06965200029087d5bd730944a56c1; {path_status.url})")
+        f"not available: place pathmnist.npz at {path} (md5 a8b06965200029087d5bd730944a56c1; {path_status.url})"
+    )
     table = B.availability_table(statuses)
     assert len(table) == 12 and (table["status"] == "present").sum() == 2
     assert B.select_flags(None, root) == statuses
@@ -72,8 +77,11 @@ def test_corrupt_file_is_an_error_even_with_all(tmp_path):
 
 def _rows(values):
     """Hand-made per-seed rows: {(dataset, method): [(acc, auc), ...]}."""
-    return [{"dataset": d, "method": m, "seed": 22 + i, "test_acc": acc, "test_auc": auc}
-            for (d, m), seeds in values.items() for i, (acc, auc) in enumerate(seeds)]
+    return [
+        {"dataset": d, "method": m, "seed": 22 + i, "test_acc": acc, "test_auc": auc}
+        for (d, m), seeds in values.items()
+        for i, (acc, auc) in enumerate(seeds)
+    ]
 
 
 def test_verdicts_by_hand():
@@ -88,12 +96,14 @@ def test_verdicts_by_hand():
 def test_summary_and_tables_on_hand_made_runs(root):
     statuses = B.select_flags("all", root)
     methods = ["simplecnn_report", "resnet18_medmnist"]
-    rows = _rows({
-        ("breastmnist", "simplecnn_report"): [(0.80, 0.85), (0.84, 0.87), (0.82, 0.86)],
-        ("breastmnist", "resnet18_medmnist"): [(0.90, 0.95)],
-        ("pneumoniamnist", "simplecnn_report"): [(0.86, 0.95)],
-        ("pneumoniamnist", "resnet18_medmnist"): [(0.80, 0.96)],
-    })
+    rows = _rows(
+        {
+            ("breastmnist", "simplecnn_report"): [(0.80, 0.85), (0.84, 0.87), (0.82, 0.86)],
+            ("breastmnist", "resnet18_medmnist"): [(0.90, 0.95)],
+            ("pneumoniamnist", "simplecnn_report"): [(0.86, 0.95)],
+            ("pneumoniamnist", "resnet18_medmnist"): [(0.80, 0.96)],
+        }
+    )
     summary = B.summarise(rows)
     s = summary.set_index(["dataset", "method"])
     assert s.loc[("breastmnist", "simplecnn_report"), "n_seeds"] == 3
@@ -157,7 +167,14 @@ def test_recipes_follow_their_sources():
     model, s, notes = B.recipe("resnet18_report", "multi-class")
     assert model == "resnet18" and s["balanced"] is True and s["augment"] is True
     assert (s["optimizer"], s["lr"], s["batch_size"], s["epochs"], s["patience"], s["scheduler"], s["normalize"]) == (
-        "adagrad", 0.0005, 64, 200, 20, "plateau", "dataset")
+        "adagrad",
+        0.0005,
+        64,
+        200,
+        20,
+        "plateau",
+        "dataset",
+    )
     _, s, notes = B.recipe("resnet18_report", "multi-label, binary-class")
     assert s["balanced"] is False and "multi-label" in notes[0]
     model, s, _ = B.recipe("simplecnn_report", "binary-class")

@@ -17,9 +17,19 @@ def test_defaults_are_the_reports():
 
 
 def test_json_round_trip_is_exact():
-    c = RunConfig(model="resnet18", optimizer="adagrad", lr=5e-4, augment=Augment(hflip=0.3, degrees=15),
-                  scheduler="plateau", scheduler_kwargs={"patience": 5, "factor": 0.5}, patience=20, balanced=True,
-                  train_size=1000, precision="fp32", channels_last=False)
+    c = RunConfig(
+        model="resnet18",
+        optimizer="adagrad",
+        lr=5e-4,
+        augment=Augment(hflip=0.3, degrees=15),
+        scheduler="plateau",
+        scheduler_kwargs={"patience": 5, "factor": 0.5},
+        patience=20,
+        balanced=True,
+        train_size=1000,
+        precision="fp32",
+        channels_last=False,
+    )
     back = RunConfig.from_json(c.to_json())
     assert back == c and back.fingerprint() == c.fingerprint() and back.to_dict() == c.to_dict()
     assert isinstance(back.augment, Augment) and back.augment.hflip == 0.3
@@ -27,37 +37,62 @@ def test_json_round_trip_is_exact():
 
 def test_fingerprint_changes_with_every_setting_and_ignores_spelling():
     base = RunConfig()
-    changed = [base.replace(momentum=0.8), base.replace(augment=Augment(hflip=0.2)), base.replace(file_size=64),
-               base.replace(dataset="organcmnist"), base.replace(restore_best=True), base.replace(precision="bf16"),
-               base.replace(seed=23), base.replace(split_seed=1), base.replace(train_size=100)]
+    changed = [
+        base.replace(momentum=0.8),
+        base.replace(augment=Augment(hflip=0.2)),
+        base.replace(file_size=64),
+        base.replace(dataset="organcmnist"),
+        base.replace(restore_best=True),
+        base.replace(precision="bf16"),
+        base.replace(seed=23),
+        base.replace(split_seed=1),
+        base.replace(train_size=100),
+    ]
     fps = {c.fingerprint() for c in changed}
     assert len(fps) == len(changed) and base.fingerprint() not in fps
     # the same run, spelt differently
-    assert RunConfig(model="ResNet-18".replace("-1", "1"), lr=1, scheduler="none").fingerprint() == \
-        RunConfig(model="resnet18", lr=1.0, scheduler=None).fingerprint()
+    assert (
+        RunConfig(model="ResNet-18".replace("-1", "1"), lr=1, scheduler="none").fingerprint()
+        == RunConfig(model="resnet18", lr=1.0, scheduler=None).fingerprint()
+    )
     assert RunConfig(augment=True).fingerprint() == RunConfig(augment=Augment(degrees=30)).fingerprint()
 
 
 def test_fingerprint_is_stable_across_processes():
     c = RunConfig(model="alexnet", batch_norm=True, scheduler="step", scheduler_kwargs={"step_size": 2})
-    code = ("from dive.config import RunConfig; import sys; "
-            "print(RunConfig.from_json(sys.stdin.read()).fingerprint())")
+    code = "from dive.config import RunConfig; import sys; print(RunConfig.from_json(sys.stdin.read()).fingerprint())"
     out = subprocess.run([sys.executable, "-c", code], input=c.to_json(), capture_output=True, text=True, check=True)
     assert out.stdout.strip() == c.fingerprint()
-    code2 = ("from dive.config import RunConfig; print(RunConfig(model='alexnet', batch_norm=True, "
-             "scheduler='step', scheduler_kwargs={'step_size': 2}).fingerprint())")
-    assert subprocess.run([sys.executable, "-c", code2], capture_output=True, text=True, check=True).stdout.strip() \
+    code2 = (
+        "from dive.config import RunConfig; print(RunConfig(model='alexnet', batch_norm=True, "
+        "scheduler='step', scheduler_kwargs={'step_size': 2}).fingerprint())"
+    )
+    assert (
+        subprocess.run([sys.executable, "-c", code2], capture_output=True, text=True, check=True).stdout.strip()
         == c.fingerprint()
+    )
 
 
 def test_validation_lists_every_problem_and_the_valid_values():
     with pytest.raises(ConfigError) as err:
-        RunConfig(model="resnet", optimizer="adamx", scheduler="exp", dataset="nosuchmnist", lr=-1, epochs=0,
-                  precision="fp8")
+        RunConfig(
+            model="resnet", optimizer="adamx", scheduler="exp", dataset="nosuchmnist", lr=-1, epochs=0, precision="fp8"
+        )
     msg = str(err.value)
-    for part in ("unknown model 'resnet'", "resnet18", "unknown optimizer 'adamx'", "adagrad",
-                 "unknown scheduler 'exp'", "plateau", "unknown dataset 'nosuchmnist'", "pathmnist",
-                 "lr must be a number > 0", "epochs must be an integer >= 1", "unknown precision 'fp8'", "bf16"):
+    for part in (
+        "unknown model 'resnet'",
+        "resnet18",
+        "unknown optimizer 'adamx'",
+        "adagrad",
+        "unknown scheduler 'exp'",
+        "plateau",
+        "unknown dataset 'nosuchmnist'",
+        "pathmnist",
+        "lr must be a number > 0",
+        "epochs must be an integer >= 1",
+        "unknown precision 'fp8'",
+        "bf16",
+    ):
         assert part in msg
     assert len(err.value.problems) == 7
     with pytest.raises(ConfigError, match="file_size 64 does not exist for mnist"):

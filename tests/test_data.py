@@ -4,8 +4,8 @@ import hashlib
 import numpy as np
 import pytest
 import torch
-
 from conftest import need_real_file
+
 from dive import data
 from dive.synthetic import write_synthetic_root
 
@@ -40,7 +40,11 @@ def test_load_medmnist_official_split(synthetic_root):
     assert b.classes[0] == "adipose" and len(b.classes) == 9
     z = np.load(synthetic_root / "medmnist" / "pathmnist.npz")
     assert torch.equal(b.test.images[5], torch.from_numpy(z["test_images"][5]).permute(2, 0, 1))
-    assert (len(b.train), len(b.val), len(b.test)) == (len(z["train_labels"]), len(z["val_labels"]), len(z["test_labels"]))
+    assert (len(b.train), len(b.val), len(b.test)) == (
+        len(z["train_labels"]),
+        len(z["val_labels"]),
+        len(z["test_labels"]),
+    )
 
 
 def test_report_split_is_seeded_80_20_and_identical_every_time(synthetic_root):
@@ -128,7 +132,9 @@ def test_tampered_synthetic_file_is_caught(tmp_path):
 
 
 def test_larger_medmnist_sizes(tmp_path):
-    root = write_synthetic_root(tmp_path, datasets=["dermamnist"], sizes={"train": 20, "val": 5, "test": 5}, image_sizes=(64,))
+    root = write_synthetic_root(
+        tmp_path, datasets=["dermamnist"], sizes={"train": 20, "val": 5, "test": 5}, image_sizes=(64,)
+    )
     b = data.load("dermamnist", root, size=64)
     assert b.train.images.shape[1:] == (3, 64, 64)
     with pytest.raises(ValueError, match="28, 64, 128, 224"):
@@ -155,6 +161,7 @@ def test_cli_reports_present_and_missing(tmp_path, synthetic_root, capsys):
 
 
 # ---------------------------------------------------------------- real data (DIVE_DATA)
+
 
 @pytest.mark.realdata
 def test_real_mnist_files_verify_and_load(real_root):

@@ -28,21 +28,35 @@ def test_run_trains_evaluates_and_records(path_data, tmp_path):
             self.notes.append(text)
 
     out = FakeOutputs()
-    r = experiment.run(path_data, "simplecnn", name="bn+dropout", epochs=2, batch_size=32, evaluate_test=True,
-                       quiet=True, outputs=out, checkpoint_dir=tmp_path / "ck")
+    r = experiment.run(
+        path_data,
+        "simplecnn",
+        name="bn+dropout",
+        epochs=2,
+        batch_size=32,
+        evaluate_test=True,
+        quiet=True,
+        outputs=out,
+        checkpoint_dir=tmp_path / "ck",
+    )
     assert r.fit.epochs_run == 2 and r.val["accuracy"] > 1 / 9 + 0.2 and r.test["accuracy"] > 1 / 9 + 0.2
     assert r.test_probs.shape == (len(path_data.test), 9)
     assert out.runs[0][0] == "bn+dropout" and out.runs[0][2]["batch_size"] == 32
-    assert RunConfig.from_dict({k: v for k, v in out.runs[0][2].items() if k not in ("plan", "data", "key")}) \
-        == r.config  # metrics.json gets the full config
+    assert (
+        RunConfig.from_dict({k: v for k, v in out.runs[0][2].items() if k not in ("plan", "data", "key")}) == r.config
+    )  # metrics.json gets the full config
     assert set(r.row()) >= {"run", "epochs_run", "best_epoch", "val_accuracy", "test_auc"}
 
 
 @pytest.fixture(scope="module")
 def twin_root(tmp_path_factory):
     """organamnist and organcmnist: same image size, same 11 classes, different images; pathmnist at 28 and 64 px."""
-    return write_synthetic_root(tmp_path_factory.mktemp("twins"), datasets=("organamnist", "organcmnist", "pathmnist"),
-                                sizes={"train": 160, "val": 60, "test": 60}, image_sizes=(28, 64))
+    return write_synthetic_root(
+        tmp_path_factory.mktemp("twins"),
+        datasets=("organamnist", "organcmnist", "pathmnist"),
+        sizes={"train": 160, "val": 60, "test": 60},
+        image_sizes=(28, 64),
+    )
 
 
 def _cfg(b, **kw):
@@ -64,8 +78,9 @@ def test_same_shape_datasets_never_share_a_checkpoint(twin_root, tmp_path):
     assert list(ck.glob("checkpoint.pt.set-aside*"))  # never silently deleted
 
 
-@pytest.mark.parametrize("change", [dict(momentum=0.5, optimizer="sgd"), dict(augment=Augment(hflip=0.9)),
-                                    dict(file_size=64)])
+@pytest.mark.parametrize(
+    "change", [dict(momentum=0.5, optimizer="sgd"), dict(augment=Augment(hflip=0.9)), dict(file_size=64)]
+)
 def test_a_changed_setting_never_resumes_another_runs_checkpoint(change, twin_root, tmp_path):
     b28 = data.load("pathmnist", twin_root, split="report")
     base = _cfg(b28, optimizer=change.get("optimizer", "adam"))
@@ -99,8 +114,9 @@ def test_run_store_loads_a_finished_run_and_keeps_datasets_apart(twin_root, tmp_
 
 def test_resume_after_a_kill_mid_epoch_equals_the_uninterrupted_run(twin_root, tmp_path):
     b = data.load("pathmnist", twin_root, split="report")
-    cfg = _cfg(b, epochs=3, scheduler="step", scheduler_kwargs={"step_size": 1, "gamma": 0.5}, augment=True,
-               balanced=True)
+    cfg = _cfg(
+        b, epochs=3, scheduler="step", scheduler_kwargs={"step_size": 1, "gamma": 0.5}, augment=True, balanced=True
+    )
     full = experiment.run(b, cfg, store=tmp_path / "a", quiet=True)
 
     class Killed(Exception):
@@ -132,7 +148,8 @@ def test_resume_after_a_kill_mid_epoch_equals_the_uninterrupted_run(twin_root, t
         E._build = real_build
     resumed = experiment.run(b, cfg, store=tmp_path / "b", quiet=True)
     assert any("resumed from the checkpoint of epoch 2" in n for n in resumed.notes)
-    assert resumed.history == [{**h, "seconds": r["seconds"]} for h, r in zip(full.history, resumed.history)]
+    pairs = zip(full.history, resumed.history, strict=True)
+    assert resumed.history == [{**h, "seconds": r["seconds"]} for h, r in pairs]
     sa, sb = full.model.state_dict(), resumed.model.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     # and a finished run trains nothing and returns the same numbers
@@ -154,6 +171,7 @@ def test_pretrained_auto_falls_back_with_a_note_and_true_fails_early(tmp_path, m
 
     def offline(*a, **k):
         raise OSError("no network")
+
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
     with pytest.raises(WeightsNotFoundError) as err:
@@ -164,24 +182,36 @@ def test_pretrained_auto_falls_back_with_a_note_and_true_fails_early(tmp_path, m
 
 def test_pretrained_auto_uses_cached_weights(tmp_path, monkeypatch, path_data):
     import torchvision
+
     from dive.models import weights_cache_path
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     path = weights_cache_path("resnet18")
     import os
+
     os.makedirs(os.path.dirname(path))
     ref = torchvision.models.resnet18().state_dict()
     torch.save(ref, path)
     assert experiment.resolve_pretrained("resnet18", "auto") == (True, None)
-    r = experiment.run(path_data.__class__(**{**path_data.__dict__, "train": path_data.train.sample(64),
-                                              "val": path_data.val.sample(32)}),
-                       "resnet18", epochs=1, batch_size=32, image_size=32, pretrained="auto", quiet=True)
+    r = experiment.run(
+        path_data.__class__(
+            **{**path_data.__dict__, "train": path_data.train.sample(64), "val": path_data.val.sample(32)}
+        ),
+        "resnet18",
+        epochs=1,
+        batch_size=32,
+        image_size=32,
+        pretrained="auto",
+        quiet=True,
+    )
     assert r.params["pretrained"] is True and r.notes == []
 
 
 def test_ensemble_averages_member_probabilities(path_data):
-    members = [experiment.run(path_data, "simplecnn", epochs=1, batch_size=64, quiet=True, evaluate_test=True, seed=s)
-               for s in (1, 2)]
+    members = [
+        experiment.run(path_data, "simplecnn", epochs=1, batch_size=64, quiet=True, evaluate_test=True, seed=s)
+        for s in (1, 2)
+    ]
     ens = experiment.ensemble(members, path_data.task, path_data.classes)
     avg = (members[0].test_probs + members[1].test_probs) / 2
     assert ens["accuracy"] == pytest.approx(float(np.mean(avg.argmax(1) == members[0].y_test)))
@@ -190,20 +220,32 @@ def test_ensemble_averages_member_probabilities(path_data):
 
 
 def test_one_at_a_time_design():
-    runs = experiment.one_at_a_time({"lr": 1e-3, "batch_size": 32, "epochs": 15},
-                                    {"lr": [1e-3, 1e-2], "batch_size": [16]})
-    assert runs == [("lr", 1e-3, {"lr": 1e-3, "batch_size": 32, "epochs": 15}),
-                    ("lr", 1e-2, {"lr": 1e-2, "batch_size": 32, "epochs": 15}),
-                    ("batch_size", 16, {"lr": 1e-3, "batch_size": 16, "epochs": 15})]
+    runs = experiment.one_at_a_time(
+        {"lr": 1e-3, "batch_size": 32, "epochs": 15}, {"lr": [1e-3, 1e-2], "batch_size": [16]}
+    )
+    assert runs == [
+        ("lr", 1e-3, {"lr": 1e-3, "batch_size": 32, "epochs": 15}),
+        ("lr", 1e-2, {"lr": 1e-2, "batch_size": 32, "epochs": 15}),
+        ("batch_size", 16, {"lr": 1e-3, "batch_size": 16, "epochs": 15}),
+    ]
     with pytest.raises(ValueError, match="momentum"):
         experiment.one_at_a_time({"lr": 1}, {"momentum": [0.9]})
 
 
 def test_scheduler_kwargs_reach_the_scheduler(path_data):
     small = path_data.subsets(train=96, val=48)
-    # StepLR's default would step once, after epoch 1 of 3 (a third of the epochs) with gamma 0.1; ours halves every epoch
-    r = experiment.run(small, "simplecnn", epochs=3, batch_size=32, lr=1e-3, scheduler="step",
-                       scheduler_kwargs={"step_size": 1, "gamma": 0.5}, quiet=True)
+    # StepLR's default would step once, after epoch 1 of 3 (a third of the epochs) with gamma 0.1;
+    # ours halves every epoch
+    r = experiment.run(
+        small,
+        "simplecnn",
+        epochs=3,
+        batch_size=32,
+        lr=1e-3,
+        scheduler="step",
+        scheduler_kwargs={"step_size": 1, "gamma": 0.5},
+        quiet=True,
+    )
     assert [h["lr"] for h in r.history] == pytest.approx([1e-3, 5e-4, 2.5e-4])
     assert r.params["scheduler_kwargs"] == {"step_size": 1, "gamma": 0.5}
 
@@ -216,8 +258,11 @@ def test_describe_pretrained(tmp_path, monkeypatch):
 
 
 def test_longest_runs_and_at_epoch_equal_a_shorter_run(path_data):
-    settings = [{"lr": 1e-3, "batch_size": 32, "epochs": 2}, {"lr": 1e-3, "batch_size": 32, "epochs": 1},
-                {"lr": 1e-2, "batch_size": 32, "epochs": 1}]
+    settings = [
+        {"lr": 1e-3, "batch_size": 32, "epochs": 2},
+        {"lr": 1e-3, "batch_size": 32, "epochs": 1},
+        {"lr": 1e-2, "batch_size": 32, "epochs": 1},
+    ]
     assert experiment.longest_runs(settings) == {(1e-3, 32): 2, (1e-2, 32): 1}
     small = path_data.subsets(train=96, val=48)
     long = experiment.run(small, "simplecnn", epochs=2, batch_size=32, quiet=True)
@@ -267,8 +312,9 @@ def test_run_grid_keeps_going_past_allowed_failures(path_data):
 
 def test_deterministic_runs_are_bit_identical_on_the_cpu(path_data):
     small = path_data.subsets(train=96, val=48)
-    cfg = experiment.config_for(small, "simplecnn", epochs=2, batch_size=32, augment=True, balanced=True,
-                                deterministic=True)[0]
+    cfg = experiment.config_for(
+        small, "simplecnn", epochs=2, batch_size=32, augment=True, balanced=True, deterministic=True
+    )[0]
     a = experiment.run(small, cfg, quiet=True, device="cpu")
     b = experiment.run(small, cfg, quiet=True, device="cpu")
     strip = [{k: v for k, v in h.items() if k != "seconds"} for h in a.history]

@@ -1,4 +1,5 @@
 """dive.metrics against hand-computed values and against medmnist's own evaluator."""
+
 from __future__ import annotations
 
 import itertools
@@ -29,8 +30,8 @@ P6 = np.array(
 
 def pairwise_auc(y_binary, score) -> float:
     """AUC by definition: share of (positive, negative) pairs ranked correctly, ties count 1/2."""
-    pos = [s for s, t in zip(score, y_binary) if t]
-    neg = [s for s, t in zip(score, y_binary) if not t]
+    pos = [s for s, t in zip(score, y_binary, strict=False) if t]
+    neg = [s for s, t in zip(score, y_binary, strict=False) if not t]
     wins = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p, n in itertools.product(pos, neg))
     return wins / (len(pos) * len(neg))
 
@@ -142,7 +143,14 @@ def test_class_never_seen_nor_predicted_is_still_listed():
     p = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.3, 0.6, 0.1], [0.1, 0.8, 0.1]])
     m = evaluate(y, p, class_names=["a", "b", "c"])
     assert [d["class"] for d in m["per_class"]] == ["a", "b", "c"]
-    assert m["per_class"][2] == {"class": "c", "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0, "auc": m["per_class"][2]["auc"]}
+    assert m["per_class"][2] == {
+        "class": "c",
+        "precision": 0.0,
+        "recall": 0.0,
+        "f1": 0.0,
+        "support": 0,
+        "auc": m["per_class"][2]["auc"],
+    }
     assert m["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [0, 0, 0]]
     # macro averages run over all three classes (zero_division=0 for the empty one)
     assert m["precision"] == pytest.approx((1 + 2 / 3 + 0) / 3)
@@ -183,7 +191,7 @@ def _batches(seed=0):
     g = torch.Generator().manual_seed(seed)
     xs = [torch.randn(5, 3, generator=g), torch.randn(2, 3, generator=g), torch.randn(4, 3, generator=g)]
     ys = [torch.tensor([[3], [1], [2], [0], [1]]), torch.tensor([2, 2]), torch.tensor([0, 3, 3, 1])]
-    return list(zip(xs, ys))
+    return list(zip(xs, ys, strict=False))
 
 
 @pytest.mark.parametrize("log_softmax", [False, True])
@@ -276,8 +284,11 @@ PARITY_FLAGS = {
 def parity_root(tmp_path_factory):
     from dive.synthetic import write_synthetic_root
 
-    return write_synthetic_root(tmp_path_factory.mktemp("parity"), datasets=tuple(PARITY_FLAGS.values()),
-                                sizes={"train": 160, "val": 60, "test": 90})
+    return write_synthetic_root(
+        tmp_path_factory.mktemp("parity"),
+        datasets=tuple(PARITY_FLAGS.values()),
+        sizes={"train": 160, "val": 60, "test": 90},
+    )
 
 
 def test_parity_flags_cover_every_task_type():

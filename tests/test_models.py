@@ -4,6 +4,7 @@ Heavy nets are built on the meta device where only shapes matter; the pretrained
 tests go through the real torch hub cache (TORCH_HOME -> tmp dir) with downloads patched
 to fail, so nothing here ever touches the network.
 """
+
 from __future__ import annotations
 
 import copy
@@ -209,7 +210,9 @@ def test_simplecnn_v1_matches_the_report_architecture():
     model = build_model("simplecnn_v1", 10, in_channels=1)
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     assert [(c.in_channels, c.out_channels, c.kernel_size, c.padding) for c in convs] == [
-        (1, 32, (3, 3), "same"), (32, 64, (3, 3), "same")]
+        (1, 32, (3, 3), "same"),
+        (32, 64, (3, 3), "same"),
+    ]
     assert _count(model, nn.LeakyReLU) == 2 and _count(model, nn.ReLU) == 0
     assert _count(model, nn.MaxPool2d) == 2
     assert model.out.in_features == 64 * 7 * 7
@@ -231,7 +234,8 @@ def test_simplecnn_batchnorm_and_dropout_switch_independently(batch_norm, dropou
     assert _count(model, nn.BatchNorm1d) == (1 if batch_norm else 0)
     assert _count(model, nn.Dropout) == (4 if dropout else 0)
     assert sorted(m.p for m in model.modules() if isinstance(m, nn.Dropout)) == (
-        [0.25, 0.25, 0.25, 0.5] if dropout else [])
+        [0.25, 0.25, 0.25, 0.5] if dropout else []
+    )
     assert model.fc1.in_features == 128 * 3 * 3
     with torch.no_grad():
         assert model.eval()(torch.rand(2, 3, 28, 28)).shape == (2, 9)
@@ -272,7 +276,7 @@ def _squares(n: int, generator: torch.Generator):
     for i, c in enumerate(y.tolist()):
         r = 2 + 14 * (c // 2) + int(torch.randint(0, 4, (1,), generator=generator))
         q = 2 + 14 * (c % 2) + int(torch.randint(0, 4, (1,), generator=generator))
-        x[i, 0, r:r + 8, q:q + 8] += 0.7
+        x[i, 0, r : r + 8, q : q + 8] += 0.7
     return x, y
 
 
@@ -283,7 +287,7 @@ def test_simplecnn_learns_a_small_synthetic_task():
     model = build_model("simplecnn", 4, in_channels=1)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     losses = []
-    for step in range(120):
+    for _step in range(120):
         idx = torch.randint(0, len(x), (16,), generator=g)
         model.train()
         loss = F.cross_entropy(model(x[idx]), y[idx])
@@ -342,7 +346,7 @@ def test_alexnet_pretrained_conv_weights_survive_bn_insertion(offline_hub, monke
     convs = [m for m in model.features if isinstance(m, nn.Conv2d)]
     src_convs = [k for k in source if k.startswith("features.") and k.endswith(".weight")]
     assert len(convs) == len(src_convs) == 5
-    for conv, key in zip(convs, src_convs):
+    for conv, key in zip(convs, src_convs, strict=False):
         torch.testing.assert_close(conv.weight, source[key], rtol=0, atol=0)
     torch.testing.assert_close(model.classifier[4].weight, source["classifier.4.weight"], rtol=0, atol=0)
     assert model.classifier[6].out_features == 9 and _count(model, nn.BatchNorm2d) == 5
@@ -363,8 +367,7 @@ def test_resnet18_pretrained_loads_from_torch_hub_cache(offline_hub, tmp_path):
 
     model = build_model("resnet18", 9, pretrained=True)
     torch.testing.assert_close(model.conv1.weight, source["conv1.weight"], rtol=0, atol=0)
-    torch.testing.assert_close(model.layer4[1].bn2.running_var, source["layer4.1.bn2.running_var"],
-                               rtol=0, atol=0)
+    torch.testing.assert_close(model.layer4[1].bn2.running_var, source["layer4.1.bn2.running_var"], rtol=0, atol=0)
     assert model.fc.out_features == 9 and model.fc.in_features == 512
     assert model.spec.pretrained and model.spec.weights_url == url
     assert offline_hub == []  # loaded from the cache, no download attempted
@@ -376,8 +379,7 @@ def _xception_official_state_dict() -> dict:
 
     torch.manual_seed(6)
     sd = pretrainedmodels.xception(num_classes=1000, pretrained=None).state_dict()
-    return {("fc." + k[len("last_linear."):] if k.startswith("last_linear.") else k): v
-            for k, v in sd.items()}
+    return {("fc." + k[len("last_linear.") :] if k.startswith("last_linear.") else k): v for k, v in sd.items()}
 
 
 def test_xception_pretrained_loads_from_torch_hub_cache(offline_hub):
@@ -394,8 +396,9 @@ def test_xception_pretrained_loads_from_torch_hub_cache(offline_hub):
 
     model = build_model("xception", 9, pretrained=True)
     torch.testing.assert_close(model.conv1.weight, source["conv1.weight"], rtol=0, atol=0)
-    torch.testing.assert_close(model.block12.rep[1].pointwise.weight,
-                               source["block12.rep.1.pointwise.weight"], rtol=0, atol=0)
+    torch.testing.assert_close(
+        model.block12.rep[1].pointwise.weight, source["block12.rep.1.pointwise.weight"], rtol=0, atol=0
+    )
     assert model.last_linear.out_features == 9 and model.last_linear.in_features == 2048
     assert model.spec.mean == (0.5, 0.5, 0.5) and model.spec.input_size == 299
     assert offline_hub == []
@@ -407,8 +410,7 @@ def test_weights_path_loads_a_local_imagenet_state_dict(tmp_path, offline_hub):
     file = tmp_path / "my_resnet18.pth"
     torch.save(source, file)
     model = build_model("resnet18", 3, weights_path=file)
-    torch.testing.assert_close(model.layer1[0].conv1.weight, source["layer1.0.conv1.weight"],
-                               rtol=0, atol=0)
+    torch.testing.assert_close(model.layer1[0].conv1.weight, source["layer1.0.conv1.weight"], rtol=0, atol=0)
     assert model.fc.out_features == 3 and model.spec.pretrained
     assert offline_hub == []
 
@@ -451,8 +453,7 @@ def test_xception_and_simplecnn_specs():
     assert xc.mean == xc.std == (0.5, 0.5, 0.5) and xc.weights_url == _xception_url()
     for name in ("simplecnn_v1", "simplecnn"):
         spec = model_spec(name)
-        assert (spec.input_size, spec.min_size, spec.mean, spec.std, spec.weights_url) == (
-            28, 28, None, None, None)
+        assert (spec.input_size, spec.min_size, spec.mean, spec.std, spec.weights_url) == (28, 28, None, None, None)
         assert model_spec(name, image_size=32).input_size == 32
     with pytest.raises(ValueError):
         model_spec("simplecnn", pretrained=True)

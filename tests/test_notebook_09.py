@@ -7,6 +7,7 @@
 * a flag asked for by name whose file is absent stops the notebook before any training, naming the file;
 * real data (``DIVE_DATA``): PneumoniaMNIST and BreastMNIST with tiny budgets.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,7 +41,11 @@ def smoke(tmp_path_factory) -> Path:
 def test_smoke_comparison_table_sets_this_run_beside_the_published_values(smoke):
     comp = pd.read_csv(smoke / "tables" / "medmnist_comparison.csv")
     assert list(zip(comp["dataset"], comp["metric"], strict=True)) == [
-        ("pneumoniamnist", "ACC"), ("pneumoniamnist", "AUC"), ("chestmnist", "ACC"), ("chestmnist", "AUC")]
+        ("pneumoniamnist", "ACC"),
+        ("pneumoniamnist", "AUC"),
+        ("chestmnist", "ACC"),
+        ("chestmnist", "AUC"),
+    ]
     assert (comp["status"] == "this run (shortened run, smoke profile)").all()
     for label in ("SimpleCNN (report)", "ResNet-18 (28), MedMNIST recipe", "ResNet-18, report recipe"):
         values = comp[f"{label} (this run)"]
@@ -82,8 +87,9 @@ def test_smoke_verdicts_runs_and_a_learned_value(smoke):
 def test_flags_all_goes_on_without_absent_files(tmp_path):
     from dive.synthetic import write_synthetic_root
 
-    root = write_synthetic_root(tmp_path / "data", datasets=("breastmnist",),
-                                sizes={"train": 60, "val": 30, "test": 40})
+    root = write_synthetic_root(
+        tmp_path / "data", datasets=("breastmnist",), sizes={"train": 60, "val": 30, "test": 40}
+    )
     out = _run(tmp_path / "reports", flags="all", data_root=str(root), methods=["simplecnn_report"])
     verdicts = pd.read_csv(out / "tables" / "verdicts.csv")
     assert len(verdicts) == 12
@@ -99,8 +105,9 @@ def test_flags_all_goes_on_without_absent_files(tmp_path):
 def test_a_missing_flag_asked_for_by_name_stops_before_training(tmp_path):
     from dive.synthetic import write_synthetic_root
 
-    root = write_synthetic_root(tmp_path / "data", datasets=("breastmnist",),
-                                sizes={"train": 20, "val": 10, "test": 10})
+    root = write_synthetic_root(
+        tmp_path / "data", datasets=("breastmnist",), sizes={"train": 20, "val": 10, "test": 10}
+    )
     with pytest.raises(NotebookFailed) as err:
         _run(tmp_path / "reports", flags=["breastmnist", "octmnist"], data_root=str(root))
     assert err.value.ename == "DatasetFileError"
@@ -117,9 +124,19 @@ def test_real_pneumonia_and_breast_with_tiny_budgets(real_root, tmp_path):
         need_real_file(real_root, f"medmnist/{f}.npz")
     # the 28-px ResNet (stride-1 stem: 28x28 feature maps) costs minutes on a shared CPU even for one epoch;
     # it runs in the smoke test above. Here: the real files through the two cheaper recipes.
-    out = _run(tmp_path / "reports", "quick", flags=["pneumoniamnist", "breastmnist"], data_root=str(real_root),
-               methods=["simplecnn_report", "resnet18_report"], train_size=300, val_size=78, simplecnn_epochs=2,
-               report_max_epochs=1, report_image_size=28, pretrained=False)
+    out = _run(
+        tmp_path / "reports",
+        "quick",
+        flags=["pneumoniamnist", "breastmnist"],
+        data_root=str(real_root),
+        methods=["simplecnn_report", "resnet18_report"],
+        train_size=300,
+        val_size=78,
+        simplecnn_epochs=2,
+        report_max_epochs=1,
+        report_image_size=28,
+        pretrained=False,
+    )
     m = _metrics(out)
     assert m["synthetic"] is False
     verdicts = pd.read_csv(out / "tables" / "verdicts.csv")

@@ -4,6 +4,7 @@ Clean: no outputs and no execution counts in code cells (the executed copies liv
 reports/). Parameterisable: exactly one cell tagged ``parameters``, it is the first code cell,
 and it defines ``profile`` (``python -m dive.report`` always injects it).
 """
+
 from __future__ import annotations
 
 import ast
@@ -20,7 +21,9 @@ NB_DIR = REPO / "notebooks"
 def _notebooks() -> list[Path]:
     present = set(NB_DIR.glob("*.ipynb"))
     try:  # tracked ones too, so a notebook deleted from the work tree but still in git is noticed
-        out = subprocess.run(["git", "ls-files", "notebooks/*.ipynb"], cwd=REPO, capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            ["git", "ls-files", "notebooks/*.ipynb"], cwd=REPO, capture_output=True, text=True, timeout=10
+        )
         present |= {REPO / line for line in out.stdout.splitlines() if line.strip()}
     except (OSError, subprocess.TimeoutExpired):
         pass
@@ -38,7 +41,9 @@ def _source(cell: dict) -> str:
 def _assigned_names(source: str) -> set[str]:
     names: set[str] = set()
     for node in ast.walk(ast.parse(source)):
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        targets = (
+            node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        )
         for t in targets:
             for n in ast.walk(t):
                 if isinstance(n, ast.Name):
@@ -49,9 +54,17 @@ def _assigned_names(source: str) -> set[str]:
 def test_there_are_notebooks():
     # an empty notebooks/ must not make the checks below pass trivially
     stems = {p.stem for p in NOTEBOOKS}
-    expected = {"00_datasets", "01_mnist_simplecnn", "02_pathmnist_simplecnn", "03_resnet18_baseline",
-                "04_alexnet_balancing", "05_alexnet_augmentation", "06_alexnet_batchnorm",
-                "07_resnet_tuning", "08_xception"}
+    expected = {
+        "00_datasets",
+        "01_mnist_simplecnn",
+        "02_pathmnist_simplecnn",
+        "03_resnet18_baseline",
+        "04_alexnet_balancing",
+        "05_alexnet_augmentation",
+        "06_alexnet_batchnorm",
+        "07_resnet_tuning",
+        "08_xception",
+    }
     assert expected <= stems, f"missing notebooks: {sorted(expected - stems)}"
 
 
@@ -61,8 +74,10 @@ def test_notebook_is_clean_and_parameterised(path: Path):
     nb = json.loads(path.read_text(encoding="utf-8"))
     code = [c for c in nb["cells"] if c.get("cell_type") == "code"]
     dirty = [i for i, c in enumerate(code) if c.get("outputs") or c.get("execution_count") is not None]
-    assert not dirty, (f"{path.name}: code cells {dirty} have outputs or execution counts; "
-                       "clear them (Jupyter: Edit > Clear Outputs of All Cells, or `jupyter nbconvert --clear-output --inplace`)")
+    assert not dirty, (
+        f"{path.name}: code cells {dirty} have outputs or execution counts; "
+        "clear them (Jupyter: Edit > Clear Outputs of All Cells, or `jupyter nbconvert --clear-output --inplace`)"
+    )
     tagged = [i for i, c in enumerate(nb["cells"]) if "parameters" in (c.get("metadata", {}).get("tags") or [])]
     assert len(tagged) == 1, f"{path.name}: expected exactly one cell tagged 'parameters', found {len(tagged)}"
     assert code and code[0] is nb["cells"][tagged[0]], f"{path.name}: the 'parameters' cell must be the first code cell"

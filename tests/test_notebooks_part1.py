@@ -9,6 +9,7 @@
   small budget reaches 97 % validation accuracy on MNIST; ``02_pathmnist_simplecnn`` on
   PneumoniaMNIST (PathMNIST's code path) beats the majority-class rate on validation.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,18 +39,29 @@ EXPECTED = {
     "00_datasets": (
         {"split_sizes": 2, "class_counts_mnist": 10, "class_counts_pathmnist": 9, "imbalance": 2, "channel_stats": 4},
         ["examples_mnist", "examples_pathmnist", "class_distribution_mnist", "class_distribution_pathmnist"],
-        0, ["split_sizes"]),
+        0,
+        ["split_sizes"],
+    ),
     "01_mnist_simplecnn": (
         # 5 trainings of the initial model cover the 3 + 3 + 4 settings; + ReLU + the improved model
-        {"table5_mnist_hyperparameters": 10, "table5_per_seed": 10, "activation_relu_vs_leaky": 2,
-         "activation_seeds": 2, "initial_vs_improved": 2},
+        {
+            "table5_mnist_hyperparameters": 10,
+            "table5_per_seed": 10,
+            "activation_relu_vs_leaky": 2,
+            "activation_seeds": 2,
+            "initial_vs_improved": 2,
+        },
         ["lr_study_curves", "activation_curves", "fig6_initial_vs_improved"],
-        7, ["table5_mnist_hyperparameters"]),
+        7,
+        ["table5_mnist_hyperparameters"],
+    ),
     "02_pathmnist_simplecnn": (
         # the smoke profile runs each variant with 2 seeds
         {"simplecnn_variants": 3, "simplecnn_variants_seeds": 3},
         ["fig7_variants_curves"],
-        6, []),
+        6,
+        [],
+    ),
 }
 NOTEBOOKS = sorted(EXPECTED)
 
@@ -63,6 +75,7 @@ def _fraction(value) -> bool:
 
 
 # --- profiles ------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("profile", profiles.PROFILES)
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -98,13 +111,19 @@ def test_unknown_names_fail_at_once(tmp_path):
 
 # --- smoke report ----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_smoke_notebook_ran_without_errors(smoke_report, name):
     executed = smoke_report / "executed" / f"{name}.ipynb"
     assert executed.is_file() and executed.stat().st_size > 0
     nb = json.loads(executed.read_text(encoding="utf-8"))
-    errors = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
-              if o.get("output_type") == "error"]
+    errors = [
+        o
+        for c in nb["cells"]
+        if c["cell_type"] == "code"
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
     assert not errors, f"{name}: error outputs {[(e['ename'], e['evalue']) for e in errors]}"
     assert nb["metadata"]["papermill"]["parameters"]["profile"] == "smoke"
 
@@ -176,8 +195,13 @@ def test_smoke_variants_learn_and_have_seed_statistics(smoke_report):
     assert sorted(r["seed"] for r in m["runs"] if r["name"] == "simplecnn_bn") == [22, 23]
     t = pd.read_csv(smoke_report / "02_pathmnist_simplecnn" / "tables" / "simplecnn_variants_seeds.csv")
     assert set(t["n"]) == {2} and t["verdict"].iloc[-1] == "reference"
-    assert set(t["verdict"]) <= {"reference", "within noise", "BN + dropout better", "dropout only better",
-                                 "BN only better"}
+    assert set(t["verdict"]) <= {
+        "reference",
+        "within noise",
+        "BN + dropout better",
+        "dropout only better",
+        "BN only better",
+    }
 
 
 def test_smoke_table5_learns(smoke_report):
@@ -197,12 +221,21 @@ def test_smoke_variants_table_has_val_and_test(smoke_report):
 
 # --- real data -------------------------------------------------------------------------------------
 
+
 @pytest.mark.realdata
 def test_real_mnist_simplecnn_reaches_97_percent(real_root, tmp_path):
 
     need_real_file(real_root, "MNIST/raw/train-images-idx3-ubyte.gz")
-    overrides = {"data_root": str(real_root), "train_size": 12000, "val_size": 3000, "epochs": 2,
-                 "lr_grid": [0.001], "batch_size_grid": [32], "epochs_grid": [2], "seeds": 1}
+    overrides = {
+        "data_root": str(real_root),
+        "train_size": 12000,
+        "val_size": 3000,
+        "epochs": 2,
+        "lr_grid": [0.001],
+        "batch_size_grid": [32],
+        "epochs_grid": [2],
+        "seeds": 1,
+    }
     run_notebooks("quick", reports_dir=tmp_path, overrides=overrides, only=["01"], log=lambda s: None)
     m = _metrics(tmp_path / "quick", "01_mnist_simplecnn")
     assert m["synthetic"] is False and m["dataset"] == "mnist"
@@ -221,8 +254,15 @@ def test_real_medical_simplecnn_beats_majority(real_root, tmp_path):
     from dive.metrics import majority_rate
 
     need_real_file(real_root, "medmnist/pneumoniamnist.npz")
-    overrides = {"data_root": str(real_root), "data_flag": "pneumoniamnist", "train_size": 2000, "val_size": None,
-                 "epochs": 2, "patience": 1, "seeds": 1}
+    overrides = {
+        "data_root": str(real_root),
+        "data_flag": "pneumoniamnist",
+        "train_size": 2000,
+        "val_size": None,
+        "epochs": 2,
+        "patience": 1,
+        "seeds": 1,
+    }
     run_notebooks("quick", reports_dir=tmp_path, overrides=overrides, only=["02"], log=lambda s: None)
     m = _metrics(tmp_path / "quick", "02_pathmnist_simplecnn")
     assert m["synthetic"] is False and m["dataset"] == "pneumoniamnist"

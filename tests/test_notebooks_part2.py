@@ -11,6 +11,7 @@
 * Real data (``DIVE_DATA``): ``03_resnet18_baseline`` on BreastMNIST through the quick profile records a
   test AUC.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,42 +29,97 @@ from dive.report.build import main as report_main
 
 pytestmark = pytest.mark.notebooks
 
-METRICS_KEYS = {"notebook", "profile", "dataset", "synthetic", "device", "seed", "git_commit", "seconds",
-                "started", "finished", "notes", "tables", "figures", "runs", "groups"}
-RUN_KEYS = {"name", "model", "params", "epochs_run", "best_epoch", "seconds_per_epoch", "val", "test", "history",
-            "extra"}
+METRICS_KEYS = {
+    "notebook",
+    "profile",
+    "dataset",
+    "synthetic",
+    "device",
+    "seed",
+    "git_commit",
+    "seconds",
+    "started",
+    "finished",
+    "notes",
+    "tables",
+    "figures",
+    "runs",
+    "groups",
+}
+RUN_KEYS = {
+    "name",
+    "model",
+    "params",
+    "epochs_run",
+    "best_epoch",
+    "seconds_per_epoch",
+    "val",
+    "test",
+    "history",
+    "extra",
+}
 
 # notebook -> ({table name: expected rows}, [figure names], runs per seed, tables that carry the original's values)
 EXPECTED = {
     "03_resnet18_baseline": (
         {"resnet18_baseline": 2, "resnet18_baseline_seeds": 1},
         ["fig08_confusion_matrix", "confusion_matrix_test", "learning_curves"],
-        1, ["resnet18_baseline"]),
+        1,
+        ["resnet18_baseline"],
+    ),
     "04_alexnet_balancing": (
         {"table1_balancing": 4, "table1_balancing_seeds_fixed": 2, "table1_balancing_seeds_early_stopping": 2},
         ["fig09_confusion_balancing", "confusion_balancing_early_stopping", "learning_curves_balancing"],
-        4, ["table1_balancing"]),
+        4,
+        ["table1_balancing"],
+    ),
     "05_alexnet_augmentation": (
         {"table2_augmentation": 4, "table2_augmentation_seeds_fixed": 2, "table2_augmentation_seeds_early_stopping": 2},
-        ["fig10_confusion_augmentation_fixed", "fig11_confusion_augmentation_early_stopping",
-         "learning_curves_augmentation"],
-        4, ["table2_augmentation"]),
+        [
+            "fig10_confusion_augmentation_fixed",
+            "fig11_confusion_augmentation_early_stopping",
+            "learning_curves_augmentation",
+        ],
+        4,
+        ["table2_augmentation"],
+    ),
     "06_alexnet_batchnorm": (
         {"table3_batchnorm": 3, "table3_batchnorm_seeds": 2},
         ["learning_curves_batchnorm"],
-        2, ["table3_batchnorm"]),
+        2,
+        ["table3_batchnorm"],
+    ),
     "07_resnet_tuning": (
         # tuned + 5 one-at-a-time variants + first + deep member 1, deep member 2 (other seeds), the ensemble
-        {"optimizers": 4, "optimizers_seeds": 4, "scheduler": 2, "scheduler_seeds": 2, "normalisation": 2,
-         "normalisation_seeds": 2, "table4_hyperparameters": 11, "resnet_summary": 3, "resnet_summary_seeds": 3,
-         "ensemble": 3, "ensemble_seeds": 3},
-        ["optimizer_curves", "fig12_resnet18_first", "fig13_resnet18_optimised", "fig14_deep_model",
-         "confusion_ensemble_test"],
-        10, ["optimizers", "table4_hyperparameters", "ensemble"]),
+        {
+            "optimizers": 4,
+            "optimizers_seeds": 4,
+            "scheduler": 2,
+            "scheduler_seeds": 2,
+            "normalisation": 2,
+            "normalisation_seeds": 2,
+            "table4_hyperparameters": 11,
+            "resnet_summary": 3,
+            "resnet_summary_seeds": 3,
+            "ensemble": 3,
+            "ensemble_seeds": 3,
+        },
+        [
+            "optimizer_curves",
+            "fig12_resnet18_first",
+            "fig13_resnet18_optimised",
+            "fig14_deep_model",
+            "confusion_ensemble_test",
+        ],
+        10,
+        ["optimizers", "table4_hyperparameters", "ensemble"],
+    ),
     "08_xception": (
         {"xception_results": 1, "xception_epoch_time": 4, "xception_results_seeds": 2},
         ["fig15_xception_learning_curves"],
-        1, ["xception_epoch_time"]),
+        1,
+        ["xception_epoch_time"],
+    ),
 }
 NOTEBOOKS = sorted(EXPECTED)
 # notebook -> the accuracy (per epoch) that shows learning in its smoke runs: validation where the runs get that far,
@@ -87,13 +143,19 @@ def _metrics(base: Path, name: str) -> dict:
 
 # --- smoke report ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_smoke_notebook_ran_without_errors(smoke_report, name):
     executed = smoke_report / "executed" / f"{name}.ipynb"
     assert executed.is_file() and executed.stat().st_size > 0
     nb = json.loads(executed.read_text(encoding="utf-8"))
-    errors = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
-              if o.get("output_type") == "error"]
+    errors = [
+        o
+        for c in nb["cells"]
+        if c["cell_type"] == "code"
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
     assert not errors, f"{name}: error outputs {[(e['ename'], e['evalue']) for e in errors]}"
     # papermill injected the profile's values for this notebook
     injected = nb["metadata"]["papermill"]["parameters"]
@@ -245,13 +307,15 @@ def test_smoke_runs_learn(smoke_report, name):
     metric = LEARNING[name]
     p = profiles.resolve(name, "smoke")
     data = ddata.load(p.data_flag, p.data_root, split="report", seed=p["seed"]).subsets(
-        train=p.get("train_size"), val=p.get("val_size"), seed=p["seed"])
+        train=p.get("train_size"), val=p.get("val_size"), seed=p["seed"]
+    )
     majority = majority_rate((data.train if metric == "train_acc" else data.val).labels.numpy())
     best = max(h[metric] for r in _metrics(smoke_report, name)["runs"] for h in r["history"])
     assert best > majority + 0.1, (metric, best, majority)
 
 
 # --- ImageNet weights ------------------------------------------------------------------------
+
 
 def _run_03(reports: Path, *params: str) -> int:
     args = ["--profile", "smoke", "--notebooks", "03", "--no-pdf", "--reports-dir", str(reports)]
@@ -313,16 +377,45 @@ def test_pretrained_true_without_weights_fails_early_naming_the_cache_path(offli
 
 # --- real data -------------------------------------------------------------------------------
 
+
 @pytest.mark.realdata
 def test_resnet18_baseline_on_real_breastmnist_records_a_test_auc(real_root, tmp_path):
     from conftest import need_real_file
 
     need_real_file(real_root, "medmnist/breastmnist.npz")
     reports = tmp_path / "reports"
-    rc = report_main(["--profile", "quick", "--notebooks", "03", "--no-pdf", "--reports-dir", str(reports),
-                      "-p", "data_flag", "breastmnist", "-p", "data_root", str(real_root),
-                      "-p", "max_epochs", "2", "-p", "train_size", "300", "-p", "val_size", "100",
-                      "-p", "test_size", "156", "-p", "image_size", "32"])
+    rc = report_main(
+        [
+            "--profile",
+            "quick",
+            "--notebooks",
+            "03",
+            "--no-pdf",
+            "--reports-dir",
+            str(reports),
+            "-p",
+            "data_flag",
+            "breastmnist",
+            "-p",
+            "data_root",
+            str(real_root),
+            "-p",
+            "max_epochs",
+            "2",
+            "-p",
+            "train_size",
+            "300",
+            "-p",
+            "val_size",
+            "100",
+            "-p",
+            "test_size",
+            "156",
+            "-p",
+            "image_size",
+            "32",
+        ]
+    )
     assert rc == 0
     m = _metrics(reports / "quick", "03_resnet18_baseline")
     assert m["synthetic"] is False and m["dataset"] == "breastmnist"

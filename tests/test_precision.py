@@ -1,4 +1,5 @@
 """dive.precision: what "auto" resolves to per device, and that applying a plan keeps training float32."""
+
 from __future__ import annotations
 
 import warnings
@@ -16,16 +17,24 @@ CUDA = torch.device("cuda")  # a device object only: nothing here runs on it
 
 def tiny_net() -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                         nn.Flatten(), nn.Linear(4, 3))
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4, 3),
+    )
 
 
 @pytest.fixture
 def cpu_kind(monkeypatch):
     """Pretend the CPU is of a given kind: ``cpu_kind("amx")``, ``cpu_kind(None)`` for no native bf16."""
+
     def set_kind(kind):
         result = (True, kind) if kind else (False, "no AMX or AVX512-BF16")
         monkeypatch.setattr(P, "cpu_bf16_support", lambda: result)
+
     return set_kind
 
 
@@ -42,12 +51,13 @@ def test_auto_on_a_cpu_without_native_bf16_is_fp32_contiguous(cpu_kind):
 
 
 def test_auto_on_a_native_bf16_cpu_follows_the_measured_table(cpu_kind, monkeypatch):
-    table = {"amx": {"resnet": P.Measured(bf16=True, channels_last_fp32=True, channels_last_bf16=True,
-                                          compile=False),
-                     "simplecnn": P.Measured(bf16=True, channels_last_fp32=True, channels_last_bf16=False,
-                                             compile=False),
-                     "alexnet": P.Measured(bf16=False, channels_last_fp32=True, channels_last_bf16=False,
-                                           compile=False)}}
+    table = {
+        "amx": {
+            "resnet": P.Measured(bf16=True, channels_last_fp32=True, channels_last_bf16=True, compile=False),
+            "simplecnn": P.Measured(bf16=True, channels_last_fp32=True, channels_last_bf16=False, compile=False),
+            "alexnet": P.Measured(bf16=False, channels_last_fp32=True, channels_last_bf16=False, compile=False),
+        }
+    }
     monkeypatch.setattr(P, "CPU_TABLE", table)
     cpu_kind("amx")
     p = P.plan(device=CPU, model_name="resnet152")  # the resnet family shares resnet18's measurement
@@ -163,6 +173,7 @@ def test_compile_that_fails_at_the_first_call_falls_back_too(monkeypatch):
         def compiled(*a, **k):
             calls.append(1)
             raise RuntimeError("inductor: C++ compile error")
+
         return compiled
 
     monkeypatch.setattr(torch, "compile", lazy_broken_compile)

@@ -4,6 +4,7 @@ Same seed and settings, once in fp32 and once in the mixed precision "auto" pick
 fp32 on this machine (a CPU without native bfloat16, or a model family where bf16 was not measured faster),
 the comparison is made with explicit "bf16" instead, so the test always compares two different precisions.
 """
+
 import pytest
 import torch
 from conftest import need_real_file
@@ -30,8 +31,9 @@ def fp32_and_mixed(ds, model: str, **settings):
 def test_simplecnn_real_mnist_mixed_precision_within_half_a_point_of_fp32(real_root):
     need_real_file(real_root, "MNIST/raw/train-images-idx3-ubyte.gz")
     ds = data.load("mnist", real_root)
-    r32, rmix = fp32_and_mixed(ds, "simplecnn", train_size=10_000, val_size=4_000, epochs=1, batch_size=32,
-                               optimizer="adam", lr=1e-3)
+    r32, rmix = fp32_and_mixed(
+        ds, "simplecnn", train_size=10_000, val_size=4_000, epochs=1, batch_size=32, optimizer="adam", lr=1e-3
+    )
     assert r32.fit.plan["precision"] == "fp32" and rmix.fit.plan["precision"] != "fp32"
     a32, amix = r32.val["accuracy"], rmix.val["accuracy"]
     print(f"MNIST SimpleCNN val accuracy: fp32 {a32:.4f}, {rmix.fit.plan['precision']} {amix:.4f}")
@@ -44,8 +46,9 @@ def test_simplecnn_real_mnist_mixed_precision_within_half_a_point_of_fp32(real_r
 def test_resnet18_real_pneumoniamnist_mixed_precision_within_two_points_of_fp32(real_root):
     need_real_file(real_root, "medmnist/pneumoniamnist.npz")
     ds = data.load("pneumoniamnist", real_root)
-    r32, rmix = fp32_and_mixed(ds, "resnet18", image_size=64, train_size=2_000, epochs=2, batch_size=32,
-                               optimizer="adam", lr=1e-3)
+    r32, rmix = fp32_and_mixed(
+        ds, "resnet18", image_size=64, train_size=2_000, epochs=2, batch_size=32, optimizer="adam", lr=1e-3
+    )
     assert rmix.fit.plan["precision"] != "fp32"
     a32, amix = r32.val["accuracy"], rmix.val["accuracy"]
     print(f"PneumoniaMNIST ResNet18 val accuracy: fp32 {a32:.4f}, {rmix.fit.plan['precision']} {amix:.4f}")

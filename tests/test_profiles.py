@@ -1,4 +1,5 @@
 """dive.profiles: merge order, validation, derived data_root / out_dir (no real modules needed)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -60,7 +61,7 @@ def test_shared_defaults_and_params_type(env):
     md = p._repr_markdown_()
     assert md.startswith("| parameter | value |") and "`epochs`" in md
     with pytest.raises(AttributeError, match="no parameter"):
-        p.nonexistent
+        p.nonexistent  # noqa: B018 - the attribute access is what raises
     p.epochs = 7
     assert p["epochs"] == 7
 
@@ -158,14 +159,23 @@ def test_hooks_read_the_real_modules():
 
 
 def test_departures_list_what_differs_from_the_full_profile(env):
-    (env["pdir"] / "full.yaml").write_text(yaml.safe_dump({
-        "common": {"epochs": 20, "lr": 0.01, "batch_size": 32, "device": "cuda", "checkpoints": True},
-        "01_demo": {"train_size": None, "image_size": None}}))
+    (env["pdir"] / "full.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "common": {"epochs": 20, "lr": 0.01, "batch_size": 32, "device": "cuda", "checkpoints": True},
+                "01_demo": {"train_size": None, "image_size": None},
+            }
+        )
+    )
     p = resolve("01_demo", "quick", train_size=500, device="cpu", checkpoints=False)
     rows = {r["parameter"]: (r["report"], r["this_run"]) for r in profiles.departures(p)}
     # epochs 5 vs 20, a subset vs all; the same lr and batch size, and device/checkpoints/paths are no departure
-    assert rows == {"epochs": ("20", "5"), "train_size": ("all", "500"), "model": ("default", "resnet18"),
-                    "models": ("default", "['alexnet', 'resnet18']")}
+    assert rows == {
+        "epochs": ("20", "5"),
+        "train_size": ("all", "500"),
+        "model": ("default", "resnet18"),
+        "models": ("default", "['alexnet', 'resnet18']"),
+    }
     note = profiles.departures_note(p)
     assert note.startswith("profile 'quick' departs") and "epochs 5 (report: 20)" in note
     same = resolve("01_demo", "full", device="cpu")  # the report's own settings; the device is no setting
@@ -174,8 +184,11 @@ def test_departures_list_what_differs_from_the_full_profile(env):
 
 def test_departures_compare_converted_values(env):
     """A YAML string that validate converts ("0.001", "Adam") is no departure from the same value."""
-    (env["pdir"] / "full.yaml").write_text(yaml.safe_dump({
-        "common": {"epochs": "5", "lr": "0.01", "batch_size": 32.0, "optimizer": "Adam"}, "01_demo": {}}))
+    (env["pdir"] / "full.yaml").write_text(
+        yaml.safe_dump(
+            {"common": {"epochs": "5", "lr": "0.01", "batch_size": 32.0, "optimizer": "Adam"}, "01_demo": {}}
+        )
+    )
     p = resolve("01_demo", "quick", optimizer="adam")
     assert (p.epochs, p.lr, p.batch_size, p.optimizer) == (5, 0.01, 32, "adam")
     rows = {r["parameter"] for r in profiles.departures(p)}
@@ -185,9 +198,14 @@ def test_departures_compare_converted_values(env):
 
 
 def test_resolve_converts_yaml_strings_and_rejects_lossy_values(env):
-    (env["pdir"] / "quick.yaml").write_text(yaml.safe_dump({
-        "common": {"epochs": "3", "lr": "1e-3", "batch_size": 32.0, "synthetic": "false"},
-        "01_demo": {"batch_size": 2.5, "patience": 0}}))
+    (env["pdir"] / "quick.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "common": {"epochs": "3", "lr": "1e-3", "batch_size": 32.0, "synthetic": "false"},
+                "01_demo": {"batch_size": 2.5, "patience": 0},
+            }
+        )
+    )
     p = resolve("02_other", "quick")
     assert (p.epochs, p.lr, p.batch_size, p.synthetic) == (3, 0.001, 32, False)
     assert type(p.epochs) is int and type(p.batch_size) is int
@@ -197,5 +215,6 @@ def test_resolve_converts_yaml_strings_and_rejects_lossy_values(env):
         "batch_size = 2.5 (profile quick, section 01_demo) in notebook 01_demo: expected an integer >= 1 "
         + "— batch_size: batch size",
         "patience = 0 (profile quick, section 01_demo) in notebook 01_demo: expected an integer >= 1 or None "
-        + "— patience: early-stopping patience in epochs (None: no early stopping)"]
+        + "— patience: early-stopping patience in epochs (None: no early stopping)",
+    ]
     assert not (env["tmp"] / "reports" / "quick" / "01_demo").exists()  # nothing made before the check

@@ -1,7 +1,8 @@
 """Real-data checks of the library (skipped unless DIVE_DATA points at real files)."""
-import pytest
 
+import pytest
 from conftest import need_real_file
+
 from dive import data, experiment, metrics
 
 pytestmark = pytest.mark.realdata

@@ -74,7 +74,7 @@ def test_claims_and_evidence_page_in_html_and_pdf(smoke_report):
     assert len(two_seeds) >= 2 and (two_seeds["n"] == 2).all()
     assert two_seeds["verdict"].str.contains("better|within noise|consistent|contradicted").all()
     html = (smoke_report / "report.html").read_text()
-    section = html[html.index('id="claims"'):html.index('id="discussion"')]
+    section = html[html.index('id="claims"') : html.index('id="discussion"')]
     assert "95 %" in section and "Balancing" in unescape(section) or "balancing" in unescape(section)
     pages = [re.sub(r"\s+", " ", p.extract_text() or "") for p in PdfReader(str(smoke_report / "report.pdf")).pages]
     claims_pages = [t for t in pages if "4 Claims and evidence" in t and "verdict" in t]

@@ -18,8 +18,14 @@ def test_template_runs_in_the_smoke_profile_and_learns(tmp_path):
     nb = REPO / "notebooks" / "_template.ipynb"
     reports = tmp_path / "reports"
     with kernel_env(reports, None):
-        pm.execute_notebook(str(nb), str(tmp_path / "out.ipynb"), parameters={"profile": "smoke"},
-                            kernel_name=kernel_for(nb), cwd=str(REPO / "notebooks"), progress_bar=False)
+        pm.execute_notebook(
+            str(nb),
+            str(tmp_path / "out.ipynb"),
+            parameters={"profile": "smoke"},
+            kernel_name=kernel_for(nb),
+            cwd=str(REPO / "notebooks"),
+            progress_bar=False,
+        )
     m = json.loads((reports / "smoke" / "_template" / "metrics.json").read_text())
     assert m["synthetic"] is True and len(m["runs"]) == 1
     run = m["runs"][0]

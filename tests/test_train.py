@@ -10,8 +10,14 @@ from dive.train import NonFiniteLossError, fit
 
 
 def small_net(in_ch=3, classes=9):
-    return nn.Sequential(nn.Conv2d(in_ch, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.2),
-                         nn.Flatten(), nn.Linear(8 * 14 * 14, classes))
+    return nn.Sequential(
+        nn.Conv2d(in_ch, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Dropout(0.2),
+        nn.Flatten(),
+        nn.Linear(8 * 14 * 14, classes),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -19,10 +25,16 @@ def path_batches(synthetic_root):
     b = data.load("pathmnist", synthetic_root, split="report")
 
     def make(seed=22, augment=True, balanced=True):
-        pre = B.Preprocess(mean=b.train.mean_std()[0], std=b.train.mean_std()[1],
-                           augment=B.Augment(hflip=0.3, rotation_p=0.3) if augment else None)
-        return (B.Batches(b.train, 32, pre, device="cpu", balanced=balanced, train=True, seed=seed),
-                B.Batches(b.val, 128, pre, device="cpu"))
+        pre = B.Preprocess(
+            mean=b.train.mean_std()[0],
+            std=b.train.mean_std()[1],
+            augment=B.Augment(hflip=0.3, rotation_p=0.3) if augment else None,
+        )
+        return (
+            B.Batches(b.train, 32, pre, device="cpu", balanced=balanced, train=True, seed=seed),
+            B.Batches(b.val, 128, pre, device="cpu"),
+        )
+
     return make
 
 
@@ -45,8 +57,17 @@ def test_early_stopping_restores_best_weights(path_batches, monkeypatch):
     snapshots = {}
     tr, va = path_batches()
     model = small_net()
-    res = fit(model, tr, va, epochs=10, patience=2, optimizer="sgd", lr=0.05, quiet=True,
-              callbacks=[lambda ep, rec, m: snapshots.__setitem__(ep, copy.deepcopy(m.state_dict()))])
+    res = fit(
+        model,
+        tr,
+        va,
+        epochs=10,
+        patience=2,
+        optimizer="sgd",
+        lr=0.05,
+        quiet=True,
+        callbacks=[lambda ep, rec, m: snapshots.__setitem__(ep, copy.deepcopy(m.state_dict()))],
+    )
     assert res.best_epoch == 2 and res.epochs_run == 4 and res.stopped_early and res.restored_best
     assert res.best_val_acc == 0.8
     final = model.state_dict()
@@ -104,7 +125,7 @@ def test_resume_equals_uninterrupted_run(path_batches, tmp_path):
     resumed_model = build()
     resumed = fit(resumed_model, tr, va, checkpoint_dir=tmp_path / "b", resume=True, **kwargs)
     assert [r["epoch"] for r in resumed.history] == [1, 2, 3, 4]
-    for a, b in zip(full.history, resumed.history):
+    for a, b in zip(full.history, resumed.history, strict=False):
         assert a["train_loss"] == b["train_loss"] and a["val_acc"] == b["val_acc"] and a["lr"] == b["lr"]
     sa, sb = full_model.state_dict(), resumed_model.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
@@ -152,9 +173,16 @@ def test_every_optimizer_trains(name, path_batches):
     assert res.history[-1]["val_acc"] > 0.3
 
 
-@pytest.mark.parametrize("sched,expect", [("step", lambda lrs: lrs[-1] < lrs[0]), ("cosine", lambda lrs: lrs[-1] < lrs[0]),
-                                          ("multistep", lambda lrs: lrs == pytest.approx([1e-3, 1e-4, 1e-5])),
-                                          ("plateau", lambda lrs: lrs[0] == 1e-3), (None, lambda lrs: len(set(lrs)) == 1)])
+@pytest.mark.parametrize(
+    "sched,expect",
+    [
+        ("step", lambda lrs: lrs[-1] < lrs[0]),
+        ("cosine", lambda lrs: lrs[-1] < lrs[0]),
+        ("multistep", lambda lrs: lrs == pytest.approx([1e-3, 1e-4, 1e-5])),
+        ("plateau", lambda lrs: lrs[0] == 1e-3),
+        (None, lambda lrs: len(set(lrs)) == 1),
+    ],
+)
 def test_schedulers(sched, expect, path_batches):
     tr, va = path_batches(augment=False)
     res = fit(small_net(), tr, va, epochs=3, lr=1e-3, scheduler=sched, quiet=True)
@@ -167,8 +195,7 @@ def test_plateau_scheduler_drops_the_learning_rate(path_batches, monkeypatch):
     real_eval = train.evaluate
     monkeypatch.setattr(train, "evaluate", lambda *a, **k: {**real_eval(*a, **k), "acc": 0.5})
     tr, va = path_batches(augment=False)
-    res = fit(small_net(), tr, va, epochs=4, lr=1e-2, scheduler="plateau", scheduler_kwargs={"patience": 1},
-              quiet=True)
+    res = fit(small_net(), tr, va, epochs=4, lr=1e-2, scheduler="plateau", scheduler_kwargs={"patience": 1}, quiet=True)
     assert [r["lr"] for r in res.history] == pytest.approx([1e-2, 1e-2, 1e-2, 1e-3])
 
 

@@ -391,7 +391,7 @@ def claims_section(reports_dir: Path, profile: str) -> tuple[str, Table | None]:
         "<p>Each finding of the original report, its own single-run numbers, and what this run's seeds say: "
         "mean ± half-width of the 95 % t interval over the seeds (n), the difference paired by seed with its "
         "interval, and the verdict (Holm-corrected where a configuration is compared with several others). "
-        "\"Within noise\" means the interval of the difference contains 0; a single seed gives no interval.</p>"
+        '"Within noise" means the interval of the difference contains 0; a single seed gives no interval.</p>'
     )
     if "data" in df.columns and (df["data"] == "SYNTHETIC").any():
         intro = f'<p class="warn">{SYNTHETIC_LINE}</p>' + intro
