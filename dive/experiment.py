@@ -209,6 +209,13 @@ def run_key(config: RunConfig, data_fp: dict, plan: P.Plan) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def input_size(config: RunConfig) -> int:
+    """The side the network sees: ``config.image_size``, else the model's own (28 for the SimpleCNNs)."""
+    from dive.models import model_spec
+
+    return config.image_size or model_spec(config.model).input_size
+
+
 def preprocess_for(config: RunConfig, data: DatasetBundle, spec) -> Preprocess:
     """The preprocessing of a run: the model's input size, its normalisation, the augmentation."""
     stats = data.train.mean_std() if config.normalize in ("auto", "dataset") else None
@@ -294,7 +301,14 @@ def run(
     data = data.subsets(train=config.train_size, val=config.val_size, test=config.test_size, seed=config.split_seed)
     dev = resolve_device(device)
     quiet = bool(os.environ.get("DIVE_QUIET")) if quiet is None else quiet
-    plan = P.plan(config.precision, config.channels_last, config.compile, device=dev, model_name=config.model)
+    plan = P.plan(
+        config.precision,
+        config.channels_last,
+        config.compile,
+        device=dev,
+        model_name=config.model,
+        image_size=input_size(config),
+    )
     data_fp = data_fingerprint(data)
     key = run_key(config, data_fp, plan)
     run_name = name or config.model

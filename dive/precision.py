@@ -85,6 +85,10 @@ CPU_TABLE: dict[str, dict[str, Measured]] = {
     },
 }
 _TABLE_FALLBACK = {"amx": "avx512_bf16"}
+#: The input side each family was measured at. A measurement holds only near its size: bfloat16 was measured 4-9x
+#: *slower* than float32 for ResNet-18 at 32 px on the AVX512-BF16 host (notebook 09's quick runs), where it is
+#: 1.4x faster at 224 px. Inputs under half the measured side therefore count as "not measured" (fp32).
+MEASURED_SIZE = {"simplecnn_v1": 28, "simplecnn": 28, "alexnet": 224, "resnet": 224, "xception": 168}
 
 _CONV_FAMILIES = ("simplecnn_v1", "simplecnn", "alexnet", "resnet", "xception")
 
@@ -178,10 +182,13 @@ def _check(precision, channels_last, compile) -> str:
     return prec
 
 
-def plan(precision="auto", channels_last="auto", compile=False, *, device, model_name: str) -> Plan:
+def plan(
+    precision="auto", channels_last="auto", compile=False, *, device, model_name: str, image_size: int | None = None
+) -> Plan:
     """Resolve the requested settings for ``device`` and ``model_name`` (see the module docstring).
 
-    Explicit values are honoured (``"bf16"`` on a CPU without native bfloat16 runs, slowly, and the reason
+    ``image_size``: the side the network sees; a measurement at a much larger side (:data:`MEASURED_SIZE`) does
+    not count for it. Explicit values are honoured (``"bf16"`` on a CPU without native bfloat16 runs, slowly, and the reason
     says so); impossible ones fail here, before any work: ``"fp16"`` on a CPU, ``"bf16"`` on a GPU without it.
     """
     prec = _check(precision, channels_last, compile)
@@ -192,6 +199,10 @@ def plan(precision="auto", channels_last="auto", compile=False, *, device, model
     if device.type == "cpu":
         native, kind = cpu_bf16_support()
         measured, row = _measured(kind, family) if native else (None, kind)
+        size = MEASURED_SIZE.get(family)
+        if measured is not None and image_size is not None and size is not None and image_size < size / 2:
+            measured = None
+            kind = f"{kind} (measured at {size} px, not at {image_size} px)"
         if prec == "fp16":
             raise ValueError(
                 "precision 'fp16' is for CUDA devices; on a CPU use 'bf16' (native on AMX / AVX512-BF16 CPUs) or 'auto'"

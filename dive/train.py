@@ -394,7 +394,10 @@ def fit(
         raise ValueError("resume=True needs checkpoint_dir")
     device = resolve_device(device)
     model_name = getattr(getattr(model, "spec", None), "name", None) or config.model
-    plan = P.plan(config.precision, config.channels_last, config.compile, device=device, model_name=model_name)
+    size = config.image_size or getattr(getattr(model, "spec", None), "input_size", None)
+    plan = P.plan(
+        config.precision, config.channels_last, config.compile, device=device, model_name=model_name, image_size=size
+    )
     seed_everything(config.seed, config.deterministic)
     model.to(device)
     model = P.prepare_model(model, device, plan)

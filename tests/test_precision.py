@@ -231,3 +231,21 @@ def test_autocast_serves_evaluation_under_inference_mode():
             full = model(x)
     assert low.dtype == torch.bfloat16 and full.dtype == torch.float32
     torch.testing.assert_close(low.float(), full, atol=0.05, rtol=0.05)  # the same predictions, to bf16 precision
+
+
+def test_a_measurement_does_not_carry_to_a_much_smaller_input(cpu_kind, monkeypatch):
+    """bf16 measured faster for ResNet18 at 224 px was 4-9x slower at 32 px: "auto" must not pick it there."""
+    cpu_kind("avx512_bf16")
+    table = {
+        "avx512_bf16": {
+            "resnet": P.Measured(bf16=True, channels_last_fp32=True, channels_last_bf16=True, compile=False)
+        }
+    }
+    monkeypatch.setattr(P, "CPU_TABLE", table)
+    at_224 = P.plan(device=CPU, model_name="resnet18", image_size=224)
+    at_128 = P.plan(device=CPU, model_name="resnet18", image_size=128)
+    at_32 = P.plan(device=CPU, model_name="resnet18", image_size=32)
+    assert (at_224.precision, at_224.channels_last) == ("bf16", True)
+    assert at_128.precision == "bf16"  # within half of the measured side
+    assert (at_32.precision, at_32.channels_last) == ("fp32", False) and "not at 32 px" in at_32.reason
+    assert P.plan("bf16", device=CPU, model_name="resnet18", image_size=32).precision == "bf16"  # asked for: honoured
