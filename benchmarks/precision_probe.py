@@ -9,6 +9,7 @@ backward, SGD with momentum) in fp32, fp32 + channels_last, bf16 autocast, bf16 
 so they all see the same background load; the median step time over rounds is printed, with each
 setting's speed-up over fp32. Synthetic random inputs (the values do not change the arithmetic).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -88,7 +89,7 @@ def probe(model_name: str, rounds: int, steps: int, compile_: bool, log=print) -
             log(f"  compiled {best}: compile + 2 steps {time.perf_counter() - t0:.1f} s")
             times["compiled"], cpu["compiled"] = [], []
         names = [k for k in variants if variants[k] is not None]
-        names = names[r % len(names):] + names[:r % len(names)]  # rotated order
+        names = names[r % len(names) :] + names[: r % len(names)]  # rotated order
         for k in names:
             for _ in range(steps):
                 t0, c0 = time.perf_counter(), time.process_time()
@@ -98,29 +99,47 @@ def probe(model_name: str, rounds: int, steps: int, compile_: bool, log=print) -
     med = {k: statistics.median(v) for k, v in times.items() if v}
     low = {k: min(v) for k, v in times.items() if v}
     cpu_med = {k: statistics.median(v) for k, v in cpu.items() if v}
-    out = {"model": model_name, "channels": MODELS[model_name][0], "image_size": MODELS[model_name][1],
-           "batch": MODELS[model_name][2], "steps": steps, "rounds": rounds,
-           "step_ms_median": {k: round(v, 1) for k, v in med.items()},
-           "step_ms_min": {k: round(v, 1) for k, v in low.items()},
-           "speedup_vs_fp32_median": {k: round(med["fp32"] / v, 2) for k, v in med.items()},
-           "speedup_vs_fp32_min": {k: round(low["fp32"] / v, 2) for k, v in low.items()},
-           "cpu_ms_median": {k: round(v, 1) for k, v in cpu_med.items()},
-           "speedup_vs_fp32_cpu": {k: round(cpu_med["fp32"] / v, 2) for k, v in cpu_med.items()},
-           "steps_ms": {k: [round(t, 1) for t in v] for k, v in times.items()}}
-    log(f"{model_name:<13} " + "  ".join(
-        f"{k} {med[k]:.1f}|{low[k]:.1f} ms ({out['speedup_vs_fp32_median'][k]:.2f}x|"
-        f"{out['speedup_vs_fp32_min'][k]:.2f}x)" for k in med) + "   [wall median|min per step]")
-    log(" " * 14 + "  ".join(f"{k} {cpu_med[k]:.1f} ms ({out['speedup_vs_fp32_cpu'][k]:.2f}x)" for k in cpu_med)
-        + "   [process CPU time per step, median]")
+    out = {
+        "model": model_name,
+        "channels": MODELS[model_name][0],
+        "image_size": MODELS[model_name][1],
+        "batch": MODELS[model_name][2],
+        "steps": steps,
+        "rounds": rounds,
+        "step_ms_median": {k: round(v, 1) for k, v in med.items()},
+        "step_ms_min": {k: round(v, 1) for k, v in low.items()},
+        "speedup_vs_fp32_median": {k: round(med["fp32"] / v, 2) for k, v in med.items()},
+        "speedup_vs_fp32_min": {k: round(low["fp32"] / v, 2) for k, v in low.items()},
+        "cpu_ms_median": {k: round(v, 1) for k, v in cpu_med.items()},
+        "speedup_vs_fp32_cpu": {k: round(cpu_med["fp32"] / v, 2) for k, v in cpu_med.items()},
+        "steps_ms": {k: [round(t, 1) for t in v] for k, v in times.items()},
+    }
+    log(
+        f"{model_name:<13} "
+        + "  ".join(
+            f"{k} {med[k]:.1f}|{low[k]:.1f} ms ({out['speedup_vs_fp32_median'][k]:.2f}x|"
+            f"{out['speedup_vs_fp32_min'][k]:.2f}x)"
+            for k in med
+        )
+        + "   [wall median|min per step]"
+    )
+    log(
+        " " * 14
+        + "  ".join(f"{k} {cpu_med[k]:.1f} ms ({out['speedup_vs_fp32_cpu'][k]:.2f}x)" for k in cpu_med)
+        + "   [process CPU time per step, median]"
+    )
     return out
 
 
 def cpu_flags() -> dict:
     from dive.precision import cpu_bf16_support
 
-    return {"amx_tile": bool(torch.cpu._is_amx_tile_supported()),
-            "avx512_bf16": bool(torch.cpu._is_avx512_bf16_supported()),
-            "capability": torch.backends.cpu.get_cpu_capability(), "bf16_fast": cpu_bf16_support()[0]}
+    return {
+        "amx_tile": bool(torch.cpu._is_amx_tile_supported()),
+        "avx512_bf16": bool(torch.cpu._is_avx512_bf16_supported()),
+        "capability": torch.backends.cpu.get_cpu_capability(),
+        "bf16_fast": cpu_bf16_support()[0],
+    }
 
 
 def main(argv=None) -> int:
@@ -137,12 +156,16 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     flags = cpu_flags()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; cpu {flags}; "
-          f"load average {os.getloadavg()}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; cpu {flags}; load average {os.getloadavg()}")
     results = [probe(m, args.rounds, args.steps, args.compile) for m in args.models]
-    report = {"cpu": flags, "torch": torch.__version__, "threads": torch.get_num_threads(),
-              "load_average_after": os.getloadavg(), "results": results,
-              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    report = {
+        "cpu": flags,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "load_average_after": os.getloadavg(),
+        "results": results,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")

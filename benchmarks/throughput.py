@@ -47,6 +47,7 @@ Without ``--data-root``, the data is a synthetic ``<flag>.npz`` written by
 values do not change throughput); the output says so. ``--data-root DIR --flag NAME`` uses real
 files (``DIR/medmnist/NAME.npz``, 28 px).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -97,26 +98,104 @@ class Case:
 
 
 CASES = {
-    "a": Case("a", "a_simplecnn_28px", "simplecnn", False, steps=40, rounds=5, warmup=10, probe=30,
-              cpu_target=1.2, description="SimpleCNN, 28 px, ToTensor + Normalize"),
-    "b": Case("b", "b_resnet18_224px_aug", "resnet18", True, steps=3, rounds=5, warmup=2, probe=3,
-              cpu_target=1.1,
-              description="ResNet18, Resize(256) + CenterCrop(224) + report augmentations"),
-    "c": Case("c", "c_resnet18_224px_aug_step", "resnet18", True, steps=1, rounds=3, warmup=1, probe=1,
-              cpu_target=4.0, kind="step", gpu_target=None, batch_size=32,
-              description="ResNet18 224 px + report augmentations, whole step: dive (plan auto) vs tutorial loop"),
-    "d": Case("d", "d_simplecnn_28px_step", "simplecnn", False, steps=20, rounds=5, warmup=5, probe=20,
-              cpu_target=1.3, kind="step", gpu_target=None,
-              description="SimpleCNN 28 px, whole step: dive (plan auto) vs tutorial loop"),
-    "e": Case("e", "e_xception_168px_step", "xception", False, steps=1, rounds=3, warmup=1, probe=1,
-              cpu_target=3.0, kind="step", size=168, gpu_target=None, batch_size=32,
-              description="Xception 168 px (plain resize), whole step: dive (plan auto) vs tutorial loop"),
-    "f": Case("f", "f_resnet18_224px_eval", "resnet18", False, steps=2, rounds=3, warmup=1, probe=2,
-              cpu_target=4.0, kind="eval", gpu_target=None, batch_size=32,
-              description="ResNet18 224 px evaluation: dive (plan auto, inference_mode) vs tutorial loop (no_grad)"),
-    "g": Case("g", "g_determinism_simplecnn_28px", "simplecnn", False, steps=20, rounds=5, warmup=5, probe=20,
-              cpu_target=None, kind="determinism", gpu_target=None,
-              description="SimpleCNN 28 px dive step: deterministic=True ('dive') vs False ('baseline')"),
+    "a": Case(
+        "a",
+        "a_simplecnn_28px",
+        "simplecnn",
+        False,
+        steps=40,
+        rounds=5,
+        warmup=10,
+        probe=30,
+        cpu_target=1.2,
+        description="SimpleCNN, 28 px, ToTensor + Normalize",
+    ),
+    "b": Case(
+        "b",
+        "b_resnet18_224px_aug",
+        "resnet18",
+        True,
+        steps=3,
+        rounds=5,
+        warmup=2,
+        probe=3,
+        cpu_target=1.1,
+        description="ResNet18, Resize(256) + CenterCrop(224) + report augmentations",
+    ),
+    "c": Case(
+        "c",
+        "c_resnet18_224px_aug_step",
+        "resnet18",
+        True,
+        steps=1,
+        rounds=3,
+        warmup=1,
+        probe=1,
+        cpu_target=4.0,
+        kind="step",
+        gpu_target=None,
+        batch_size=32,
+        description="ResNet18 224 px + report augmentations, whole step: dive (plan auto) vs tutorial loop",
+    ),
+    "d": Case(
+        "d",
+        "d_simplecnn_28px_step",
+        "simplecnn",
+        False,
+        steps=20,
+        rounds=5,
+        warmup=5,
+        probe=20,
+        cpu_target=1.3,
+        kind="step",
+        gpu_target=None,
+        description="SimpleCNN 28 px, whole step: dive (plan auto) vs tutorial loop",
+    ),
+    "e": Case(
+        "e",
+        "e_xception_168px_step",
+        "xception",
+        False,
+        steps=1,
+        rounds=3,
+        warmup=1,
+        probe=1,
+        cpu_target=3.0,
+        kind="step",
+        size=168,
+        gpu_target=None,
+        batch_size=32,
+        description="Xception 168 px (plain resize), whole step: dive (plan auto) vs tutorial loop",
+    ),
+    "f": Case(
+        "f",
+        "f_resnet18_224px_eval",
+        "resnet18",
+        False,
+        steps=2,
+        rounds=3,
+        warmup=1,
+        probe=2,
+        cpu_target=4.0,
+        kind="eval",
+        gpu_target=None,
+        batch_size=32,
+        description="ResNet18 224 px evaluation: dive (plan auto, inference_mode) vs tutorial loop (no_grad)",
+    ),
+    "g": Case(
+        "g",
+        "g_determinism_simplecnn_28px",
+        "simplecnn",
+        False,
+        steps=20,
+        rounds=5,
+        warmup=5,
+        probe=20,
+        cpu_target=None,
+        kind="determinism",
+        gpu_target=None,
+        description="SimpleCNN 28 px dive step: deterministic=True ('dive') vs False ('baseline')",
+    ),
 }
 
 
@@ -131,8 +210,7 @@ def prepare_root(data_root, flag: str, train_size: int, tmp: list) -> Path:
 
     holder = tempfile.TemporaryDirectory(prefix="dive-bench-")
     tmp.append(holder)
-    return write_synthetic_root(holder.name, datasets=[flag],
-                                sizes={"train": train_size, "val": 64, "test": 64})
+    return write_synthetic_root(holder.name, datasets=[flag], sizes={"train": train_size, "val": 64, "test": 64})
 
 
 def medmnist_train_dataset(flag: str, root: Path, transform, as_rgb: bool):
@@ -174,14 +252,16 @@ def baseline_transform(case: Case, mean, std):
     augmentations_2 = v2.RandomApply(torch.nn.ModuleList([v2.RandomRotation(30)]), p=0.1)
     augmentations_3 = v2.RandomApply(torch.nn.ModuleList([transforms.ColorJitter()]), p=0.1)
     # Augmenting the uint8 PIL image before ToTensor is the cheapest honest order for this pipeline.
-    return transforms.Compose([
-        *geometry,
-        augmentations,
-        augmentations_2,
-        augmentations_3,
-        transforms.ToTensor(),
-        transforms.Normalize(mean=mean, std=std),
-    ])
+    return transforms.Compose(
+        [
+            *geometry,
+            augmentations,
+            augmentations_2,
+            augmentations_3,
+            transforms.ToTensor(),
+            transforms.Normalize(mean=mean, std=std),
+        ]
+    )
 
 
 # ----------------------------------------------------------------------------- training
@@ -322,9 +402,22 @@ def _median_ms(values) -> float:
 # ----------------------------------------------------------------------------- one case
 
 
-def run_case(case: Case, bundle, root: Path, flag: str, device: torch.device, *, batch_size: int,
-             steps: int, rounds: int, warmup: int, probe: int, workers, channels_last: bool,
-             log=print) -> dict:
+def run_case(
+    case: Case,
+    bundle,
+    root: Path,
+    flag: str,
+    device: torch.device,
+    *,
+    batch_size: int,
+    steps: int,
+    rounds: int,
+    warmup: int,
+    probe: int,
+    workers,
+    channels_last: bool,
+    log=print,
+) -> dict:
     from torch.utils.data import DataLoader
 
     from dive.batches import Augment, Batches, Preprocess
@@ -345,22 +438,31 @@ def run_case(case: Case, bundle, root: Path, flag: str, device: torch.device, *,
         mean, std = tuple(mean) * in_channels, tuple(std) * in_channels
     # dive
     pre = Preprocess.for_model(spec, mean=mean, std=std, augment=Augment() if case.augment else None)
-    dive_batches = Batches(split, batch_size, pre, device=device, shuffle=True, train=True, drop_last=True,
-                           seed=SEED)
+    dive_batches = Batches(split, batch_size, pre, device=device, shuffle=True, train=True, drop_last=True, seed=SEED)
     streams = [Stream("dive", dive_batches)]
     # baseline: medmnist's PIL dataset + per-sample transforms + DataLoader, one per num_workers
-    ds = medmnist_train_dataset(flag, root, baseline_transform(case, mean, std),
-                                as_rgb=(split.channels == 1 and in_channels == 3))
+    ds = medmnist_train_dataset(
+        flag, root, baseline_transform(case, mean, std), as_rgb=(split.channels == 1 and in_channels == 3)
+    )
     for nw in workers:
-        loader = DataLoader(ds, batch_size=batch_size, shuffle=True, num_workers=nw, drop_last=True,
-                            pin_memory=device.type == "cuda", persistent_workers=nw > 0,
-                            generator=torch.Generator().manual_seed(SEED))
+        loader = DataLoader(
+            ds,
+            batch_size=batch_size,
+            shuffle=True,
+            num_workers=nw,
+            drop_last=True,
+            pin_memory=device.type == "cuda",
+            persistent_workers=nw > 0,
+            generator=torch.Generator().manual_seed(SEED),
+        )
         streams.append(Stream(f"baseline nw={nw}", loader, num_workers=nw))
     trainers = {s.name: Trainer(copy.deepcopy(model0), device, fp32_plan(channels_last)) for s in streams}
     del model0
 
-    log(f"\n[{case.key}] {case.description}: {flag} train split ({len(split)} images, "
-        f"{'SYNTHETIC' if split.synthetic else 'real'}), batch {batch_size}, device {device}")
+    log(
+        f"\n[{case.key}] {case.description}: {flag} train split ({len(split)} images, "
+        f"{'SYNTHETIC' if split.synthetic else 'real'}), batch {batch_size}, device {device}"
+    )
     try:
         for s in streams:  # warm-up: allocator, kernel caches, worker start
             t0 = time.perf_counter()
@@ -371,19 +473,23 @@ def run_case(case: Case, bundle, root: Path, flag: str, device: torch.device, *,
 
         rates: dict[str, list[float]] = {s.name: [] for s in streams}
         for r in range(rounds):
-            order = streams[r % len(streams):] + streams[: r % len(streams)]
+            order = streams[r % len(streams) :] + streams[: r % len(streams)]
             for s in order:
                 rates[s.name].append(timed_segment(s, trainers[s.name], steps))
-            log(f"  round {r + 1}/{rounds}: " + ", ".join(f"{s.name} {rates[s.name][-1]:.1f}" for s in streams)
-                + " img/s")
+            log(
+                f"  round {r + 1}/{rounds}: "
+                + ", ".join(f"{s.name} {rates[s.name][-1]:.1f}" for s in streams)
+                + " img/s"
+            )
 
         # data preparation alone and train step alone, interleaved as well
         dive_s = streams[0]
         base_s = next((s for s in streams if s.num_workers == 0), None)
         own_base = base_s is None
         if own_base:
-            base_s = Stream("baseline nw=0", DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=True),
-                            num_workers=0)
+            base_s = Stream(
+                "baseline nw=0", DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=True), num_workers=0
+            )
         xb, yb = dive_s.next()
         probe_trainer = trainers["dive"]
         t_dive, t_base, t_step = [], [], []
@@ -448,8 +554,10 @@ def run_case(case: Case, bundle, root: Path, flag: str, device: torch.device, *,
         "baseline_channels_last": channels_last,
         "data_ms_per_batch": {"dive": round(data_dive, 3), "baseline_nw0": round(data_base, 3)},
         "step_ms": round(step_ms, 3),
-        "data_share_of_step": {"dive": round(data_dive / (data_dive + step_ms), 4),
-                               "baseline_nw0": round(data_base / (data_base + step_ms), 4)},
+        "data_share_of_step": {
+            "dive": round(data_dive / (data_dive + step_ms), 4),
+            "baseline_nw0": round(data_base / (data_base + step_ms), 4),
+        },
     }
 
 
@@ -474,11 +582,10 @@ def _warm_and_rounds(streams, trainers, device, *, steps, rounds, warmup, log):
         log(f"  warm-up {s.name:<15} {warmup} steps in {time.perf_counter() - t0:.1f} s")
     rates: dict[str, list[float]] = {s.name: [] for s in streams}
     for r in range(rounds):
-        order = streams[r % len(streams):] + streams[: r % len(streams)]
+        order = streams[r % len(streams) :] + streams[: r % len(streams)]
         for s in order:
             rates[s.name].append(timed_segment(s, trainers[s.name], steps))
-        log(f"  round {r + 1}/{rounds}: " + ", ".join(f"{s.name} {rates[s.name][-1]:.1f}" for s in streams)
-            + " img/s")
+        log(f"  round {r + 1}/{rounds}: " + ", ".join(f"{s.name} {rates[s.name][-1]:.1f}" for s in streams) + " img/s")
     return rates
 
 
@@ -490,8 +597,21 @@ def _time_ms(fn, device) -> float:
     return (time.perf_counter() - t0) * 1e3
 
 
-def run_step_case(case: Case, bundle, root: Path, flag: str, device: torch.device, *, batch_size: int,
-                  steps: int, rounds: int, warmup: int, probe: int, workers, log=print) -> dict:
+def run_step_case(
+    case: Case,
+    bundle,
+    root: Path,
+    flag: str,
+    device: torch.device,
+    *,
+    batch_size: int,
+    steps: int,
+    rounds: int,
+    warmup: int,
+    probe: int,
+    workers,
+    log=print,
+) -> dict:
     """Cases (c)-(f): dive as a user gets it (its batches, the precision plan on "auto", inference_mode for
     evaluation) against the plain PyTorch loop of the tutorials (float32, contiguous, a DataLoader over medmnist's
     dataset with the same transforms, best num_workers); case (g): dive's step with and without deterministic
@@ -512,10 +632,10 @@ def run_step_case(case: Case, bundle, root: Path, flag: str, device: torch.devic
     plan = make_plan("auto", "auto", False, device=device, model_name=case.model)
     evaluate = case.kind == "eval"
     train = case.kind != "eval"
-    pre = Preprocess.for_model(model0.spec, size=case.size, mean=mean, std=std,
-                               augment=Augment() if case.augment else None)
-    dive_batches = Batches(split, batch_size, pre, device=device, shuffle=train, train=train, drop_last=True,
-                           seed=SEED)
+    pre = Preprocess.for_model(
+        model0.spec, size=case.size, mean=mean, std=std, augment=Augment() if case.augment else None
+    )
+    dive_batches = Batches(split, batch_size, pre, device=device, shuffle=train, train=train, drop_last=True, seed=SEED)
     streams = [Stream("dive", dive_batches)]
     trainers: dict = {}
     if evaluate:
@@ -525,26 +645,43 @@ def run_step_case(case: Case, bundle, root: Path, flag: str, device: torch.devic
     ds = None
     if case.kind == "determinism":
         base_plan = plan
-        streams.append(Stream("not deterministic", Batches(split, batch_size, pre, device=device, shuffle=True,
-                                                          train=True, drop_last=True, seed=SEED)))
+        streams.append(
+            Stream(
+                "not deterministic",
+                Batches(split, batch_size, pre, device=device, shuffle=True, train=True, drop_last=True, seed=SEED),
+            )
+        )
         trainers["dive"] = DeterministicTrainer(copy.deepcopy(model0), device, plan)
         trainers["not deterministic"] = Trainer(copy.deepcopy(model0), device, plan)
     else:
         base_plan = fp32_plan()
-        ds = medmnist_train_dataset(flag, root, baseline_transform(case, mean, std),
-                                    as_rgb=(split.channels == 1 and in_channels == 3))
+        ds = medmnist_train_dataset(
+            flag, root, baseline_transform(case, mean, std), as_rgb=(split.channels == 1 and in_channels == 3)
+        )
         for nw in workers:
-            loader = DataLoader(ds, batch_size=batch_size, shuffle=train, num_workers=nw, drop_last=True,
-                                pin_memory=device.type == "cuda", persistent_workers=nw > 0,
-                                generator=torch.Generator().manual_seed(SEED))
+            loader = DataLoader(
+                ds,
+                batch_size=batch_size,
+                shuffle=train,
+                num_workers=nw,
+                drop_last=True,
+                pin_memory=device.type == "cuda",
+                persistent_workers=nw > 0,
+                generator=torch.Generator().manual_seed(SEED),
+            )
             name = f"baseline nw={nw}"
             streams.append(Stream(name, loader, num_workers=nw))
-            trainers[name] = (Evaluator(copy.deepcopy(model0), device, base_plan, inference_mode=False) if evaluate
-                              else Trainer(copy.deepcopy(model0), device, base_plan))
+            trainers[name] = (
+                Evaluator(copy.deepcopy(model0), device, base_plan, inference_mode=False)
+                if evaluate
+                else Trainer(copy.deepcopy(model0), device, base_plan)
+            )
     del model0
-    log(f"\n[{case.key}] {case.description}: {flag} train split ({len(split)} images, "
+    log(
+        f"\n[{case.key}] {case.description}: {flag} train split ({len(split)} images, "
         f"{'SYNTHETIC' if split.synthetic else 'real'}), batch {batch_size}, device {device}\n"
-        f"  dive plan: {plan.precision}, channels_last={plan.channels_last}, compile={plan.compile} ({plan.reason})")
+        f"  dive plan: {plan.precision}, channels_last={plan.channels_last}, compile={plan.compile} ({plan.reason})"
+    )
     try:
         rates = _warm_and_rounds(streams, trainers, device, steps=steps, rounds=rounds, warmup=warmup, log=log)
         # data alone and step alone (each variant's own step on a fixed batch of its own pipeline), interleaved
@@ -552,8 +689,9 @@ def run_step_case(case: Case, bundle, root: Path, flag: str, device: torch.devic
         base_s = streams[1] if case.kind == "determinism" else next((s for s in streams if s.num_workers == 0), None)
         own_base = base_s is None
         if own_base:
-            base_s = Stream("baseline nw=0", DataLoader(ds, batch_size=batch_size, shuffle=train, drop_last=True),
-                            num_workers=0)
+            base_s = Stream(
+                "baseline nw=0", DataLoader(ds, batch_size=batch_size, shuffle=train, drop_last=True), num_workers=0
+            )
         xd, yd = dive_s.next()
         xb, yb = base_s.next()
         base_trainer = trainers[streams[1].name]
@@ -592,8 +730,9 @@ def run_step_case(case: Case, bundle, root: Path, flag: str, device: torch.devic
         "ratio_by_round": [round(v, 3) for v in by_round],
         "predicted_ratio_nw0": round((ms["data_base"] + ms["step_base"]) / (ms["data_dive"] + ms["step_dive"]), 3),
         "baseline_num_workers": best.num_workers,
-        "baseline_img_s_by_workers": {str(s.num_workers): round(med[s.name], 2) for s in streams[1:]
-                                      if s.num_workers is not None},
+        "baseline_img_s_by_workers": {
+            str(s.num_workers): round(med[s.name], 2) for s in streams[1:] if s.num_workers is not None
+        },
         "rounds_img_s": {name: [round(v, 2) for v in vals] for name, vals in rates.items()},
         "model": case.model,
         "batch_size": batch_size,
@@ -614,8 +753,10 @@ def run_step_case(case: Case, bundle, root: Path, flag: str, device: torch.devic
         "data_ms_per_batch": {"dive": round(ms["data_dive"], 3), "baseline_nw0": round(ms["data_base"], 3)},
         "step_ms": round(ms["step_dive"], 3),
         "baseline_step_ms": round(ms["step_base"], 3),
-        "data_share_of_step": {"dive": round(ms["data_dive"] / (ms["data_dive"] + ms["step_dive"]), 4),
-                               "baseline_nw0": round(ms["data_base"] / (ms["data_base"] + ms["step_base"]), 4)},
+        "data_share_of_step": {
+            "dive": round(ms["data_dive"] / (ms["data_dive"] + ms["step_dive"]), 4),
+            "baseline_nw0": round(ms["data_base"] / (ms["data_base"] + ms["step_base"]), 4),
+        },
     }
 
 
@@ -679,8 +820,14 @@ def versions() -> dict:
     import PIL
     import torchvision
 
-    out = {"torch": torch.__version__, "torchvision": torchvision.__version__, "medmnist": medmnist.__version__,
-           "numpy": numpy.__version__, "pillow": PIL.__version__, "python": platform.python_version()}
+    out = {
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "medmnist": medmnist.__version__,
+        "numpy": numpy.__version__,
+        "pillow": PIL.__version__,
+        "python": platform.python_version(),
+    }
     try:
         from dive.utils import git_commit
 
@@ -694,9 +841,11 @@ def versions() -> dict:
 
 
 def format_table(cases: list[dict]) -> str:
-    head = (f"{'case':<29} {'device':<6} {'dive plan':<9} {'dive img/s':>10} {'baseline img/s':>14} {'nw':>3} "
-            f"{'ratio':>6} {'rounds':>11} {'target':>6}  {'met':<12} {'data ms/batch dive|base':>24} "
-            f"{'step ms dive|base':>19}")
+    head = (
+        f"{'case':<29} {'device':<6} {'dive plan':<9} {'dive img/s':>10} {'baseline img/s':>14} {'nw':>3} "
+        f"{'ratio':>6} {'rounds':>11} {'target':>6}  {'met':<12} {'data ms/batch dive|base':>24} "
+        f"{'step ms dive|base':>19}"
+    )
     lines = [head, "-" * len(head)]
     for c in cases:
         target = "-" if c["target"] is None else f">={c['target']:g}"
@@ -706,9 +855,11 @@ def format_table(cases: list[dict]) -> str:
         step = f"{c['step_ms']:.1f}" + (f" | {c['baseline_step_ms']:.1f}" if "baseline_step_ms" in c else "")
         plan = c.get("precision", "fp32") + ("+cl" if c.get("channels_last") else "")
         nw = "-" if c["baseline_num_workers"] is None else c["baseline_num_workers"]
-        lines.append(f"{c['name']:<29} {c['device']:<6} {plan:<9} {c['dive_img_s']:>10.1f} "
-                     f"{c['baseline_img_s']:>14.1f} {nw:>3} {c['ratio']:>6.2f} {spread:>11} {target:>6}  {met:<12} "
-                     f"{data:>24} {step:>19}")
+        lines.append(
+            f"{c['name']:<29} {c['device']:<6} {plan:<9} {c['dive_img_s']:>10.1f} "
+            f"{c['baseline_img_s']:>14.1f} {nw:>3} {c['ratio']:>6.2f} {spread:>11} {target:>6}  {met:<12} "
+            f"{data:>24} {step:>19}"
+        )
     return "\n".join(lines)
 
 
@@ -720,27 +871,36 @@ def verdicts(cases: list[dict]) -> list[str]:
             continue
         by_nw = ", ".join(f"nw={k}: {v:.1f}" for k, v in c["baseline_img_s_by_workers"].items())
         d_dive, d_base, step = c["data_ms_per_batch"]["dive"], c["data_ms_per_batch"]["baseline_nw0"], c["step_ms"]
-        split = (f"data alone {d_dive:.1f} ms/batch (dive) vs {d_base:.1f} ms/batch (baseline in-process); train "
-                 f"step alone {step:.1f} ms, so data is {c['data_share_of_step']['dive']:.1%} (dive) / "
-                 f"{c['data_share_of_step']['baseline_nw0']:.1%} (baseline nw=0) of a step; these costs predict "
-                 f"{c['predicted_ratio_nw0']:.2f}x against the in-process baseline, and a data path costing "
-                 f"nothing at most {c['ratio_bound_free_data_nw0']:.2f}x")
+        split = (
+            f"data alone {d_dive:.1f} ms/batch (dive) vs {d_base:.1f} ms/batch (baseline in-process); train "
+            f"step alone {step:.1f} ms, so data is {c['data_share_of_step']['dive']:.1%} (dive) / "
+            f"{c['data_share_of_step']['baseline_nw0']:.1%} (baseline nw=0) of a step; these costs predict "
+            f"{c['predicted_ratio_nw0']:.2f}x against the in-process baseline, and a data path costing "
+            f"nothing at most {c['ratio_bound_free_data_nw0']:.2f}x"
+        )
         rounds = ", ".join(f"{v:.2f}" for v in c["ratio_by_round"])
         if c["verdict"] is None:
             status = f"ratio {c['ratio']:.2f} (no target for device {c['device']})"
         elif c["verdict"] == "met":
             status = f"target met: ratio {c['ratio']:.2f} >= {c['target']:g} (every round: {rounds})"
         elif c["verdict"] == "not met":
-            why = ("every round below" if max(c["ratio_by_round"]) < c["target"] else
-                   f"out of reach on this machine: a free data path would give at most "
-                   f"{c['ratio_bound_free_data_nw0']:.2f}x; rounds")
+            why = (
+                "every round below"
+                if max(c["ratio_by_round"]) < c["target"]
+                else f"out of reach on this machine: a free data path would give at most "
+                f"{c['ratio_bound_free_data_nw0']:.2f}x; rounds"
+            )
             status = f"TARGET NOT MET: ratio {c['ratio']:.2f} < {c['target']:g} ({why}: {rounds})"
         else:
-            status = (f"TARGET NOT CONFIRMED: ratio {c['ratio']:.2f}, target {c['target']:g}, but the rounds disagree "
-                      f"({rounds}): too noisy to claim it; re-run on a quiet machine or with more --rounds")
+            status = (
+                f"TARGET NOT CONFIRMED: ratio {c['ratio']:.2f}, target {c['target']:g}, but the rounds disagree "
+                f"({rounds}): too noisy to claim it; re-run on a quiet machine or with more --rounds"
+            )
             if c["ratio"] > c["ratio_bound_free_data_nw0"]:
-                status += (f". The ratio is also above what the measured costs allow against the in-process "
-                           f"baseline ({c['ratio_bound_free_data_nw0']:.2f}x with a free data path): background load")
+                status += (
+                    f". The ratio is also above what the measured costs allow against the in-process "
+                    f"baseline ({c['ratio_bound_free_data_nw0']:.2f}x with a free data path): background load"
+                )
         out.append(f"[{c['case']}] {status}\n    baseline by num_workers: {by_nw} img/s\n    {split}")
     return out
 
@@ -755,18 +915,22 @@ def _step_verdict(c: dict) -> str:
     elif c["verdict"] == "not met":
         status = f"TARGET NOT MET: ratio {c['ratio']:.2f} < {c['target']:g} (every round below: {rounds})"
     else:
-        status = (f"TARGET NOT CONFIRMED: ratio {c['ratio']:.2f}, target {c['target']:g}, but the rounds disagree "
-                  f"({rounds}): too noisy to claim it")
+        status = (
+            f"TARGET NOT CONFIRMED: ratio {c['ratio']:.2f}, target {c['target']:g}, but the rounds disagree "
+            f"({rounds}): too noisy to claim it"
+        )
     if c.get("kind") == "determinism":
         who = "deterministic=True vs False, both with dive's plan"
     else:
         by_nw = ", ".join(f"nw={k}: {v:.1f}" for k, v in c["baseline_img_s_by_workers"].items())
         who = f"baseline {c['baseline_precision']}, contiguous, by num_workers: {by_nw} img/s"
     d_dive, d_base = c["data_ms_per_batch"]["dive"], c["data_ms_per_batch"]["baseline_nw0"]
-    return (f"[{c['case']}] {status}\n    dive plan: {c['precision']}, channels_last={c['channels_last']} "
-            f"({c['plan_reason']}); {who}\n    data alone {d_dive:.1f} | {d_base:.1f} ms/batch, step alone "
-            f"{c['step_ms']:.1f} | {c['baseline_step_ms']:.1f} ms (dive | baseline): these costs predict "
-            f"{c['predicted_ratio_nw0']:.2f}x")
+    return (
+        f"[{c['case']}] {status}\n    dive plan: {c['precision']}, channels_last={c['channels_last']} "
+        f"({c['plan_reason']}); {who}\n    data alone {d_dive:.1f} | {d_base:.1f} ms/batch, step alone "
+        f"{c['step_ms']:.1f} | {c['baseline_step_ms']:.1f} ms (dive | baseline): these costs predict "
+        f"{c['predicted_ratio_nw0']:.2f}x"
+    )
 
 
 def pathmnist_epochs(results: list[dict]) -> dict | None:
@@ -778,37 +942,66 @@ def pathmnist_epochs(results: list[dict]) -> dict | None:
     if case is None:
         return None
     n = DATASET_FACTS["pathmnist"]["train"]
-    return {"images": n, "device": case["device"], "batch_size": case["batch_size"],
-            "dive_s": round(n / case["dive_img_s"], 1), "baseline_s": round(n / case["baseline_img_s"], 1),
-            "report_minutes": list(XCEPTION["epoch_minutes_range"]), "report_gpu": XCEPTION["gpu"],
-            "report_minutes_by_batch": {str(k): v for k, v in XCEPTION["epoch_minutes"].items()}}
+    return {
+        "images": n,
+        "device": case["device"],
+        "batch_size": case["batch_size"],
+        "dive_s": round(n / case["dive_img_s"], 1),
+        "baseline_s": round(n / case["baseline_img_s"], 1),
+        "report_minutes": list(XCEPTION["epoch_minutes_range"]),
+        "report_gpu": XCEPTION["gpu"],
+        "report_minutes_by_batch": {str(k): v for k, v in XCEPTION["epoch_minutes"].items()},
+    }
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.throughput", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--cases", nargs="+", choices=sorted(CASES), default=sorted(CASES),
-                   help="cases to run (default: all; see CASES)")
-    p.add_argument("--steps", type=int, default=None,
-                   help="timed steps per variant and round (default: the case's own)")
-    p.add_argument("--rounds", type=int, default=None,
-                   help="interleaved rounds, median reported (default: the case's own)")
-    p.add_argument("--batch-size", type=int, default=None,
-                   help="batch size of both pipelines (default: the case's own, 64; 32 for (c) (e) (f))")
-    p.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2],
-                   help="baseline DataLoader num_workers to try; the best is reported (default 0 1 2)")
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.throughput",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--cases",
+        nargs="+",
+        choices=sorted(CASES),
+        default=sorted(CASES),
+        help="cases to run (default: all; see CASES)",
+    )
+    p.add_argument(
+        "--steps", type=int, default=None, help="timed steps per variant and round (default: the case's own)"
+    )
+    p.add_argument(
+        "--rounds", type=int, default=None, help="interleaved rounds, median reported (default: the case's own)"
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="batch size of both pipelines (default: the case's own, 64; 32 for (c) (e) (f))",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[0, 1, 2],
+        help="baseline DataLoader num_workers to try; the best is reported (default 0 1 2)",
+    )
     p.add_argument("--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda, ...")
-    p.add_argument("--data-root", default=None,
-                   help="real data root holding medmnist/<flag>.npz (default: a synthetic file in a temp dir)")
+    p.add_argument(
+        "--data-root",
+        default=None,
+        help="real data root holding medmnist/<flag>.npz (default: a synthetic file in a temp dir)",
+    )
     p.add_argument("--flag", default="pathmnist", help="MedMNIST 2D flag (default pathmnist)")
-    p.add_argument("--train-size", type=int, default=16384,
-                   help="images in the synthetic train split (default 16384)")
+    p.add_argument("--train-size", type=int, default=16384, help="images in the synthetic train split (default 16384)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
-    p.add_argument("--channels-last", action="store_true",
-                   help="cases (a) (b): channels_last model and inputs, for both pipelines")
+    p.add_argument(
+        "--channels-last", action="store_true", help="cases (a) (b): channels_last model and inputs, for both pipelines"
+    )
     p.add_argument("--quick", action="store_true", help="tiny settings for tests: 128 images, batch 4, 1 step, 1 round")
-    p.add_argument("--out", default=str(DEFAULT_OUT),
-                   help=f"JSON output (default {DEFAULT_OUT.relative_to(REPO_ROOT)})")
+    p.add_argument(
+        "--out", default=str(DEFAULT_OUT), help=f"JSON output (default {DEFAULT_OUT.relative_to(REPO_ROOT)})"
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.train_size = min(args.train_size, 128)
@@ -843,22 +1036,30 @@ def main(argv=None) -> int:
         root = prepare_root(args.data_root, flag, args.train_size, tmp)
         bundle = load(flag, root, size=28)
         if bundle.synthetic:
-            print(f"data: SYNTHETIC {flag}.npz in the official format ({len(bundle.train)} train images, written by "
-                  "dive.synthetic); the pixel values do not change throughput. Use --data-root/--flag for real files.")
+            print(
+                f"data: SYNTHETIC {flag}.npz in the official format ({len(bundle.train)} train images, written by "
+                "dive.synthetic); the pixel values do not change throughput. Use --data-root/--flag for real files."
+            )
         else:
             print(f"data: real {flag} from {root} ({len(bundle.train)} train images)")
-        print(f"device: {device}; torch {torch.__version__}, {torch.get_num_threads()} threads, "
-              f"{os.cpu_count()} cores; load average {load_before}")
+        print(
+            f"device: {device}; torch {torch.__version__}, {torch.get_num_threads()} threads, "
+            f"{os.cpu_count()} cores; load average {load_before}"
+        )
         results = []
         for key in args.cases:
             case = CASES[key]
             quick = args.quick
-            common = dict(batch_size=args.batch_size or case.batch_size, steps=args.steps or case.steps,
-                          rounds=args.rounds or case.rounds, warmup=1 if quick else case.warmup,
-                          probe=1 if quick else case.probe, workers=list(dict.fromkeys(args.workers)))
+            common = dict(
+                batch_size=args.batch_size or case.batch_size,
+                steps=args.steps or case.steps,
+                rounds=args.rounds or case.rounds,
+                warmup=1 if quick else case.warmup,
+                probe=1 if quick else case.probe,
+                workers=list(dict.fromkeys(args.workers)),
+            )
             if case.kind == "data":
-                results.append(run_case(case, bundle, root, flag, device, channels_last=args.channels_last,
-                                        **common))
+                results.append(run_case(case, bundle, root, flag, device, channels_last=args.channels_last, **common))
             else:
                 results.append(run_step_case(case, bundle, root, flag, device, **common))
         machine = machine_info(device)
@@ -878,9 +1079,9 @@ def main(argv=None) -> int:
         "seconds": round(time.perf_counter() - started, 1),
         "synthetic": any(c["synthetic"] for c in results),
         "method": "median over interleaved rounds of images/s of whole train steps (data + forward + backward + "
-                  "SGD step; (f): evaluation batches); baseline = best num_workers of a DataLoader over medmnist's PIL "
-                  "dataset; (a) (b) fp32 for both, (c)-(f) dive with its precision plan on 'auto' against the fp32, "
-                  "contiguous tutorial loop; (g) dive with deterministic=True against without",
+        "SGD step; (f): evaluation batches); baseline = best num_workers of a DataLoader over medmnist's PIL "
+        "dataset; (a) (b) fp32 for both, (c)-(f) dive with its precision plan on 'auto' against the fp32, "
+        "contiguous tutorial loop; (g) dive with deterministic=True against without",
         "quick": bool(args.quick),
     }
     epochs = pathmnist_epochs(results)
@@ -891,14 +1092,18 @@ def main(argv=None) -> int:
         print(line)
     if epochs:
         lo, hi = epochs["report_minutes"]
-        print(f"Xception at 168 px, one PathMNIST-sized training epoch ({epochs['images']:,} images, training steps "
-              f"only, batch {epochs['batch_size']}, {epochs['device']}): dive {epochs['dive_s']:.0f} s "
-              f"({epochs['dive_s'] / 60:.1f} min), baseline {epochs['baseline_s']:.0f} s "
-              f"({epochs['baseline_s'] / 60:.1f} min); the report: {lo}-{hi} min per epoch on a {epochs['report_gpu']}")
+        print(
+            f"Xception at 168 px, one PathMNIST-sized training epoch ({epochs['images']:,} images, training steps "
+            f"only, batch {epochs['batch_size']}, {epochs['device']}): dive {epochs['dive_s']:.0f} s "
+            f"({epochs['dive_s'] / 60:.1f} min), baseline {epochs['baseline_s']:.0f} s "
+            f"({epochs['baseline_s'] / 60:.1f} min); the report: {lo}-{hi} min per epoch on a {epochs['report_gpu']}"
+        )
     if busy:
-        print(f"WARNING: the machine was busy (load average {load_before} before, {load_after} after, on "
-              f"{os.cpu_count()} cores): other processes competed for the CPU, so the absolute figures are low and "
-              "noisy; the ratios are fairer (interleaved rounds) but re-run when `uptime` shows a quiet machine.")
+        print(
+            f"WARNING: the machine was busy (load average {load_before} before, {load_after} after, on "
+            f"{os.cpu_count()} cores): other processes competed for the CPU, so the absolute figures are low and "
+            "noisy; the ratios are fairer (interleaved rounds) but re-run when `uptime` shows a quiet machine."
+        )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")

@@ -188,8 +188,9 @@ def plan(
     """Resolve the requested settings for ``device`` and ``model_name`` (see the module docstring).
 
     ``image_size``: the side the network sees; a measurement at a much larger side (:data:`MEASURED_SIZE`) does
-    not count for it. Explicit values are honoured (``"bf16"`` on a CPU without native bfloat16 runs, slowly, and the reason
-    says so); impossible ones fail here, before any work: ``"fp16"`` on a CPU, ``"bf16"`` on a GPU without it.
+    not count for it. Explicit values are honoured (``"bf16"`` on a CPU without native bfloat16 runs, slowly,
+    and the reason says so); impossible ones fail here, before any work: ``"fp16"`` on a CPU, ``"bf16"`` on a
+    GPU without it.
     """
     prec = _check(precision, channels_last, compile)
     device = torch.device(device)
