@@ -34,8 +34,9 @@ def _metrics(out: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory) -> Path:
-    return _run(tmp_path_factory.mktemp("reports"))
+def smoke(smoke_report) -> Path:
+    """The notebook as the session's smoke report ran it (run once for all the notebook tests)."""
+    return smoke_report / NB
 
 
 def test_smoke_comparison_table_sets_this_run_beside_the_published_values(smoke):

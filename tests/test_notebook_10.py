@@ -16,7 +16,6 @@ import pandas as pd
 import pytest
 
 from dive import explain
-from dive.report.build import run_notebooks
 
 pytestmark = pytest.mark.notebooks
 NB = "10_explanations"
@@ -24,10 +23,9 @@ MODELS = ("SimpleCNN, BN only (notebook 02)", "ResNet18, tuned (notebook 07, Tab
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory) -> Path:
-    reports = tmp_path_factory.mktemp("reports")
-    run_notebooks("smoke", reports_dir=reports, only=["10"], log=lambda _: None)
-    return reports / "smoke" / NB
+def smoke(smoke_report) -> Path:
+    """The notebook as the session's smoke report ran it (run once for all the notebook tests)."""
+    return smoke_report / NB
 
 
 def _table(out: Path, name: str) -> pd.DataFrame:

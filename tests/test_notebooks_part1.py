@@ -32,7 +32,7 @@ RUN_KEYS = {"name", "model", "params", "epochs_run", "best_epoch", "val"}
 VAL_KEYS = {"accuracy", "precision", "recall", "f1", "auc"}
 SHARED = {"profile", "data_root", "seed", "device", "out_dir", "pretrained"}
 # parameters whose None means "all images" (left null in the profiles)
-MAY_BE_NONE = {"train_size", "val_size"}
+MAY_BE_NONE = {"train_size", "val_size", "split_seed", "ray_address"}
 
 # notebook -> ({table: expected rows}, [figures], number of runs, [tables with the original's values])
 EXPECTED = {

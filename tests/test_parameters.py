@@ -3,7 +3,7 @@
 * Every parameter of every notebook in notebooks/*.ipynb and every key of every profile is declared.
 * ``validate`` names the parameter, the value, what is expected and the notebook, for every bad value
   at once; converts what converts without loss; touches nothing on disk.
-* Through papermill: notebook 02 with ``lr="abc"`` stops in its resolve cell, before any data cell.
+* Through papermill: notebook 02 with ``lr="abc"`` stops in its setup cell, before any data is loaded.
 """
 
 from __future__ import annotations
@@ -395,8 +395,8 @@ def test_notebook_stops_in_its_resolve_cell_before_any_data_cell(tmp_path, monke
     failed = [i for i, c in enumerate(cells) if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
     assert len(failed) == 1
     stop = failed[0]
-    assert "resolve(" in "".join(cells[stop]["source"]), "the notebook failed elsewhere than in its resolve cell"
+    # dive.notebook.setup checks every parameter first, then makes the outputs folder, then loads the data
+    assert "setup(" in "".join(cells[stop]["source"]), "the notebook failed elsewhere than in its setup cell"
     later = cells[stop + 1 :]
-    assert later and all(c.get("execution_count") is None for c in later), "cells after the resolve cell ran"
-    assert any("data.load(" in "".join(c["source"]) for c in later)  # the data are loaded only after it
-    assert not (tmp_path / "reports").exists()  # no out_dir was made
+    assert later and all(c.get("execution_count") is None for c in later), "cells after the setup cell ran"
+    assert not (tmp_path / "reports").exists()  # no out_dir was made, so no data were loaded either

@@ -16,13 +16,14 @@ from dive.utils import resolve_device
 pytestmark = pytest.mark.realdata
 
 
-def mixed_precision_for(model: str) -> str:
-    plan = P.plan("auto", device=resolve_device("auto"), model_name=model)
+def mixed_precision_for(model: str, image_size: int | None = None) -> str:
+    """ "auto" where it picks a mixed precision for this model and input side, else bf16 explicitly."""
+    plan = P.plan("auto", device=resolve_device("auto"), model_name=model, image_size=image_size)
     return "auto" if plan.precision != "fp32" else "bf16"
 
 
 def fp32_and_mixed(ds, model: str, **settings):
-    other = mixed_precision_for(model)
+    other = mixed_precision_for(model, settings.get("image_size") or (28 if model.startswith("simplecnn") else None))
     r32 = experiment.run(ds, model, precision="fp32", quiet=True, **settings)
     rmix = experiment.run(ds, model, precision=other, quiet=True, **settings)
     return r32, rmix
