@@ -12,12 +12,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from conftest import need_real_file
+from notebook_checks import check_artifacts, executed_errors, metrics
 
 from dive import profiles, reference
 from dive.report.build import notebook_parameters, run_notebooks
@@ -66,8 +66,7 @@ EXPECTED = {
 NOTEBOOKS = sorted(EXPECTED)
 
 
-def _metrics(base: Path, name: str) -> dict:
-    return json.loads((base / name / "metrics.json").read_text(encoding="utf-8"))
+_metrics = metrics
 
 
 def _fraction(value) -> bool:
@@ -114,16 +113,7 @@ def test_unknown_names_fail_at_once(tmp_path):
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_smoke_notebook_ran_without_errors(smoke_report, name):
-    executed = smoke_report / "executed" / f"{name}.ipynb"
-    assert executed.is_file() and executed.stat().st_size > 0
-    nb = json.loads(executed.read_text(encoding="utf-8"))
-    errors = [
-        o
-        for c in nb["cells"]
-        if c["cell_type"] == "code"
-        for o in c.get("outputs", [])
-        if o.get("output_type") == "error"
-    ]
+    nb, errors = executed_errors(smoke_report, name)
     assert not errors, f"{name}: error outputs {[(e['ename'], e['evalue']) for e in errors]}"
     assert nb["metadata"]["papermill"]["parameters"]["profile"] == "smoke"
 
@@ -131,23 +121,8 @@ def test_smoke_notebook_ran_without_errors(smoke_report, name):
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_smoke_notebook_artifacts(smoke_report, name):
     tables, figures, _, with_original = EXPECTED[name]
-    out = smoke_report / name
-    m = _metrics(smoke_report, name)
-    assert METRICS_KEYS <= set(m), f"{name}: metrics.json lacks {METRICS_KEYS - set(m)}"
-    assert m["notebook"] == name and m["profile"] == "smoke" and m["synthetic"] is True
+    m = check_artifacts(smoke_report, name, tables, figures, with_original, METRICS_KEYS)
     assert m["seed"] == 22
-    assert {t["name"] for t in m["tables"]} >= set(tables)
-    assert {f["name"] for f in m["figures"]} >= set(figures)
-    for table, rows in tables.items():
-        csv, md = out / "tables" / f"{table}.csv", out / "tables" / f"{table}.md"
-        assert csv.stat().st_size > 0 and md.stat().st_size > 0, f"{name}: {table} is empty"
-        assert len(pd.read_csv(csv)) == rows, f"{name}: {table} should have {rows} rows"
-        assert "SYNTHETIC DATA" in md.read_text(encoding="utf-8")
-    for table in with_original:
-        assert (out / "tables" / f"{table}.original.csv").stat().st_size > 0, f"{name}: {table} lacks the original"
-    for fig in figures:
-        png = out / "figures" / f"{fig}.png"
-        assert png.stat().st_size > 1000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{name}: {fig}"
     assert any(n.startswith("Profile smoke") for n in m.get("notes", [])), "the notebook says what its profile shrank"
 
 
@@ -228,8 +203,8 @@ def test_real_mnist_simplecnn_reaches_97_percent(real_root, tmp_path):
     need_real_file(real_root, "MNIST/raw/train-images-idx3-ubyte.gz")
     overrides = {
         "data_root": str(real_root),
-        "train_size": 12000,
-        "val_size": 3000,
+        "train_size": 8000,
+        "val_size": 2000,
         "epochs": 2,
         "lr_grid": [0.001],
         "batch_size_grid": [32],
@@ -242,8 +217,9 @@ def test_real_mnist_simplecnn_reaches_97_percent(real_root, tmp_path):
     runs = {r["model"] + ("_relu" if r["params"].get("activation") == "relu" else ""): r for r in m["runs"]}
     assert set(runs) == {"simplecnn_v1", "simplecnn_v1_relu", "simplecnn"}
     accs = {k: r["val"]["accuracy"] for k, r in runs.items()}
-    assert accs["simplecnn"] >= 0.97, accs  # the improved SimpleCNN (measured: 98 % on this budget)
-    assert min(accs.values()) >= 0.96, accs  # the initial one, LeakyReLU and ReLU (measured: 97-98 %)
+    print("real MNIST, 8,000 images, 2 epochs:", accs)
+    assert accs["simplecnn"] >= 0.97, accs  # the improved SimpleCNN
+    assert min(accs.values()) >= 0.96, accs  # the initial one, LeakyReLU and ReLU
     t5 = pd.read_csv(tmp_path / "quick" / "01_mnist_simplecnn" / "tables" / "table5_mnist_hyperparameters.csv")
     assert len(t5) == 3 and (t5["val_acc"] >= 0.96).all()
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from notebook_checks import check_artifacts, executed_errors, metrics
 
 from dive import profiles
 from dive.claims import GROUPS
@@ -137,8 +138,7 @@ def _fraction_or_none(value) -> bool:
     return value is None or (isinstance(value, (int, float)) and 0.0 <= value <= 1.0)
 
 
-def _metrics(base: Path, name: str) -> dict:
-    return json.loads((base / name / "metrics.json").read_text(encoding="utf-8"))
+_metrics = metrics
 
 
 # --- smoke report ------------------------------------------------------------------------------
@@ -146,16 +146,7 @@ def _metrics(base: Path, name: str) -> dict:
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_smoke_notebook_ran_without_errors(smoke_report, name):
-    executed = smoke_report / "executed" / f"{name}.ipynb"
-    assert executed.is_file() and executed.stat().st_size > 0
-    nb = json.loads(executed.read_text(encoding="utf-8"))
-    errors = [
-        o
-        for c in nb["cells"]
-        if c["cell_type"] == "code"
-        for o in c.get("outputs", [])
-        if o.get("output_type") == "error"
-    ]
+    nb, errors = executed_errors(smoke_report, name)
     assert not errors, f"{name}: error outputs {[(e['ename'], e['evalue']) for e in errors]}"
     # papermill injected the profile's values for this notebook
     injected = nb["metadata"]["papermill"]["parameters"]
@@ -164,24 +155,8 @@ def test_smoke_notebook_ran_without_errors(smoke_report, name):
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_smoke_notebook_artifacts(smoke_report, name):
-    tables, figures, n_runs, with_original = EXPECTED[name]
-    out = smoke_report / name
-    m = _metrics(smoke_report, name)
-    assert METRICS_KEYS <= set(m), f"{name}: metrics.json lacks {METRICS_KEYS - set(m)}"
-    assert m["notebook"] == name and m["profile"] == "smoke" and m["synthetic"] is True
-    assert {t["name"] for t in m["tables"]} >= set(tables)
-    assert {f["name"] for f in m["figures"]} >= set(figures)
-    for table, rows in tables.items():
-        csv, md = out / "tables" / f"{table}.csv", out / "tables" / f"{table}.md"
-        assert csv.stat().st_size > 0 and md.stat().st_size > 0, f"{name}: {table} is empty"
-        assert len(pd.read_csv(csv)) == rows, f"{name}: {table} should have {rows} rows"
-        assert "SYNTHETIC DATA" in md.read_text(encoding="utf-8")
-    for table in with_original:
-        original = out / "tables" / f"{table}.original.csv"
-        assert original.stat().st_size > 0, f"{name}: {table} lacks the original's values"
-    for fig in figures:
-        png = out / "figures" / f"{fig}.png"
-        assert png.stat().st_size > 1000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{name}: {fig}"
+    tables, figures, _, with_original = EXPECTED[name]
+    m = check_artifacts(smoke_report, name, tables, figures, with_original, METRICS_KEYS)
     # every notebook says where its profile departs from the report's settings
     assert any("departs from the report's settings" in n for n in m["notes"]), m["notes"]
 

@@ -48,7 +48,7 @@ def test_resnet18_real_pneumoniamnist_mixed_precision_within_two_points_of_fp32(
     need_real_file(real_root, "medmnist/pneumoniamnist.npz")
     ds = data.load("pneumoniamnist", real_root)
     r32, rmix = fp32_and_mixed(
-        ds, "resnet18", image_size=64, train_size=2_000, epochs=2, batch_size=32, optimizer="adam", lr=1e-3
+        ds, "resnet18", image_size=64, train_size=1_200, epochs=2, batch_size=32, optimizer="adam", lr=1e-3
     )
     assert rmix.fit.plan["precision"] != "fp32"
     a32, amix = r32.val["accuracy"], rmix.val["accuracy"]
