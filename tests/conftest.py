@@ -22,6 +22,14 @@ def synthetic_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def path_data(synthetic_root):
+    """Synthetic PathMNIST with the report's 80/20 split (files in the official format)."""
+    from dive import data
+
+    return data.load("pathmnist", synthetic_root, split="report")
+
+
+@pytest.fixture(scope="session")
 def real_root() -> Path:
     """``$DIVE_DATA`` when it holds real (non-synthetic) files; the test is skipped otherwise."""
     from dive.data import is_synthetic_root

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_run_many import tiny  # the same tiny runs as the local executor's tests
 
-from dive import data, executors
-from dive.config import RunConfig
+from dive import executors
 
 ray = pytest.importorskip("ray")
 
@@ -31,18 +31,6 @@ def ray_instance():
             pytest.skip(str(err))
     yield
     ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def path_data(synthetic_root):
-    return data.load("pathmnist", synthetic_root, split="report")
-
-
-def tiny(**changes) -> RunConfig:
-    base = RunConfig(
-        model="simplecnn", epochs=2, batch_size=32, train_size=64, val_size=32, test_size=32, deterministic=True
-    )
-    return base.replace(**changes) if changes else base
 
 
 CONFIGS = [tiny(), tiny(lr=0.01), tiny(seed=1)]

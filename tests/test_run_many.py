@@ -6,13 +6,8 @@ import sys
 import pytest
 import torch
 
-from dive import data, executors, experiment
+from dive import executors, experiment
 from dive.config import RunConfig
-
-
-@pytest.fixture(scope="module")
-def path_data(synthetic_root):
-    return data.load("pathmnist", synthetic_root, split="report")
 
 
 def tiny(**changes) -> RunConfig:
