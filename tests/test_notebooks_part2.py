@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from notebook_checks import check_artifacts, executed_errors, metrics
+from test_outputs import TOP_KEYS
 
 from dive import profiles
 from dive.claims import GROUPS
@@ -30,23 +31,7 @@ from dive.report.build import main as report_main
 
 pytestmark = pytest.mark.notebooks
 
-METRICS_KEYS = {
-    "notebook",
-    "profile",
-    "dataset",
-    "synthetic",
-    "device",
-    "seed",
-    "git_commit",
-    "seconds",
-    "started",
-    "finished",
-    "notes",
-    "tables",
-    "figures",
-    "runs",
-    "groups",
-}
+METRICS_KEYS = TOP_KEYS  # the metrics.json schema tests/test_outputs.py checks
 RUN_KEYS = {
     "name",
     "model",
