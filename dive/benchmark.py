@@ -5,12 +5,15 @@
   asked for by name must be present: a missing one fails at once. A corrupt file (md5 mismatch)
   always fails, before any training, naming the file.
 * :data:`METHODS` and :func:`recipe` -- the three recipes compared, as keyword settings of
-  :func:`dive.experiment.run`: the report's improved SimpleCNN (notebook 02's best variant, batch
+  :func:`dive.experiment.config_for`: the report's improved SimpleCNN (notebook 02's best variant, batch
   normalisation without dropout), ResNet-18 with MedMNIST v2's own recipe on 28 px images, and
   ResNet-18 with the report's final recipe (Table 4). :class:`Budget` shrinks the epochs and the
   training/validation images for the smoke and quick profiles; the test split is always complete.
-* :func:`run_method` -- one recipe, one dataset, one seed -> one row of test ACC and AUC (scored as
-  MedMNIST's evaluator does, see :mod:`dive.metrics`).
+* :func:`run_methods` -- every recipe with every seed on every available dataset -> one row of test ACC and
+  AUC per run (scored as MedMNIST's evaluator does, see :mod:`dive.metrics`). Per dataset, the runs
+  (:func:`plan_runs`: one :class:`~dive.config.RunConfig` per recipe and seed) go through one
+  :func:`dive.experiment.run_many` call (:func:`run_dataset`): ``executor="ray"`` runs them on a Ray
+  cluster. :func:`run_method` is one recipe with one seed.
 * :func:`summarise`, :func:`comparison_table`, :func:`verdict_table`, :func:`difference_heatmap` --
   mean (and, over several seeds, the 95 % interval of :mod:`dive.stats`) per dataset and method,
   set beside the seven published methods of :data:`dive.reference.MEDMNIST_V2_2D`, the difference
@@ -225,7 +228,8 @@ def medmnist_milestones(epochs: int) -> list[int]:
 
 
 def recipe(method: str, task: str, budget: Budget | None = None) -> tuple[str, dict, list[str]]:
-    """``(model, settings, notes)`` for :func:`dive.experiment.run` (keyword style).
+    """``(model, settings, notes)`` for :func:`dive.experiment.config_for` (the keyword style of
+    :func:`dive.experiment.run`).
 
     ``notes`` say where the recipe cannot apply as written (class balancing needs one class per image,
     so multi-label ChestMNIST is trained without it).
@@ -289,13 +293,27 @@ def recipe(method: str, task: str, budget: Budget | None = None) -> tuple[str, d
     return METHODS[method].model, {**settings, **sizes, "precision": PRECISION}, notes
 
 
-def run_method(
-    data, method: str, budget: Budget | None = None, *, seed: int, device="auto", outputs=None, **run_kwargs
-) -> tuple[dict, Any]:
-    """Train and score one recipe on ``data`` (the official split, :func:`dive.data.load`) with one seed.
+@dataclass(frozen=True)
+class PlannedRun:
+    """One benchmark run before it starts: its name (``<dataset>_<method>_seed<seed>``, the name the run store
+    and ``metrics.json`` know it by), recipe, seed, :class:`~dive.config.RunConfig` and notes (:func:`recipe`'s,
+    and :func:`dive.experiment.config_for`'s when ImageNet weights were asked for with ``"auto"`` and are missing)."""
 
-    Returns ``(row, result)``: the row holds dataset, method, seed, test and validation ACC/AUC, epochs run
-    and best epoch; ``result`` is :func:`dive.experiment.run`'s.
+    name: str
+    method: str
+    seed: int
+    config: Any
+    recipe_notes: tuple[str, ...] = ()
+    config_note: str | None = None
+
+
+def plan_runs(data, methods=None, budget: Budget | None = None, *, seeds=1, **settings) -> list[PlannedRun]:
+    """One :class:`PlannedRun` per recipe and seed on ``data`` (the official split, :func:`dive.data.load`),
+    in that order (recipe, then seed). Everything is checked here, before any training: the split, the
+    recipes (unknown names list the valid ones), the seeds, the settings, the ImageNet weights.
+
+    ``seeds``: a count (22, 23, ...) or the seeds (:func:`dive.experiment.seed_list`); ``settings``: extra
+    :class:`~dive.config.RunConfig` fields, added to (or replacing) the recipe's.
     """
     from dive import experiment
 
@@ -304,25 +322,20 @@ def run_method(
             f"the benchmark scores MedMNIST's official splits; {data.name} was loaded with split "
             f"{data.split_mode!r} (use dive.data.load(flag, root, split='official'))"
         )
-    model, settings, notes = recipe(method, data.task, budget)
-    r = experiment.run(
-        data,
-        model,
-        name=f"{data.name}_{method}_seed{seed}",
-        seed=seed,
-        device=device,
-        evaluate_test=True,
-        outputs=outputs,
-        **settings,
-        **run_kwargs,
-    )
-    if outputs is not None:
-        for n in notes:
-            outputs.note(f"{data.name}: {n}")
-    row = {
+    plans = []
+    for method in check_methods(methods):
+        model, recipe_settings, notes = recipe(method, data.task, budget)
+        for seed in experiment.seed_list(seeds):
+            config, note = experiment.config_for(data, model, **{**recipe_settings, **settings, "seed": seed})
+            plans.append(PlannedRun(f"{data.name}_{method}_seed{seed}", method, seed, config, tuple(notes), note))
+    return plans
+
+
+def _row(data, plan: PlannedRun, r) -> dict:
+    return {
         "dataset": data.name,
-        "method": method,
-        "seed": seed,
+        "method": plan.method,
+        "seed": plan.seed,
         "test_acc": r.test["accuracy"],
         "test_auc": r.test["auc"],
         "val_acc": r.val["accuracy"],
@@ -331,7 +344,131 @@ def run_method(
         "best_epoch": r.fit.best_epoch,
         "test_images": r.test["n"],
     }
-    return row, r
+
+
+def _split_options(options: dict) -> tuple[dict, dict]:
+    """``options`` -> (RunConfig fields, the rest: options of :func:`dive.experiment.run_many`)."""
+    from dive.config import RunConfig
+
+    fields = set(RunConfig.__dataclass_fields__)
+    return {k: v for k, v in options.items() if k in fields}, {k: v for k, v in options.items() if k not in fields}
+
+
+def _check_executor(executor: str, ray_address) -> None:
+    from dive.executors import EXECUTORS
+
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; valid: {', '.join(EXECUTORS)}")
+    if executor == "local" and ray_address is not None:
+        raise ValueError("ray_address applies to executor='ray' only")
+
+
+def run_dataset(
+    data,
+    methods=None,
+    budget: Budget | None = None,
+    *,
+    seeds=1,
+    device="auto",
+    outputs=None,
+    executor: str = "local",
+    ray_address: str | None = None,
+    **options,
+) -> tuple[list[dict], list]:
+    """Every recipe with every seed on one data set, through ONE :func:`dive.experiment.run_many` call
+    (``executor="local"``: one after another here; ``"ray"``: one Ray task each, ``ray_address``).
+
+    Returns ``(rows, results)`` in the order recipe, then seed: a row holds dataset, method, seed, test and
+    validation ACC/AUC, epochs run, best epoch and test images; ``results`` are the
+    :class:`~dive.experiment.RunResult`. ``options``: :class:`~dive.config.RunConfig` fields go into every
+    run's config (see :func:`plan_runs`), the others to ``run_many`` (``store``, ``quiet``, ``resources``, ...).
+    ``outputs`` records every run, then the recipes' notes (``"<dataset>: <note>"``).
+    """
+    from dive import experiment
+
+    _check_executor(executor, ray_address)
+    settings, run_options = _split_options(options)
+    plans = plan_runs(data, methods, budget, seeds=seeds, **settings)
+    if executor == "ray":
+        run_options["ray_address"] = ray_address
+    if outputs is not None:  # as experiment.run records them: before the run
+        for pl in plans:
+            if pl.config_note:
+                outputs.note(pl.config_note)
+    results = experiment.run_many(
+        data,
+        [pl.config for pl in plans],
+        names=[pl.name for pl in plans],
+        evaluate_test=True,
+        device=device,
+        outputs=outputs,
+        executor=executor,
+        **run_options,
+    )
+    for pl, r in zip(plans, results, strict=True):
+        if pl.config_note:  # the note experiment.run's keyword style would have put first
+            r.notes = [pl.config_note, *(n for n in r.notes if n != pl.config_note)]
+        if outputs is not None:
+            for n in pl.recipe_notes:
+                outputs.note(f"{data.name}: {n}")
+    return [_row(data, pl, r) for pl, r in zip(plans, results, strict=True)], results
+
+
+def run_methods(
+    statuses: Sequence[FlagStatus],
+    root: str | os.PathLike | None,
+    methods=None,
+    budget: Budget | None = None,
+    *,
+    seeds=1,
+    device="auto",
+    outputs=None,
+    executor: str = "local",
+    ray_address: str | None = None,
+    **options,
+) -> list[dict]:
+    """The benchmark: every recipe with every seed on every available data set of ``statuses``
+    (:func:`select_flags`), each loaded in turn from ``root`` with its official split and run through one
+    :func:`run_dataset` (one :func:`dive.experiment.run_many` call per data set, so ``executor="ray"`` spreads
+    a data set's runs over the cluster). Returns the rows in the order data set, recipe, seed.
+
+    The recipes, the seeds and the executor are checked before any data set is loaded.
+    """
+    from dive import experiment
+
+    _check_executor(executor, ray_address)
+    check_methods(methods)
+    experiment.seed_list(seeds)
+    rows = []
+    for s in statuses:
+        if not s.available:
+            continue
+        data = ddata.load(s.flag, root, split="official")
+        print(data, flush=True)
+        got, _ = run_dataset(
+            data,
+            methods,
+            budget,
+            seeds=seeds,
+            device=device,
+            outputs=outputs,
+            executor=executor,
+            ray_address=ray_address,
+            **options,
+        )
+        rows += got
+    return rows
+
+
+def run_method(
+    data, method: str, budget: Budget | None = None, *, seed: int, device="auto", outputs=None, **options
+) -> tuple[dict, Any]:
+    """Train and score one recipe on ``data`` (the official split, :func:`dive.data.load`) with one seed:
+    :func:`run_dataset` for one run. Returns ``(row, result)``."""
+    if method not in METHODS:  # a single name: no comma-separated list here
+        raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+    rows, results = run_dataset(data, [method], budget, seeds=[seed], device=device, outputs=outputs, **options)
+    return rows[0], results[0]
 
 
 # ----------------------------------------------------------------------------------------------

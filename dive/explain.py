@@ -659,7 +659,7 @@ def pair_examples(y_true: np.ndarray, probs: np.ndarray, pairs) -> pd.DataFrame:
 # --------------------------------------------------------------------------- the report's models
 
 
-def report_runs(
+def report_configs(
     profile: str,
     *,
     data_root=None,
@@ -668,20 +668,18 @@ def report_runs(
     device="auto",
     pretrained=None,
     variant: str = "bn",
-    outputs=None,
     out_dir=None,
 ) -> dict:
-    """The report's two models, trained (or, with the run store, loaded) exactly as notebooks 02 and 07 do.
-
-    * ``"simplecnn"``: the improved SimpleCNN of ``02_pathmnist_simplecnn`` with that profile's settings;
-      ``variant`` "bn" (batch norm only: the report's best, 4.1), "bn_dropout", "dropout", or "best" (all three,
-      the best by validation accuracy);
-    * ``"resnet18"``: the tuned ResNet18 (``resnet18_optimised``) of ``07_resnet_tuning``.
-
-    Returns ``{key: (RunResult, DatasetBundle, description)}``. ``outputs`` records the runs.
+    """The runs of :func:`report_runs`, planned but not started: ``{"simplecnn": plan, "resnet18": plan}``,
+    each ``plan`` a dict with ``data`` (the bundle, subsets drawn as notebooks 02 and 07 draw them), ``runs``
+    (``[(label, name, RunConfig)]``) and ``notes`` (:func:`dive.experiment.config_for`'s, e.g. ImageNet
+    weights asked for with ``"auto"`` and missing). The configs are those notebooks 02 and 07 build with the
+    same profile, so their run-store keys are the same. Every parameter and weight file is checked here,
+    before any training.
     """
     from dive import data as ddata
     from dive import experiment
+    from dive.notebook import split_seed
     from dive.profiles import resolve
 
     variants = {
@@ -689,50 +687,39 @@ def report_runs(
         "dropout": {"batch_norm": False, "dropout": True},
         "bn": {"batch_norm": True, "dropout": False},
     }
-    labels = {"bn_dropout": "BN + dropout", "dropout": "dropout only", "bn": "BN only"}
     if variant not in (*variants, "best"):
         raise ValueError(f"unknown SimpleCNN variant {variant!r}; valid: {', '.join(variants)}, best")
     shared = dict(
         data_root=data_root, data_flag=data_flag, seed=seed, device=str(device), pretrained=pretrained, out_dir=out_dir
     )
-    dev = resolve_device(device)
     p2 = resolve("02_pathmnist_simplecnn", profile, **shared)
-    med = ddata.load(p2.data_flag, p2.data_root, split=p2.split, seed=p2.seed)
-    med = med.subsets(train=p2.get("train_size"), val=p2.get("val_size"), seed=p2.seed)
-    runs = {}
+    p7 = resolve("07_resnet_tuning", profile, **shared)
+    s2, s7 = split_seed(p2), split_seed(p7)  # as dive.notebook.setup draws the notebooks' data
+    med = ddata.load(p2.data_flag, p2.data_root, split=p2.split, seed=s2)
+    med = med.subsets(train=p2.get("train_size"), val=p2.get("val_size"), seed=s2)
+    simple, notes2 = [], []
     for label in variants if variant == "best" else [variant]:
         flags = variants[label]
         name = "simplecnn_" + "_".join(k for k, v in (("bn", flags["batch_norm"]), ("dropout", flags["dropout"])) if v)
-        runs[label] = experiment.run(
+        config, note = experiment.config_for(
             med,
             "simplecnn",
-            name=name,
             epochs=p2.epochs,
             patience=p2.patience,
             batch_size=p2.batch_size,
             lr=p2.lr,
             optimizer=p2.optimizer,
-            evaluate_test=True,
-            device=dev,
             seed=p2.seed,
-            outputs=outputs,
             **flags,
         )
-    best = max(runs, key=lambda k: runs[k].val["accuracy"])
-    simple = (
-        runs[best],
-        med,
-        f"SimpleCNN, {labels[best]} (notebook 02"
-        + (", best of three by validation accuracy)" if variant == "best" else ")"),
-    )
+        simple.append((label, name, config))
+        notes2 += [note] if note and note not in notes2 else []
 
-    p7 = resolve("07_resnet_tuning", profile, **shared)
-    data7 = ddata.load(p7.data_flag, p7.data_root, split="report", seed=p7.seed)
-    data7 = data7.subsets(train=p7.get("train_size"), val=p7.get("val_size"), test=p7.get("test_size"), seed=p7.seed)
-    resnet = experiment.run(
+    data7 = ddata.load(p7.data_flag, p7.data_root, split="report", seed=s7)
+    data7 = data7.subsets(train=p7.get("train_size"), val=p7.get("val_size"), test=p7.get("test_size"), seed=s7)
+    tuned, note7 = experiment.config_for(
         data7,
         "resnet18",
-        name="resnet18_optimised",
         seed=p7.seed,
         optimizer=p7.optimizer,
         scheduler=p7.scheduler,
@@ -745,26 +732,115 @@ def report_runs(
         augment=True,
         image_size=p7.get("image_size"),
         pretrained=p7.pretrained,
-        evaluate_test=True,
-        device=dev,
-        outputs=outputs,
     )
-    return {"simplecnn": simple, "resnet18": (resnet, data7, "ResNet18, tuned (notebook 07, Table 4)")}
+    notes7 = [note7] if note7 else []
+    return {
+        "simplecnn": {"data": med, "runs": simple, "notes": notes2},
+        "resnet18": {"data": data7, "runs": [("tuned", "resnet18_optimised", tuned)], "notes": notes7},
+    }
 
 
-def shuffled_run(result, data, *, outputs=None, device="auto", seed: int = DEFAULT_SEED):
-    """The run of ``result`` again, same config, on :func:`shuffled_labels` of ``data`` (recorded in
-    ``outputs`` as ``<name>_shuffled_labels``)."""
+def _run_planned(data, runs, notes, *, device, outputs, executor, ray_address, evaluate_test: bool = True) -> list:
+    """``runs`` (``[(label, name, config)]``) on ``data`` in one :func:`dive.experiment.run_many` call; ``notes``
+    recorded first and put at the head of each result's notes, as the keyword style of
+    :func:`dive.experiment.run` does."""
     from dive import experiment
 
-    return experiment.run(
-        shuffled_labels(data, seed),
-        result.config,
-        name=f"{result.name}_shuffled_labels",
-        evaluate_test=False,
+    if outputs is not None:
+        for n in notes:
+            outputs.note(n)
+    where = {"executor": executor, **({"ray_address": ray_address} if ray_address is not None else {})}
+    results = experiment.run_many(
+        data,
+        [config for _, _, config in runs],
+        names=[name for _, name, _ in runs],
+        evaluate_test=evaluate_test,
         device=device,
         outputs=outputs,
+        **where,
     )
+    for r in results:
+        r.notes = [*notes, *(n for n in r.notes if n not in notes)]
+    return results
+
+
+def report_runs(
+    profile: str,
+    *,
+    data_root=None,
+    data_flag=None,
+    seed=None,
+    device="auto",
+    pretrained=None,
+    variant: str = "bn",
+    outputs=None,
+    out_dir=None,
+    executor: str = "local",
+    ray_address: str | None = None,
+) -> dict:
+    """The report's two models, trained (or, with the run store, loaded) exactly as notebooks 02 and 07 do.
+
+    * ``"simplecnn"``: the improved SimpleCNN of ``02_pathmnist_simplecnn`` with that profile's settings;
+      ``variant`` "bn" (batch norm only: the report's best, 4.1), "bn_dropout", "dropout", or "best" (all three,
+      the best by validation accuracy);
+    * ``"resnet18"``: the tuned ResNet18 (``resnet18_optimised``) of ``07_resnet_tuning``.
+
+    The runs are planned first (:func:`report_configs`: every check before any training), then the SimpleCNN
+    variants go through one :func:`dive.experiment.run_many` call and the ResNet18 through another
+    (``executor="local"``: here, one after another; ``"ray"``: one Ray task each, on ``ray_address``).
+    Returns ``{key: (RunResult, DatasetBundle, description)}``. ``outputs`` records the runs.
+    """
+    labels = {"bn_dropout": "BN + dropout", "dropout": "dropout only", "bn": "BN only"}
+    plans = report_configs(
+        profile,
+        data_root=data_root,
+        data_flag=data_flag,
+        seed=seed,
+        device=device,
+        pretrained=pretrained,
+        variant=variant,
+        out_dir=out_dir,
+    )
+    where = dict(device=device, outputs=outputs, executor=executor, ray_address=ray_address)
+    got = {}
+    for key, plan in plans.items():
+        results = _run_planned(plan["data"], plan["runs"], plan["notes"], **where)
+        got[key] = {label: r for (label, _, _), r in zip(plan["runs"], results, strict=True)}
+    runs = got["simplecnn"]
+    best = max(runs, key=lambda k: runs[k].val["accuracy"])
+    simple = (
+        runs[best],
+        plans["simplecnn"]["data"],
+        f"SimpleCNN, {labels[best]} (notebook 02"
+        + (", best of three by validation accuracy)" if variant == "best" else ")"),
+    )
+    resnet = (got["resnet18"]["tuned"], plans["resnet18"]["data"], "ResNet18, tuned (notebook 07, Table 4)")
+    return {"simplecnn": simple, "resnet18": resnet}
+
+
+def shuffled_run(
+    result,
+    data,
+    *,
+    outputs=None,
+    device="auto",
+    seed: int = DEFAULT_SEED,
+    executor: str = "local",
+    ray_address: str | None = None,
+):
+    """The run of ``result`` again, same config, on :func:`shuffled_labels` of ``data`` (recorded in
+    ``outputs`` as ``<name>_shuffled_labels``), through :func:`dive.experiment.run_many` (``executor``)."""
+    (r,) = _run_planned(
+        shuffled_labels(data, seed),
+        [("shuffled", f"{result.name}_shuffled_labels", result.config)],
+        [],
+        device=device,
+        outputs=outputs,
+        executor=executor,
+        ray_address=ray_address,
+        evaluate_test=False,
+    )
+    return r
 
 
 def _index(column) -> torch.Tensor:
