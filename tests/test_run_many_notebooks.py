@@ -4,22 +4,21 @@
   the runs that one ``experiment.run`` call per run gave before; bad input stops it before any data is loaded;
 * notebook 10: :func:`dive.explain.report_runs` / :func:`~dive.explain.shuffled_run` give the runs (same
   run-store keys, histories, scores) that ``experiment.run`` gave before, and plan exactly the configs and
-  data that notebooks 02 and 07 train (so notebook 10 loads their runs from the run store);
-* with Ray (``-m ray``): ``run_methods(..., executor="ray")`` gives the local rows.
+  data that notebooks 02 and 07 train (so notebook 10 loads their runs from the run store).
+
+The Ray executor itself (same results as "local") is tested in tests/test_ray.py.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 import yaml
 from test_run_many import FakeOutputs, never_called, without_seconds
 
-from dive import benchmark, executors, experiment, explain
+from dive import benchmark, experiment, explain
 from dive import data as ddata
 
 REPO = Path(__file__).resolve().parent.parent
@@ -274,39 +273,3 @@ def test_bad_input_stops_report_runs_before_any_training(synthetic_root, tmp_pat
         explain.report_runs("smoke", data_root=synthetic_root, device="cpu", executor="dask")
     with pytest.raises(ValueError, match="ray_address apply to executor='ray' only"):
         explain.report_runs("smoke", data_root=synthetic_root, device="cpu", ray_address="auto")
-
-
-# ------------------------------------------------------------------------------ with Ray
-
-
-@pytest.mark.ray
-def test_run_methods_on_ray_gives_the_local_rows(bench_root, tmp_path):
-    pytest.importorskip("ray")
-    import ray
-
-    statuses = benchmark.select_flags(["breastmnist"], bench_root)
-    kw = {"seeds": [22, 23], "deterministic": True}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a Ray worker with 1 CPU trains with one thread
-    try:
-        local = benchmark.run_methods(statuses, bench_root, ["simplecnn_report"], BUDGET, device="cpu", **kw)
-    finally:
-        torch.set_num_threads(threads)
-    if ray.is_initialized():
-        ray.shutdown()
-    address = os.environ.get("DIVE_TEST_RAY_ADDRESS")
-    if address:
-        ray.init(address=address, log_to_driver=False)
-    else:
-        try:
-            executors.start_local_ray(attempts=1, num_cpus=2, include_dashboard=False, log_to_driver=False)
-        except RuntimeError as err:  # Ray itself could not start here (all cores busy): not a dive failure
-            pytest.skip(str(err))
-    try:
-        on_ray = benchmark.run_methods(
-            statuses, bench_root, ["simplecnn_report"], BUDGET, executor="ray", store=tmp_path, **kw
-        )
-    finally:
-        ray.shutdown()
-    assert on_ray == local
-    assert len(list(tmp_path.glob("*/result.pt"))) == 2  # trained on the workers, kept in the run store
