@@ -7,9 +7,11 @@ in the order of the configs, whichever executor ran them and in whatever order t
 * ``"ray"``: one Ray task per run with the resources it asks for (default 1 CPU, and 1 GPU where the
   cluster has GPUs), on an existing cluster (``ray_address="auto"``, ``"host:6379"`` or
   ``"ray://host:10001"``), on the Ray instance this process is already connected to, or on a local
-  Ray instance started for the call. Each worker runs :func:`dive.experiment.run` with the run store:
-  a per-epoch checkpoint lands in ``<store>/<key>/``, so a task whose worker died is retried by Ray
-  (``max_retries``) and resumes from its last finished epoch. Runs the store already holds are loaded.
+  Ray instance started by the first call. The connection stays open for the next call (whose tasks then
+  reuse the same worker processes) until ``ray.shutdown()`` or the end of the process. Each worker
+  runs :func:`dive.experiment.run` with the run store: a per-epoch checkpoint lands in
+  ``<store>/<key>/``, so a task whose worker died is retried by Ray (``max_retries``) and resumes from
+  its last finished epoch. Runs the store already holds are loaded.
 
 Data reach the workers through Ray's object store when the driver already holds them (the uint8
 arrays are shared, not copied, between the workers of one node), or are loaded by each worker from
@@ -158,8 +160,9 @@ def run_many(
     the order of ``configs``. ``names``: one per config (default: the model name).
 
     ``executor="ray"``: ``ray_address`` ``None`` (the Ray instance this process is connected to, else
-    ``$RAY_ADDRESS``, else a local instance for this call), ``"auto"`` (the cluster of this node) or an
-    address; an unreachable one raises :class:`ClusterUnreachableError` before any run starts.
+    ``$RAY_ADDRESS``, else a local instance started now and kept for the next calls), ``"auto"`` (the
+    cluster of this node) or an address; an unreachable one raises :class:`ClusterUnreachableError`
+    before any run starts.
     ``resources``: the Ray options of each run (``num_cpus``, ``num_gpus``, ``memory``, ``resources``,
     ``accelerator_type``; default 1 CPU plus 1 GPU when the cluster has GPUs); each CPU worker trains
     with as many torch threads as CPUs it holds. ``max_retries``: how often Ray retries a run whose
@@ -292,30 +295,48 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
         ) from err
 
 
-def _connect(ray, address: str | None) -> bool:
-    """Connect to Ray; True when this call started the connection (and so ends it)."""
+#: The address :func:`_connect` connected this process with (absent: it has not, or Ray was shut down since).
+_CONNECTED: dict = {}
+
+
+def _connect(ray, address: str | None) -> None:
+    """Connect to Ray, once per process: the connection (and a local instance started here) stays open for
+    the next call, whose tasks then reuse the same worker processes; ``ray.shutdown()`` ends it."""
     if address is None:
         address = os.environ.get("RAY_ADDRESS") or None
     if address is not None:
         check_reachable(address)
     if ray.is_initialized():
-        print(
-            f"run_many: the Ray instance this process is connected to; resources "
-            f"{_resources_text(ray.cluster_resources())}",
-            flush=True,
-        )
-        return False
+        if "address" in _CONNECTED and address is not None and _CONNECTED["address"] != address:
+            ray.shutdown()  # an earlier call connected elsewhere; this one names another cluster
+        else:
+            how = "still connected from an earlier call" if "address" in _CONNECTED else "this process is connected to"
+            print(
+                f"run_many: the Ray instance {how}; resources {_resources_text(ray.cluster_resources())}",
+                flush=True,
+            )
+            return
+    _CONNECTED.clear()
     try:
         ctx = ray.init(address=address, log_to_driver=True) if address else start_local_ray()
     except Exception as err:
         where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
         raise ClusterUnreachableError(f"could not connect to {where}: {type(err).__name__}: {err}") from err
-    where = f"Ray cluster at {address}" if address else "a local Ray instance (started for this call)"
+    _CONNECTED["address"] = address
+    where = f"Ray cluster at {address}" if address else "a local Ray instance (started here; ray.shutdown() ends it)"
     print(f"run_many: {where}; resources {_resources_text(ray.cluster_resources())}", flush=True)
     url = getattr(ctx, "dashboard_url", None)
     if url:
         print(f"run_many: Ray dashboard at {url if '://' in url else 'http://' + url}", flush=True)
-    return True
+
+
+def current_address(ray=None) -> str | None:
+    """The GCS address (``host:port``) of the Ray cluster this process is connected to (None: not connected):
+    what other processes on the machine give as ``ray_address`` to join it."""
+    ray = ray or _import_ray()
+    if not ray.is_initialized():
+        return None
+    return ray.get_runtime_context().gcs_address
 
 
 def start_local_ray(attempts: int = 2, **init_kwargs):
@@ -498,7 +519,7 @@ def _run_ray(
     if store is not None:
         store = Path(store).expanduser().resolve()
         store.mkdir(parents=True, exist_ok=True)
-    started = _connect(ray, ray_address)
+    _connect(ray, ray_address)
     refs: dict = {}
     try:
         opts = _task_options(ray, resources, max_retries)
@@ -564,9 +585,6 @@ def _run_ray(
         for ref in refs:
             ray.cancel(ref, force=True)
         raise
-    finally:
-        if started:
-            ray.shutdown()
     here = resolve_device(device)
     for i, config in enumerate(configs):
         j = first[config.fingerprint()]

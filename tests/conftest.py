@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -58,17 +59,32 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.notebooks)
 
 
+@contextlib.contextmanager
+def own_run_store():
+    """``$DIVE_RUN_STORE`` unset while a test report runs: its runs go to ``<reports>/smoke/runs`` (trained
+    there, never loaded from, or written into, the user's shared run store)."""
+    saved = os.environ.pop("DIVE_RUN_STORE", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["DIVE_RUN_STORE"] = saved
+
+
 @pytest.fixture(scope="session")
 def smoke_report(tmp_path_factory) -> Path:
     """Every notebook run once through ``python -m dive.report --profile smoke`` (papermill, HTML, PDF).
 
     Once per session; two notebooks at a time (``--jobs 2``: each in its own kernel, so kernel start-up,
-    imports and plotting of one overlap the training of the other). Returns ``<reports>/smoke``; the
-    per-notebook tests and tests/test_report_smoke.py read the artifacts there.
+    imports and plotting of one overlap the training of the other), each computing with one torch thread
+    (``--threads 1``, as a Ray worker with one CPU does: tests/test_ray.py compares a Ray report with this
+    one bit for bit). Returns ``<reports>/smoke``; the per-notebook tests and tests/test_report_smoke.py
+    read the artifacts there.
     """
     from dive.report.build import main
 
     reports = tmp_path_factory.mktemp("reports")
-    rc = main(["--profile", "smoke", "--reports-dir", str(reports), "--jobs", "2"])
+    with own_run_store():
+        rc = main(["--profile", "smoke", "--reports-dir", str(reports), "--jobs", "2", "--threads", "1"])
     assert rc == 0, "the smoke report failed (see the notebook and cell named above)"
     return reports / "smoke"

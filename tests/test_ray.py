@@ -131,3 +131,84 @@ def test_a_failing_run_names_itself_and_the_others_are_kept(ray_instance, path_d
     assert fine is not None and (tmp_path / fine.key / "result.pt").is_file()
     (again,) = executors.run_many(path_data, [tiny(seed=3)], executor="ray", store=tmp_path)
     assert again.loaded and again.history == fine.history
+
+
+# ------------------------------------------------------------------------------ the smoke report through Ray
+
+#: Notebooks of the Ray smoke report that ``make test`` compares with the session's local smoke report:
+#: 02 (three variants x two seeds through run_grid, and the seed-statistics tables built from them) and
+#: 09 (data sets x recipes through dive.benchmark.run_methods). ``DIVE_TEST_RAY_REPORT="all"`` (or a list
+#: such as "01 07 10") compares those instead: every notebook that trains costs about 7 min here, because
+#: each notebook's kernel is a new Ray job whose workers import torch and dive again (``make test-ray-report``).
+RAY_REPORT_NOTEBOOKS = os.environ.get("DIVE_TEST_RAY_REPORT", "02 09")
+#: Columns that hold wall-clock times: the only ones allowed to differ between the two reports.
+TIMING_COLUMNS = {"s_per_epoch", "s_per_1000_images", "min_per_report_epoch"}
+
+
+def _ray_report_stems() -> list[str]:
+    from dive.report.execute import default_notebooks_dir, find_notebooks
+
+    only = None if RAY_REPORT_NOTEBOOKS.strip() == "all" else RAY_REPORT_NOTEBOOKS.replace(",", " ").split()
+    stems = [p.stem for p in find_notebooks(default_notebooks_dir(), only)]
+    return [s for s in stems if s != "00_datasets"]  # 00 trains nothing: no runs to hand to Ray
+
+
+@pytest.fixture(scope="module")
+def ray_smoke_report(ray_instance, smoke_report, tmp_path_factory) -> Path:
+    """The smoke report's notebooks :data:`RAY_REPORT_NOTEBOOKS` with ``-p executor ray`` (every notebook joins
+    the 2-CPU instance of ``ray_instance``), one torch thread per kernel as the local one, its own run store."""
+    from conftest import own_run_store
+
+    from dive.report.build import main
+
+    reports = tmp_path_factory.mktemp("ray-reports")
+    args = ["--profile", "smoke", "--reports-dir", str(reports), "--jobs", "2", "--threads", "1", "--no-pdf"]
+    with own_run_store():
+        rc = main([*args, "--notebooks", *_ray_report_stems(), "-p", "executor", "ray"])
+    assert rc == 0, "the smoke report through Ray failed (see the notebook and cell named above)"
+    return reports / "smoke"
+
+
+def _outputs_text(executed: Path) -> str:
+    import json
+
+    cells = json.loads(executed.read_text())["cells"]
+    return "".join("".join(o.get("text", "")) for c in cells for o in c.get("outputs", []))
+
+
+def _runs(metrics: Path) -> list[dict]:
+    """metrics.json's runs without wall-clock times."""
+    import json
+
+    runs = json.loads(metrics.read_text())["runs"]
+    for r in runs:
+        r.pop("seconds_per_epoch", None)
+        for e in r["history"]:
+            e.pop("seconds", None)
+    return runs
+
+
+def test_the_smoke_report_through_ray_equals_the_local_one_in_every_table(ray_smoke_report, smoke_report):
+    import pandas as pd
+
+    stems = _ray_report_stems()
+    assert stems
+    compared = 0
+    for stem in stems:
+        text = _outputs_text(ray_smoke_report / "executed" / f"{stem}.ipynb")
+        assert "run_many: Ray cluster at" in text, f"{stem} did not hand its runs to Ray"
+        assert " (on " in text, f"{stem}: no run finished on a Ray worker"  # run_many's progress line
+        local_tables = sorted(p.name for p in (smoke_report / stem / "tables").glob("*.csv"))
+        ray_tables = sorted(p.name for p in (ray_smoke_report / stem / "tables").glob("*.csv"))
+        assert ray_tables == local_tables, stem
+        for name in local_tables:
+            a = pd.read_csv(smoke_report / stem / "tables" / name)
+            b = pd.read_csv(ray_smoke_report / stem / "tables" / name)
+            assert list(a.columns) == list(b.columns), f"{stem}/{name}"
+            keep = [c for c in a.columns if c not in TIMING_COLUMNS]
+            pd.testing.assert_frame_equal(a[keep], b[keep], check_exact=True, obj=f"{stem}/tables/{name}")
+            compared += 1
+        local_runs = _runs(smoke_report / stem / "metrics.json")
+        assert local_runs, f"{stem} recorded no run"
+        assert _runs(ray_smoke_report / stem / "metrics.json") == local_runs, f"{stem}: runs differ"
+    assert compared >= 2 * len(stems)

@@ -23,6 +23,7 @@ under the chosen reports dir), ``DIVE_PROFILES_DIR`` when given, and the reposit
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -100,6 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="run N notebooks at a time, each in its own kernel (default 1; timings then include waiting)",
     )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="torch threads of each notebook's kernel (default: with --jobs > 1 the cores shared out, "
+        "else all; a Ray worker uses as many as CPUs its run holds, 1 by default)",
+    )
     ap.add_argument("--no-pdf", action="store_true", help="skip the PDF")
     ap.add_argument(
         "--pdf-engine",
@@ -125,6 +134,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _err(line: str) -> None:
     print(line, file=sys.stderr)
+
+
+@contextlib.contextmanager
+def report_ray(overrides: dict):
+    """``-p executor ray`` without a ``ray_address`` (and no ``$RAY_ADDRESS``): one local Ray instance for
+    the whole report, here, whose address every notebook is given (instead of each notebook starting its
+    own); yields the overrides to run with. Any other case: the overrides as they are."""
+    if overrides.get("executor") != "ray" or overrides.get("ray_address") or os.environ.get("RAY_ADDRESS"):
+        yield overrides
+        return
+    from dive import executors
+
+    ray = executors._import_ray()
+    started = not ray.is_initialized()
+    if started:
+        executors.start_local_ray(log_to_driver=False)
+    address = executors.current_address(ray)
+    print(
+        f"Ray: every notebook joins the local Ray instance at {address} "
+        f"({'started' if started else 'already running'} here)"
+    )
+    try:
+        yield {**overrides, "ray_address": address}
+    finally:
+        if started:
+            ray.shutdown()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -162,17 +197,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             executed = [base / "executed" / p.name for p in find_notebooks(notebooks_dir, args.notebooks)]
             executed = [p for p in executed if p.is_file()]
         else:
-            executed = run_notebooks(
-                args.profile,
-                notebooks_dir=notebooks_dir,
-                reports_dir=reports_dir,
-                overrides=overrides,
-                only=args.notebooks,
-                profiles_dir=pdir,
-                kernel_name=args.kernel,
-                jobs=args.jobs,
-                after=lambda done: rendered.extend(render_html([done], base / "html")),  # while the next one runs
-            )
+            with report_ray(overrides) as overrides:
+                executed = run_notebooks(
+                    args.profile,
+                    notebooks_dir=notebooks_dir,
+                    reports_dir=reports_dir,
+                    overrides=overrides,
+                    only=args.notebooks,
+                    profiles_dir=pdir,
+                    kernel_name=args.kernel,
+                    jobs=args.jobs,
+                    threads=args.threads,
+                    after=lambda done: rendered.extend(render_html([done], base / "html")),  # while the next one runs
+                )
         t1 = time.perf_counter()
         html_files = rendered + render_html(
             [p for p in executed if base / "html" / f"{p.stem}.html" not in rendered], base / "html"
@@ -190,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _err(str(err))
         _err(f"executed notebook (with the error): {err.path}")
         return 1
-    except (ValueError, FileNotFoundError, PdfEngineMissing, KernelNotFound, RuntimeError) as err:
+    except (ValueError, FileNotFoundError, PdfEngineMissing, KernelNotFound, RuntimeError, ImportError) as err:
         _err(f"error: {err}")
         return 1
     return 0

@@ -132,15 +132,39 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr)
 
 
+def cpu_cores() -> int:
+    """The cores this process may use (its CPU affinity where the platform has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def kernel_threads(jobs: int, threads: int | None = None) -> int | None:
+    """Torch (OpenMP) threads of each notebook kernel: ``threads`` when given; else, with ``jobs`` > 1
+    notebooks side by side, the cores shared out between them (at least 1) unless ``$OMP_NUM_THREADS``
+    is set; else None (torch's default: every core)."""
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
+        return threads
+    if jobs > 1 and not os.environ.get("OMP_NUM_THREADS"):
+        return max(1, cpu_cores() // jobs)
+    return None
+
+
 @contextlib.contextmanager
-def kernel_env(reports_dir: Path, profiles_dir: Path | None):
+def kernel_env(reports_dir: Path, profiles_dir: Path | None, threads: int | None = None):
     """Environment the notebook kernels inherit.
 
     ``DIVE_QUIET=1`` turns off the per-epoch progress bars (widgets do not survive in executed
-    notebooks); each run's history is in its tables and metrics.json instead.
+    notebooks); each run's history is in its tables and metrics.json instead. ``threads``: the
+    kernels' torch threads (``OMP_NUM_THREADS``; None: left as it is).
     """
-    keys = ("DIVE_REPORTS_DIR", "DIVE_PROFILES_DIR", "PYTHONPATH", "DIVE_QUIET", "OMP_WAIT_POLICY")
+    keys = ("DIVE_REPORTS_DIR", "DIVE_PROFILES_DIR", "PYTHONPATH", "DIVE_QUIET", "OMP_WAIT_POLICY", "OMP_NUM_THREADS")
     saved = {k: os.environ.get(k) for k in keys}
+    if threads is not None:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
     os.environ["DIVE_REPORTS_DIR"] = str(Path(reports_dir).resolve())
     os.environ.setdefault("DIVE_QUIET", "1")
     # OpenMP threads that spin while waiting collapse throughput when another process shares the
@@ -261,6 +285,7 @@ def run_notebooks(
     kernel_name: str | None = None,
     preflight: bool = True,
     jobs: int = 1,
+    threads: int | None = None,
     log: Callable[[str], None] = print,
     after: Callable[[Path], Any] | None = None,
 ) -> list[Path]:
@@ -272,7 +297,11 @@ def run_notebooks(
     data file and weights file they need (:func:`dive.report.preflight.check`).
 
     ``jobs`` > 1 runs that many notebooks at a time, each in its own kernel (the notebooks are
-    independent; their ``seconds`` then include the wait for the shared cores). Raises
+    independent; their ``seconds`` then include the wait for the shared cores). ``threads``: torch
+    threads per kernel (:func:`kernel_threads`: default, with ``jobs`` > 1, the cores shared out, so
+    that notebooks side by side do not oversubscribe them; a Ray worker trains with as many threads
+    as CPUs its run holds, 1 by default, so ``threads=1`` makes a local report comparable bit for bit
+    with a Ray one). Raises
     :class:`NotebookFailed` for the first failing notebook in order; notebooks not yet started are
     not started, outputs already written are kept. ``after(executed_path)`` is called for each
     notebook that finished, in its worker (``python -m dive.report`` renders its HTML there, while
@@ -285,6 +314,7 @@ def run_notebooks(
     profiles.check_profile(profile)
     if int(jobs) < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs!r}")
+    threads = kernel_threads(int(jobs), threads)
     notebooks_dir = Path(notebooks_dir or default_notebooks_dir()).resolve()
     reports_dir = Path(reports_dir or profiles.reports_root()).resolve()
     pdir = Path(profiles_dir).resolve() if profiles_dir is not None else None
@@ -318,7 +348,9 @@ def run_notebooks(
             after(dest)
         return dest
 
-    with kernel_env(reports_dir, pdir):
+    with kernel_env(reports_dir, pdir, threads):
+        if threads is not None:
+            log(f"each notebook's kernel computes with {threads} thread(s) (OMP_NUM_THREADS)")
         if jobs == 1:
             return [one(i, plan) for i, plan in enumerate(plans, 1)]
         with ThreadPoolExecutor(max_workers=int(jobs), thread_name_prefix="notebook") as pool:
