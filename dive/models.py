@@ -191,15 +191,25 @@ def _canonical(name: str) -> str:
     return key
 
 
+def _pretrainedmodels():
+    """The ``pretrainedmodels`` package, imported without touching torch's random state.
+
+    Its first import draws from torch's global generator, so a model seeded just before it would get other
+    initial weights in a fresh process (a Ray worker) than in one that had imported it already (a notebook
+    that built an Xception before): the same seed, two different runs. The state is restored after it.
+    """
+    with torch.random.fork_rng(devices=[]):
+        import pretrainedmodels
+    return pretrainedmodels
+
+
 def weights_url(name: str) -> str | None:
     """URL of the ImageNet weights ``pretrained=True`` loads (None for models without any)."""
     entry = MODELS[_canonical(name)]
     if entry.weights is None:
         return None
     if entry.weights == "pretrainedmodels":
-        import pretrainedmodels
-
-        return pretrainedmodels.pretrained_settings[entry.name]["imagenet"]["url"]
+        return _pretrainedmodels().pretrained_settings[entry.name]["imagenet"]["url"]
     from torchvision.models import get_model_weights
 
     return get_model_weights(entry.name).DEFAULT.url
@@ -574,9 +584,7 @@ def _build_pretrainable(key: str, num_classes: int, use_weights: bool, weights_p
     entry = MODELS[key]
     state = _pretrained_state_dict(key, weights_path) if use_weights else None
     if entry.family == "pretrainedmodels":
-        import pretrainedmodels
-
-        model = getattr(pretrainedmodels, key)(num_classes=1000, pretrained=None)
+        model = getattr(_pretrainedmodels(), key)(num_classes=1000, pretrained=None)
         if state is not None:
             model.load_state_dict(_xception_keys(state))
         model.num_classes = num_classes

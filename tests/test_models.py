@@ -469,3 +469,25 @@ def test_count_parameters():
         p.requires_grad_(False)
     model.fc.weight.requires_grad_(True)
     assert count_parameters(model, trainable_only=True) == 512 * 1000
+
+
+def test_the_seed_alone_sets_xception_initial_weights_even_in_a_fresh_process():
+    """The first ``import pretrainedmodels`` of a process used to draw from torch's generator between the seed
+    and the weights, so a fresh process (a Ray worker) got other weights than one that had imported it before.
+    Here: a fresh interpreter builds Xception twice from the same seed; both must be equal."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch\n"
+        "from dive.models import build_model\n"
+        "ws = []\n"
+        "for _ in range(2):\n"
+        "    torch.manual_seed(22)\n"
+        "    ws.append(build_model('xception', num_classes=9, in_channels=3).state_dict())\n"
+        "assert 'pretrainedmodels' in __import__('sys').modules\n"
+        "print(all(torch.equal(ws[0][k], ws[1][k]) for k in ws[0]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "True"
