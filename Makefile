@@ -12,6 +12,10 @@ PDF_ENGINE ?= weasyprint
 # Where the notebooks' runs execute: EXECUTOR=ray (with RAY_ADDRESS=auto or ray://host:10001) hands them to Ray.
 EXECUTOR ?=
 RAY_ADDRESS ?=
+# `make report JOBS=2`: two notebooks at a time, each in its own kernel with its share of the cores
+# (THREADS=N: torch threads per kernel instead).
+JOBS ?= 1
+THREADS ?=
 # `make lab`: JupyterLab refuses to run as root without --allow-root, so it is passed for root (and only then).
 # LAB_ARGS for more options, e.g. LAB_ARGS="--ip 0.0.0.0 --no-browser" on a remote machine.
 USER_ID ?= $(shell id -u)
@@ -19,12 +23,13 @@ LAB_ARGS ?=
 LAB_ROOT_FLAG := $(if $(filter 0,$(USER_ID)),--allow-root)
 LINT_PATHS := dive tests benchmarks notebooks
 
-.PHONY: help setup test test-fast lint bench data report lab clean clean-runs
+.PHONY: help setup test test-fast test-ray-report lint bench data report lab clean clean-runs
 
 help:
 	@echo "make setup    create .venv and install dive with its pinned dependencies"
 	@echo "make test     run the test suite (sets up first)"
 	@echo "make test-fast  unit tests only: no notebook runs, no real data, no Ray (under 2 minutes)"
+	@echo "make test-ray-report  the smoke report of every notebook through Ray against the local one (about 10 minutes)"
 	@echo "make lint     ruff check + ruff format --check over $(LINT_PATHS)"
 	@echo "make report   run every notebook with PROFILE=$(PROFILE), render HTML + PDF ($(PDF_ENGINE)) into reports/$(PROFILE)/"
 	@echo "make lab      start JupyterLab with the dive kernel"
@@ -47,6 +52,10 @@ test: setup
 test-fast: setup
 	$(BIN)/python -m pytest -q -ra -m "not notebooks and not realdata and not ray" $(PYTEST_ARGS)
 
+# The same test as in `make test`, over every notebook that trains instead of 02 and 09.
+test-ray-report: setup
+	DIVE_TEST_RAY_REPORT=all $(BIN)/python -m pytest -q -ra tests/test_ray.py -k every_table $(PYTEST_ARGS)
+
 lint: setup
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
@@ -58,7 +67,7 @@ data: setup
 	$(BIN)/python -m dive.data $(DATASETS)
 
 report: setup
-	$(BIN)/python -m dive.report --profile $(PROFILE) --pdf-engine $(PDF_ENGINE) \
+	$(BIN)/python -m dive.report --profile $(PROFILE) --pdf-engine $(PDF_ENGINE) --jobs $(JOBS) $(if $(THREADS),--threads $(THREADS)) \
 	  $(if $(EXECUTOR),-p executor $(EXECUTOR)) $(if $(RAY_ADDRESS),-p ray_address $(RAY_ADDRESS)) $(PARAMS)
 
 lab: setup

@@ -321,13 +321,31 @@ def _connect(ray, address: str | None) -> None:
         ctx = ray.init(address=address, log_to_driver=True) if address else start_local_ray()
     except Exception as err:
         where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
-        raise ClusterUnreachableError(f"could not connect to {where}: {type(err).__name__}: {err}") from err
+        raise ClusterUnreachableError(
+            f"could not connect to {where}: {type(err).__name__}: {err}{_auth_hint(err)}"
+        ) from err
     _CONNECTED["address"] = address
     where = f"Ray cluster at {address}" if address else "a local Ray instance (started here; ray.shutdown() ends it)"
     print(f"run_many: {where}; resources {_resources_text(ray.cluster_resources())}", flush=True)
     url = getattr(ctx, "dashboard_url", None)
     if url:
         print(f"run_many: Ray dashboard at {url if '://' in url else 'http://' + url}", flush=True)
+
+
+def _auth_hint(err: BaseException) -> str:
+    """What to do when the cluster refused this process's (missing) token: Ray 2.60 (pinned here) starts clusters
+    (``ray start --head``) with token authentication, and a driver that joins by ``host:port`` sends the
+    token only with ``RAY_AUTH_MODE=token`` (``"auto"`` finds the mode itself)."""
+    seen, e = [], err
+    while e is not None and len(seen) < 10:
+        seen.append(f"{type(e).__name__}: {e}")
+        e = e.__cause__ or e.__context__
+    if not any("AuthToken" in t or "AuthenticationError" in t for t in seen):
+        return ""
+    return (
+        ". The cluster uses token authentication: set RAY_AUTH_MODE=token here, with the cluster's token in "
+        "~/.ray/auth_token (or $RAY_AUTH_TOKEN); on a node of the cluster, ray_address='auto' finds both"
+    )
 
 
 def current_address(ray=None) -> str | None:

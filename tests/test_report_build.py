@@ -7,6 +7,7 @@ Tests marked ``notebooks`` execute small notebooks through papermill; the others
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import sys
@@ -522,3 +523,90 @@ def test_column_widths_keep_numbers_whole():
     assert narrow.widths is None and "fit" not in narrow.classes  # small tables keep their natural width
     assert assembly.breakable("val_acc_(original)") == "val_<wbr>acc_<wbr>(original)"
     assert assembly.breakable("0.1234") == "0.1234" and assembly.breakable("<b>") == "&lt;b&gt;"
+
+
+def test_kernel_threads_share_the_cores_out_between_notebooks_side_by_side(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(execute, "cpu_cores", lambda: 8)
+    assert execute.kernel_threads(jobs=2) == 4
+    assert execute.kernel_threads(jobs=3) == 2
+    assert execute.kernel_threads(jobs=16) == 1  # never 0
+    assert execute.kernel_threads(jobs=1) is None  # one notebook at a time: torch's default (every core)
+    assert execute.kernel_threads(jobs=2, threads=3) == 3  # --threads wins
+    monkeypatch.setenv("OMP_NUM_THREADS", "5")
+    assert execute.kernel_threads(jobs=2) is None  # the user's own setting is kept
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="threads must be an integer >= 1"):
+            execute.kernel_threads(jobs=2, threads=bad)
+
+
+def test_kernel_env_sets_the_threads_and_restores_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    with execute.kernel_env(tmp_path, None, threads=1):
+        assert os.environ["OMP_NUM_THREADS"] == "1"
+    assert os.environ["OMP_NUM_THREADS"] == "7"
+    with execute.kernel_env(tmp_path, None):
+        assert os.environ["OMP_NUM_THREADS"] == "7"  # threads=None leaves it alone
+
+
+@pytest.mark.notebooks
+def test_threads_reach_the_kernels(tmp_path):
+    """--threads 1 is what torch.get_num_threads() says inside the executed notebooks (read back from them)."""
+    nb = tmp_path / "nb"
+    nb.mkdir()
+    write_profiles(nb / "profiles", {"common": {}})
+    for stem in ("01_a", "02_b"):
+        write_notebook(
+            nb / f"{stem}.ipynb", stem, ['profile = "quick"', "import torch\nprint('threads', torch.get_num_threads())"]
+        )
+    done = execute.run_notebooks(
+        "quick", notebooks_dir=nb, reports_dir=tmp_path / "r", jobs=2, threads=1, preflight=False, log=lambda _: None
+    )
+    for path in done:
+        outputs = nbformat.read(path, as_version=4).cells[-1].outputs
+        assert "threads 1" in "".join(o.get("text", "") for o in outputs), path.name
+
+
+def test_one_local_ray_instance_for_the_whole_report(monkeypatch, capsys):
+    """-p executor ray without an address: build starts one instance and hands its address to every notebook;
+    with an address (or $RAY_ADDRESS, or another executor) nothing is started and the overrides stay as given."""
+    from dive import executors
+
+    calls = []
+
+    class FakeRay:
+        up = False
+
+        def is_initialized(self):
+            return self.up
+
+        def shutdown(self):
+            calls.append("shutdown")
+            self.up = False
+
+    fake = FakeRay()
+
+    def start(**kw):
+        calls.append("start")
+        fake.up = True
+
+    monkeypatch.setattr(executors, "_import_ray", lambda: fake)
+    monkeypatch.setattr(executors, "start_local_ray", start)
+    monkeypatch.setattr(executors, "current_address", lambda ray=None: "10.1.2.3:6379" if fake.up else None)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    for given in ({}, {"executor": "local"}, {"executor": "ray", "ray_address": "auto"}):
+        with build.report_ray(given) as got:
+            assert got == given
+    assert calls == []
+    with build.report_ray({"executor": "ray", "lr": 0.1}) as got:
+        assert got == {"executor": "ray", "lr": 0.1, "ray_address": "10.1.2.3:6379"}
+        assert calls == ["start"]
+    assert calls == ["start", "shutdown"]  # the instance it started ends with the report
+    assert "every notebook joins the local Ray instance at 10.1.2.3:6379 (started here)" in capsys.readouterr().out
+    fake.up, calls[:] = True, []  # already connected (as in the tests): joined, not started, not shut down
+    with build.report_ray({"executor": "ray"}) as got:
+        assert got["ray_address"] == "10.1.2.3:6379"
+    assert calls == []
+    monkeypatch.setenv("RAY_ADDRESS", "head:6379")
+    with build.report_ray({"executor": "ray"}) as got:
+        assert "ray_address" not in got  # the notebooks' run_many reads $RAY_ADDRESS itself

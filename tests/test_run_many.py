@@ -135,3 +135,54 @@ def test_pack_unpack_keeps_the_bundle(path_data):
     assert experiment.data_fingerprint(back) == experiment.data_fingerprint(path_data)
     assert torch.equal(back.train.images, path_data.train.images) and back.classes == path_data.classes
     assert back.synthetic is True and back.split_mode == path_data.split_mode
+
+
+def test_the_ray_connection_is_kept_for_the_next_call_and_replaced_for_another_address(monkeypatch, capsys):
+    calls = []
+
+    class FakeRay:
+        up = False
+
+        def is_initialized(self):
+            return self.up
+
+        def init(self, address=None, **kw):
+            calls.append(("init", address))
+            self.up = True
+
+        def shutdown(self):
+            calls.append(("shutdown",))
+            self.up = False
+
+        def cluster_resources(self):
+            return {"CPU": 2.0}
+
+    fake = FakeRay()
+    monkeypatch.setattr(executors, "check_reachable", lambda address, timeout=0: None)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(executors, "_CONNECTED", {})
+    executors._connect(fake, "head-a:6379")
+    executors._connect(fake, "head-a:6379")  # the next call: same cluster, same connection
+    executors._connect(fake, None)  # no address: the connection there is
+    assert calls == [("init", "head-a:6379")]
+    assert "still connected from an earlier call" in capsys.readouterr().out
+    executors._connect(fake, "head-b:6379")  # another cluster: never the old one's workers
+    assert calls[1:] == [("shutdown",), ("init", "head-b:6379")]
+    fake.shutdown()  # the user ended it: the next call connects again
+    executors._connect(fake, "head-b:6379")
+    assert calls[-1] == ("init", "head-b:6379")
+
+
+def test_a_refused_token_says_how_to_join_a_cluster_with_token_authentication():
+    class AuthenticationError(Exception):  # the name Ray's own exception has (ray.exceptions)
+        pass
+
+    try:
+        try:
+            raise AuthenticationError("RPC error: InvalidAuthToken: Authentication token is missing or incorrect")
+        except AuthenticationError as inner:
+            raise ConnectionError("Failed to connect to Ray cluster at 10.0.0.5:6379") from inner
+    except ConnectionError as err:
+        hint = executors._auth_hint(err)
+    assert "RAY_AUTH_MODE=token" in hint and "~/.ray/auth_token" in hint and "'auto'" in hint
+    assert executors._auth_hint(ConnectionError("Failed to connect to Ray cluster at 10.0.0.5:6379")) == ""
