@@ -52,13 +52,19 @@ class NotebookSetup:
 
     @property
     def run_options(self) -> dict:
-        """The keywords of :func:`dive.experiment.run_grid` / ``run_many`` that say where runs execute and
-        where they are recorded: ``executor``, ``ray_address``, ``device`` and ``outputs``."""
-        opts = {"device": self.device, "outputs": self.out, "executor": self.p.get("executor") or "local"}
-        if opts["executor"] == "ray":
-            opts["ray_address"] = self.p.get("ray_address")
-            opts["device"] = "auto"  # each worker uses its own device
-        return opts
+        """:func:`run_options` of this notebook."""
+        return run_options(self.p, self.device, self.out)
+
+
+def run_options(p: Mapping[str, Any], device, outputs) -> dict:
+    """The keywords of :func:`dive.experiment.run_grid` / ``run_many`` that say where a notebook's runs execute
+    and where they are recorded: ``executor`` (its parameter; "local" when unset), ``ray_address`` (with
+    "ray" only), ``device`` ("auto" on Ray: each worker uses its own) and ``outputs``."""
+    opts = {"device": device, "outputs": outputs, "executor": p.get("executor") or "local"}
+    if opts["executor"] == "ray":
+        opts["ray_address"] = p.get("ray_address")
+        opts["device"] = "auto"
+    return opts
 
 
 def split_seed(p: Mapping[str, Any]) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 from test_run_many import FakeOutputs, never_called, without_seconds
 
@@ -273,3 +274,24 @@ def test_bad_input_stops_report_runs_before_any_training(synthetic_root, tmp_pat
         explain.report_runs("smoke", data_root=synthetic_root, device="cpu", executor="dask")
     with pytest.raises(ValueError, match="ray_address apply to executor='ray' only"):
         explain.report_runs("smoke", data_root=synthetic_root, device="cpu", ray_address="auto")
+
+
+def test_run_options_say_where_a_notebooks_runs_execute():
+    """A notebook's executor parameter decides: unset or "local" keeps its device and never passes an
+    address; "ray" passes the address and lets each worker choose its device."""
+    from dive.notebook import run_options
+
+    out = object()
+    cpu = torch.device("cpu")
+    assert run_options({"executor": None, "ray_address": "head:6379"}, cpu, out) == {
+        "device": cpu,
+        "outputs": out,
+        "executor": "local",
+    }
+    assert run_options({}, cpu, out)["executor"] == "local"  # a notebook without the parameter
+    assert run_options({"executor": "ray", "ray_address": "head:6379"}, cpu, out) == {
+        "device": "auto",
+        "outputs": out,
+        "executor": "ray",
+        "ray_address": "head:6379",
+    }
