@@ -427,12 +427,10 @@ def _search_ray(
         first = len(study.trials)
         for i, res in enumerate(grid):
             df = res.metrics_dataframe
-            per_epoch = {} if df is None or df.empty else df[df.get("finished") != True]  # noqa: E712
-            inter = (
-                {}
-                if isinstance(per_epoch, dict)
-                else {int(e): float(v) for e, v in zip(per_epoch["epoch"], per_epoch[METRIC], strict=True)}
-            )
+            inter: dict[int, float] = {}
+            if df is not None and not df.empty:
+                rows = df[df["finished"].isna()] if "finished" in df.columns else df  # the per-epoch reports
+                inter = {int(e): float(v) for e, v in zip(rows["epoch"], rows[METRIC], strict=True)}
             final = res.metrics or {}
             done = bool(final.get("finished"))
             params = {k: res.config[k] for k in dists}

@@ -223,7 +223,8 @@ def test_ray_tune_search_same_store_same_format(path_data, tmp_path, ray_instanc
     assert len(done) >= 1 and done["value"].between(0, 1).all()
     stored = {p.parent.name for p in (tmp_path / "runs").glob("*/result.pt")}
     assert set(done["run_key"]) <= stored  # the finished trials' results are in the shared run store
-    assert json.loads((tmp_path / "runs" / done["run_key"].iloc[0] / "config.json").read_text())["model"] == "simplecnn"
+    config_json = json.loads((tmp_path / "runs" / done["run_key"].iloc[0] / "config.json").read_text())
+    assert config_json["config"]["model"] == "simplecnn"
     assert res.best_config.lr == res.best_params["lr"]
     # the trials are in the same SQLite file, so a second call with the same settings runs nothing
     again = run_search(path_data, tmp_path, 4, executor="ray")
