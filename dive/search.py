@@ -482,10 +482,14 @@ def compare_table(result: SearchResult, table4: RunConfig) -> pd.DataFrame:
     """The best trial's settings beside Table 4's, one row per searched dimension."""
     best = result.best_config
     rows = [
-        {"setting": k, "Table 4 (report)": getattr(table4, k), "best trial": getattr(best, k)}
+        {"setting": k, "Table 4 (report)": _shown(getattr(table4, k)), "best trial": _shown(getattr(best, k))}
         for k in result.space.distributions()
     ]
     return pd.DataFrame(rows)
+
+
+def _shown(v):
+    return "none" if v is None else f"{v:.3g}" if isinstance(v, float) else v
 
 
 def describe_settings(settings: Mapping[str, Any] | Sequence) -> str:
