@@ -28,6 +28,7 @@ line::
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
@@ -52,6 +53,7 @@ __all__ = [
     "compare",
     "equivalence",
     "min_detectable",
+    "paired_p",
     "permutation_p",
     "compare_to_reference",
     "comparison_table",
@@ -210,7 +212,8 @@ class Comparison:
     ci_high: float | None
     p_value: float | None
     verdict: str
-    method: str  # "paired t", "paired bootstrap", "Welch t (unpaired)" or "none"
+    method: str  # "paired t", "paired bootstrap interval, paired t p", "exact sign-flip (paired, no spread)",
+    # "Welch t (unpaired)", "exact permutation (unpaired, no spread)" or "none"
     higher_is_better: bool = True
     confidence: float = CONFIDENCE
 
@@ -236,12 +239,40 @@ class Comparison:
         return f"{d} [{self.ci_low * scale:+.{digits}f}, {self.ci_high * scale:+.{digits}f}]"
 
 
-def _verdict(diff: float, lo: float | None, hi: float | None, higher_is_better: bool) -> str:
-    if lo is None or hi is None:
+def _verdict(
+    diff: float, p: float | None, lo: float | None, hi: float | None, higher_is_better: bool, alpha: float
+) -> str:
+    """A direction only when the test rejects (``p < alpha``) *and* the interval leaves out 0, so that the
+    verdict never contradicts the row's own p or its own interval (a bootstrap interval can be narrower than
+    the t-test says)."""
+    if p is None or lo is None or hi is None:
         return SINGLE_RUN
-    if lo <= 0 <= hi:
+    if p >= alpha or (lo <= 0 <= hi) or diff == 0:
         return WITHIN_NOISE
-    return A_BETTER if (diff > 0) == higher_is_better else B_BETTER
+    return _direction(diff, higher_is_better)
+
+
+def paired_p(d) -> np.ndarray | float:
+    """Two-sided p-values of "mean difference = 0" for paired differences ``d`` (shape ``(..., n)``, n >= 2,
+    vectorised over the leading axes): the paired t-test (``scipy.stats.ttest_1samp``) where the differences
+    have spread, and the exact sign-flip permutation test where they have none (t is undefined there): with n
+    identical nonzero differences only the two all-same-sign flips are as extreme, p = 2 / 2^n (0.5 at n = 2,
+    0.0625 at n = 5, the same as :func:`permutation_p`), and p = 1 when they are all 0. So identical
+    differences never show a direction below n = 6 seeds; the old rule "no spread: p = 0" called a
+    direction from two equal values, which on small discrete validation sets happens often."""
+    d = np.asarray(d, dtype=float)
+    if d.shape[-1] < 2:
+        raise ValueError(f"paired_p: need at least 2 differences, got {d.shape[-1]}")
+    n = d.shape[-1]
+    scale = np.maximum(1.0, np.abs(d).max(axis=-1))
+    flat = np.ptp(d, axis=-1) <= 1e-12 * scale
+    mean = d.mean(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # rows without spread: replaced below
+        p_t = _st.ttest_1samp(d, 0.0, axis=-1).pvalue
+    p_exact = np.where(np.abs(mean) <= 1e-12 * scale, 1.0, min(1.0, 2.0 / 2**n))
+    p = np.where(flat, p_exact, p_t)
+    return float(p) if p.ndim == 0 else p
 
 
 def _direction(diff: float, higher_is_better: bool) -> str:
@@ -290,11 +321,14 @@ def compare(
     ``a`` and ``b`` are lists of equal length (paired by position) or ``{seed: value}`` mappings (paired on
     the seeds both have; when they share none and both have n >= 2, Welch's unpaired t-test, said in
     ``method``). The interval is that of the mean paired difference (t, or a percentile bootstrap with
-    ``method="bootstrap"``); the p-value is the paired t-test's (``scipy.stats.ttest_rel``). Verdict:
-    ``"within noise"`` when the interval contains 0, else ``"A better"``/``"B better"`` (higher is better
-    unless ``higher_is_better=False``, e.g. for a loss); ``"single run: no interval"`` for one pair.
+    ``method="bootstrap"``); the p-value is the paired t-test's (:func:`paired_p`: the exact sign-flip
+    permutation test when the differences have no spread, so identical differences never give a direction
+    below 6 seeds). Verdict (rules in :data:`VERDICTS`): ``"A better"``/``"B better"`` when p < alpha = 1 -
+    ``confidence`` and the interval leaves out 0 (higher is better unless ``higher_is_better=False``, e.g.
+    for a loss), else ``"within noise"``; ``"single run: no interval"`` for one pair.
     """
     _check(confidence, method)
+    alpha = 1 - confidence
     na, nb = (str(x) for x in names)
     if isinstance(a, (Mapping, pd.Series)) != isinstance(b, (Mapping, pd.Series)):
         raise ValueError("compare: give both as lists (paired by position) or both as {seed: value} mappings")
@@ -325,13 +359,16 @@ def compare(
                 confidence,
             )
         x, y = np.array(list(da.values())), np.array(list(db.values()))
-        res = _st.ttest_ind(x, y, equal_var=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # both without spread: replaced below
+            res = _st.ttest_ind(x, y, equal_var=False)
         ci = res.confidence_interval(confidence)
         diff = mean_a - mean_b
         lo, hi = float(ci.low), float(ci.high)
-        if not (math.isfinite(lo) and math.isfinite(hi)):  # both without spread
+        p = float(res.pvalue)
+        if _no_spread(x) and _no_spread(y):  # t undefined: the exact permutation test of the labels
             lo = hi = diff
-        p = float(res.pvalue) if math.isfinite(res.pvalue) else (0.0 if diff != 0 else 1.0)
+            p = permutation_p(x, y, paired=False)
         return Comparison(
             na,
             nb,
@@ -343,8 +380,8 @@ def compare(
             lo,
             hi,
             p,
-            _verdict(diff, lo, hi, higher_is_better),
-            "Welch t (unpaired)",
+            _verdict(diff, p, lo, hi, higher_is_better, alpha),
+            "Welch t (unpaired)" if lo != hi else "exact permutation (unpaired, no spread)",
             higher_is_better,
             confidence,
         )
@@ -369,12 +406,13 @@ def compare(
             higher_is_better,
             confidence,
         )
-    if np.all(d == d[0]):  # no spread in the differences: t is undefined, the interval is the point
+    p = paired_p(d)  # paired t; the exact sign-flip test where the differences have no spread
+    if _no_spread(d):  # the interval is the point; the exact test alone decides
         lo = hi = diff
-        p = 0.0 if diff != 0 else 1.0
+        how = "exact sign-flip (paired, no spread)"
     else:
-        p = float(_st.ttest_rel(x, y).pvalue)
         lo, hi = _t_interval(d, confidence) if method == "t" else _bootstrap_interval(d, confidence, n_resamples, seed)
+        how = "paired t" if method == "t" else "paired bootstrap interval, paired t p"
     return Comparison(
         na,
         nb,
@@ -386,8 +424,8 @@ def compare(
         lo,
         hi,
         p,
-        _verdict(diff, lo, hi, higher_is_better),
-        "paired t" if method == "t" else "paired bootstrap",
+        _verdict(diff, p, lo, hi, higher_is_better, alpha),
+        how,
         higher_is_better,
         confidence,
     )

@@ -99,8 +99,11 @@ def test_no_common_seed_is_unpaired_welch():
 
 
 def test_identical_differences_and_bad_input():
-    c = stats.compare([0.5, 0.6], [0.4, 0.5])  # differences exactly 0.1, 0.1: no spread
-    assert (c.ci_low, c.ci_high, c.p_value, c.verdict) == (pytest.approx(0.1), pytest.approx(0.1), 0.0, "A better")
+    # differences 0.1, 0.1 (0.6 - 0.5 and 0.5 - 0.4 differ in the last bit): no spread. The t statistic is
+    # undefined; the exact sign-flip test gives p = 2 / 2^2 = 0.5, so two seeds cannot show a direction
+    c = stats.compare([0.5, 0.6], [0.4, 0.5])
+    assert (c.ci_low, c.ci_high, c.p_value, c.verdict) == (pytest.approx(0.1), pytest.approx(0.1), 0.5, "within noise")
+    assert c.method == "exact sign-flip (paired, no spread)"
     tie = stats.compare([0.5, 0.6], [0.5, 0.6])
     assert tie.verdict == "within noise" and tie.p_value == 1.0
     with pytest.raises(ValueError, match="finite"):
@@ -270,3 +273,41 @@ def test_equivalence_margins_live_in_reference():
     from dive import reference
 
     assert reference.EQUIVALENCE_MARGINS == {"mnist": 0.005, "medmnist": 0.01}
+
+
+def test_identical_differences_never_give_a_direction_below_six_seeds():
+    for n in range(2, 6):
+        a, b = [0.9 + 0.01 * i for i in range(n)], [0.85 + 0.01 * i for i in range(n)]  # +0.05 every seed
+        c = stats.compare(a, b)
+        assert (c.p_value, c.verdict) == (pytest.approx(2 / 2**n), "within noise"), n
+        assert c.p_value == pytest.approx(stats.permutation_p(a, b))  # the closed form is scipy's exact test
+        assert stats.compare(a, b, method="bootstrap").verdict == "within noise"
+    six = stats.compare([0.9] * 6, [0.85] * 6)
+    assert (six.p_value, six.verdict) == (pytest.approx(1 / 32), "A better")  # enough seeds for the exact test
+    # unpaired, both without spread: exact permutation of the labels, 2 of C(4, 2) = 6 as extreme
+    w = stats.compare({1: 0.9, 2: 0.9}, {3: 0.8, 4: 0.8})
+    assert (w.p_value, w.verdict, w.method) == (
+        pytest.approx(1 / 3),
+        "within noise",
+        "exact permutation (unpaired, no spread)",
+    )
+
+
+def test_paired_p_is_vectorised_and_matches_ttest_rel():
+    from scipy import stats as st
+
+    rows = [[0.02, 0.03, 0.04], [0.01, 0.03, -0.01], [0.05, 0.05, 0.05], [0.0, 0.0, 0.0]]
+    p = stats.paired_p(rows)
+    assert p[:2] == pytest.approx([st.ttest_1samp(r, 0).pvalue for r in rows[:2]])
+    assert p[2:] == pytest.approx([0.25, 1.0])
+    with pytest.raises(ValueError, match="at least 2"):
+        stats.paired_p([0.1])
+
+
+def test_bootstrap_verdict_agrees_with_its_own_p():
+    a, b = [0.81, 0.82, 0.89], [0.80, 0.80, 0.80]  # differences 0.01, 0.02, 0.09: all positive, p = 0.25
+    c = stats.compare(a, b, method="bootstrap")
+    assert c.ci_low > 0 and c.p_value > 0.05  # the percentile interval of 3 values is narrower than the test
+    assert c.verdict == "within noise" and c.method == "paired bootstrap interval, paired t p"
+    strong = stats.compare([0.82, 0.84, 0.83, 0.85, 0.84], [0.80, 0.81, 0.79, 0.80, 0.80], method="bootstrap")
+    assert strong.p_value < 0.05 and strong.ci_low > 0 and strong.verdict == "A better"
