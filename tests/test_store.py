@@ -110,6 +110,26 @@ def test_a_damaged_checkpoint_is_set_aside_and_the_run_starts_afresh(how, finish
     assert any(str(run_dir / CHECKPOINT_NAME) in n and "set aside" in n for n in r.notes), r.notes
 
 
+def test_a_result_of_the_old_format_is_rebuilt_from_its_finished_checkpoint(finished, path_data, tmp_path):
+    """Results written before weights_only held NumPy arrays as pickled objects: refused, set aside, and
+    rebuilt from the run's finished checkpoint without training an epoch."""
+    st, run_dir = _copy(finished, tmp_path)
+    old = store.from_plain(torch.load(run_dir / RESULT_NAME, weights_only=True))
+    assert isinstance(old["val_probs"], __import__("numpy").ndarray)
+    torch.save(old, run_dir / RESULT_NAME)  # as dive wrote it before
+    with pytest.raises(store.DamagedFile, match="weights_only"):
+        store.load_torch(run_dir / RESULT_NAME)
+
+    def never(epoch, record, model):
+        raise AssertionError("an epoch was trained")
+
+    r = experiment.run(path_data, tiny(), store=st, quiet=True, evaluate_test=True, callbacks=[never])
+    assert not r.loaded and r.fit.resumed_from == finished[1].fit.epochs_run
+    assert r.val == finished[1].val and (r.test_probs == finished[1].test_probs).all()
+    assert list(run_dir.glob(f"{RESULT_NAME}.set-aside*"))
+    assert experiment.run(path_data, tiny(), store=st, quiet=True).loaded
+
+
 @pytest.mark.parametrize("how", ["truncated", "empty", "foreign"])
 def test_a_damaged_run_record_is_set_aside_and_rewritten(how, finished, path_data, tmp_path):
     st, run_dir = _copy(finished, tmp_path)
