@@ -507,6 +507,9 @@ def _save_result(run_dir: Path, r: RunResult) -> None:
     S.save_torch(S.to_plain(obj), run_dir / RESULT_NAME)
 
 
+_AGAIN = "; the run is trained again (from its last checkpoint when there is one)"
+
+
 def _load_stored(
     run_dir: Path,
     key: str,
@@ -528,7 +531,7 @@ def _load_stored(
         if not isinstance(saved, dict) or not {"key", "config", "model", "fit", "val"} <= set(saved):
             raise DamagedFile(path, f"is not a dive run result (a {type(saved).__name__} without key, model, fit)")
         if saved.get("key") != key or saved.get("config") != config.to_dict():
-            notes.append(f"{run_name}: " + _set_aside(path, f"the stored result {path} is of another run"))
+            notes.append(f"{run_name}: " + S.set_aside(path, f"the stored result {path} is of another run") + _AGAIN)
             return None
         saved = S.from_plain(saved)
         net = _build(config, data, pretrained=False)  # every weight comes from the store
@@ -538,7 +541,7 @@ def _load_stored(
         except (RuntimeError, TypeError, KeyError) as err:
             raise DamagedFile(path, f"does not fit this run's model ({type(err).__name__}: {err})") from err
     except DamagedFile as err:
-        notes.append(f"{run_name}: " + _set_aside(path, f"the stored result {err}"))
+        notes.append(f"{run_name}: " + S.set_aside(path, f"the stored result {err}") + _AGAIN)
         return None
     net.to(dev)
     pre = preprocess_for(config, data, net.spec)

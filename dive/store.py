@@ -103,7 +103,8 @@ def _why(path: Path, err: BaseException) -> str:
             f": {what[:160]}" if what else ""
         )
     if "central directory" in text or "zip archive" in text or isinstance(err, EOFError):
-        return f"truncated or not a torch file ({type(err).__name__})"
+        first = text.strip().splitlines()[0][:120] if text.strip() else ""
+        return f"is truncated or corrupt ({type(err).__name__}: {first})"
     first = text.strip().splitlines()[0][:160] if text.strip() else ""
     return f"could not be read ({type(err).__name__}: {first})"
 
@@ -117,6 +118,10 @@ def load_torch(path: str | os.PathLike, map_location="cpu"):
         return None
     if path.stat().st_size == 0:
         raise DamagedFile(path, "is empty")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not (head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")):  # torch's zip format, or legacy pickle
+        raise DamagedFile(path, f"is not a torch file (it starts with {head!r})")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:
