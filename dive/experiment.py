@@ -9,7 +9,8 @@ actually used (dataset, split, sizes, a content hash of images and labels) and t
 it ran with. The key is stored inside every checkpoint and result, so a checkpoint of another run
 is never resumed (it is set aside, renamed, with a note), and a *run store* (one folder per key,
 ``<store>/<key>/`` with ``config.json``, ``checkpoint.pt`` and ``result.pt``) lets every notebook
-load a run that any notebook already finished instead of training it again.
+load a run that any notebook already finished instead of training it again. :mod:`dive.store` reads and
+writes those files (no code runs from them; damaged ones are set aside; one trainer per run).
 """
 
 from __future__ import annotations
@@ -296,7 +297,9 @@ def run(
 
     ``store``: a run store (default: ``outputs.run_store`` when ``outputs`` is given). A run the store
     already holds (same config, same data, same precision plan) is loaded, not trained again, and the
-    result says so in a note; an interrupted one resumes from its last epoch. Without a store,
+    result says so in a note; an interrupted one resumes from its last epoch. Only one process trains a run:
+    another that needs it meanwhile waits for the run's lock and loads the result; a damaged stored file is
+    set aside with a note (:mod:`dive.store`). Without a store,
     ``checkpoint_dir`` keeps a per-epoch checkpoint that is resumed only when it belongs to this very
     run. ``checkpoints=False`` (e.g. the profile's ``checkpoints: false``) writes no per-epoch
     checkpoint; a store still keeps the finished result. ``outputs``: the run is recorded there.
