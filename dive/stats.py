@@ -216,6 +216,7 @@ class Comparison:
     # "Welch t (unpaired)", "exact permutation (unpaired, no spread)" or "none"
     higher_is_better: bool = True
     confidence: float = CONFIDENCE
+    sd: float | None = None  # of the paired differences (None: unpaired, one pair, or no spread)
 
     @property
     def better(self) -> str | None:
@@ -428,6 +429,7 @@ def compare(
         how,
         higher_is_better,
         confidence,
+        None if lo == hi else float(d.std(ddof=1)),
     )
 
 

@@ -72,10 +72,14 @@ def test_claims_and_evidence_page_in_html_and_pdf(smoke_report):
     assert len(ran) >= 3 and (ran["n"] >= 1).all()
     two_seeds = table[table["notebook"].isin(["02_pathmnist_simplecnn", "04_alexnet_balancing"])]
     assert len(two_seeds) >= 2 and (two_seeds["n"] == 2).all()
-    assert two_seeds["verdict"].str.contains("better|within noise|consistent|contradicted").all()
+    assert two_seeds["verdict"].str.contains("better|within noise|equivalent|different|cannot tell").all()
+    assert table.attrs["family"] == sum(  # one family per page: every directional comparison that ran
+        len(c.groups) - 1 for c in claims.CLAIMS if c.expected == "A better" and c.text in set(ran["claim"])
+    )
     html = (smoke_report / "report.html").read_text()
     section = html[html.index('id="claims"') : html.index('id="discussion"')]
     assert "95 %" in section and "Balancing" in unescape(section) or "balancing" in unescape(section)
+    assert "Verdict words" in section and "<b>cannot tell</b>" in section  # the legend under the table
     pages = [re.sub(r"\s+", " ", p.extract_text() or "") for p in PdfReader(str(smoke_report / "report.pdf")).pages]
     claims_pages = [t for t in pages if "4 Claims and evidence" in t and "verdict" in t]
     assert claims_pages, "the claims page is in the PDF"
