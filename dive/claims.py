@@ -283,12 +283,14 @@ def _find(groups: dict, pattern: str) -> tuple[str | None, str | None]:
 
 
 def _per_seed(group: dict, metric: str) -> dict:
-    vals = (group.get("values") or {}).get(metric) or []
-    return {
-        s: v
-        for s, v in zip(group.get("seeds") or [], vals, strict=True)
-        if isinstance(v, (int, float)) and not isinstance(v, bool)
-    }
+    """``{pair key: value}``: the key is the run's recorded ``pair`` (:meth:`dive.outputs.Outputs.add_group`,
+    e.g. notebook 07's member 2 paired with the member-1 seed its ensemble was built from), else its seed."""
+    values = group.get("values") or {}
+    vals = values.get(metric) or []
+    seeds = group.get("seeds") or []
+    pairs = values.get("pair") or [None] * len(seeds)
+    keys = [s if p is None else p for s, p in zip(seeds, pairs, strict=True)]
+    return {k: v for k, v in zip(keys, vals, strict=True) if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def _fmt_original(claim: Claim, scale: float, digits: int) -> str:

@@ -323,3 +323,35 @@ def test_originals_and_the_notebook_one_liner(reports):
     assert list(per_seed.columns[:2]) == ["config", "seed"] and len(per_seed) == 8
     t = stats.comparison_table(per_seed, "val_accuracy", reference="alexnet_unbalanced_fixed", original=orig)
     assert t.loc[0, "original (single run)"] == pytest.approx(89.63) and t.loc[0, "n"] == 2
+
+
+def test_ensemble_pairs_with_member_two_through_the_recorded_pair_key(tmp_path):
+    from scipy import stats as st
+
+    from dive.outputs import groups_frame, load_metrics
+
+    nb = _out(tmp_path, "07_resnet_tuning")
+    ens, m1, m2 = [0.960, 0.955, 0.962], [0.950, 0.951, 0.953], [0.949, 0.946, 0.955]
+    for i, s in enumerate((22, 23, 24)):
+        nb.add_run("resnet34_member1", "resnet34", {"seed": s}, test={"accuracy": m1[i]})
+        nb.add_run("resnet34_member2", "resnet34", {"seed": s + 3}, test={"accuracy": m2[i]})  # other seeds
+        nb.add_run("ensemble_resnet34_x2", "resnet34", {"seed": s}, test={"accuracy": ens[i]})
+    with pytest.raises(ValueError, match="seeds without a pair key: \\[27\\]"):
+        nb.add_group("resnet34_member2", ["resnet34_member2"], pairs={25: 22, 26: 23})
+    with pytest.raises(ValueError, match="appears more than once"):
+        nb.add_group("resnet34_member2", ["resnet34_member2"], pairs={25: 22, 26: 22, 27: 24})
+    nb.add_group("resnet34_member2", ["resnet34_member2"], pairs={25: 22, 26: 23, 27: 24})
+    r = _row(claims.claims_table(tmp_path, "quick"), "ensemble")
+    assert r["how"].startswith("paired t;") and "Welch" not in r["how"] and r["n (pairs)"].count(": 3") == 2
+    # the page's p-values are scipy's paired t-tests on the recorded pairs, Holm over the page's 2
+    p1, p2 = st.ttest_rel(ens, m1).pvalue, st.ttest_rel(ens, m2).pvalue
+    assert r["p"] == "; ".join(
+        f"vs {g}: {p:.3g}"
+        for g, p in zip(("resnet34_member1", "resnet34_member2"), holm_by_hand([p1, p2]), strict=True)
+    )
+    frame = groups_frame(load_metrics(tmp_path / "quick" / "07_resnet_tuning")["groups"])
+    assert frame.set_index(["config", "seed"])["pair"].to_dict() == {
+        **{("resnet34_member1", s): s for s in (22, 23, 24)},
+        **{("resnet34_member2", s + 3): s for s in (22, 23, 24)},
+        **{("ensemble_resnet34_x2", s): s for s in (22, 23, 24)},
+    }
