@@ -111,6 +111,8 @@ class Claim:
             raise ValueError(f"claim {self.id!r}: expected must be {stats.A_BETTER!r} or {NO_DIFFERENCE!r}")
         if self.dataset not in R.EQUIVALENCE_MARGINS:
             raise ValueError(f"claim {self.id!r}: no equivalence margin for {self.dataset!r}")
+        if self.expected == NO_DIFFERENCE and "loss" in self.metric:
+            raise ValueError(f"claim {self.id!r}: a claim of no difference needs a metric with a margin, not a loss")
 
     @property
     def margin(self) -> float | None:

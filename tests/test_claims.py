@@ -287,6 +287,12 @@ def test_claims_are_the_reports_numbers():
     }
     with pytest.raises(ValueError, match="one original value"):
         claims.Claim("x", "04", "t", "s", ("a", "b"), "val_accuracy", (0.5,))
+    with pytest.raises(ValueError, match="needs a metric with a margin"):
+        claims.Claim("x", "04", "t", "s", ("a", "b"), "val_loss", (0.5, 0.5), expected=claims.NO_DIFFERENCE)
+    with pytest.raises(ValueError, match="no equivalence margin for 'cifar'"):
+        claims.Claim("x", "04", "t", "s", ("a", "b"), "val_accuracy", (0.5, 0.5), dataset="cifar")
+    assert by_id["mnist_batch_size"].margin == 0.005 and by_id["batchnorm"].margin == 0.01
+    assert by_id["optimizer"].margin is None
 
 
 def test_claims_html_escapes_and_flags_synthetic(reports):
