@@ -19,8 +19,12 @@
   set beside the seven published methods of :data:`dive.reference.MEDMNIST_V2_2D`, the difference
   to the published ResNet-18 (28) and a verdict per dataset and method.
 
-Published values carry three decimals; a verdict compares this run's value rounded to three
-decimals, so "at or above" means "not below at the published precision".
+A verdict is a statistical statement (issue 21): per dataset, recipe and metric, a one-sample test over the
+seeds of "this run's mean = the published value" (:func:`side`: ``scipy.stats.ttest_1samp`` through
+:func:`dive.stats.paired_p`, the exact sign-flip test when the seeds agree exactly), Holm-corrected over every
+test of the verdict table (its family, said in the caption and the ``family`` column); "above" or "below"
+only where the corrected p < 0.05, else "cannot tell", and "cannot tell (one seed)" with a single seed --
+one run's value against one published value cannot tell a recipe from its seed.
 """
 
 from __future__ import annotations
@@ -43,8 +47,11 @@ ALL = "all"
 #: The twelve MedMNIST 2D flags, in medmnist.INFO's order.
 FLAGS_2D: tuple[str, ...] = tuple(f for f in ddata.DATASETS if f != "mnist")
 BASELINE = "ResNet-18 (28)"
-ABOVE = f"at or above the published {BASELINE}"
+ABOVE = f"above the published {BASELINE}"
 BELOW = f"below the published {BASELINE}"
+CANNOT_TELL = f"cannot tell against the published {BASELINE}"
+ONE_SEED = "cannot tell (one seed)"
+SIDES = ("above", "below", "cannot tell", ONE_SEED)
 METRICS = (("ACC", "test_acc", "acc"), ("AUC", "test_auc", "auc"))  # label, this run's column, published column
 DECIMALS = 3  # the published precision
 PRECISION = "fp32"  # arithmetic of every benchmark run (see recipe())
@@ -475,12 +482,15 @@ def run_method(
 # tables
 # ----------------------------------------------------------------------------------------------
 def summarise(rows: Iterable[Mapping]) -> pd.DataFrame:
-    """One row per dataset and method: n seeds, mean test ACC and AUC, and their 95 % intervals
-    (:func:`dive.stats.summarize`: Student t over the seeds; NaN for a single seed, never a made-up interval)."""
+    """One row per dataset and method: n seeds, mean test ACC and AUC, their 95 % intervals
+    (:func:`dive.stats.summarize`: Student t over the seeds; NaN for a single seed, never a made-up interval)
+    and the per-seed values (``test_acc_values``: a tuple)."""
     from dive.stats import summarize
 
     df = pd.DataFrame(list(rows))
-    cols = ["dataset", "method", "n_seeds"] + [c for _, m, _ in METRICS for c in (m, f"{m}_ci_low", f"{m}_ci_high")]
+    cols = ["dataset", "method", "n_seeds"] + [
+        c for _, m, _ in METRICS for c in (m, f"{m}_ci_low", f"{m}_ci_high", f"{m}_values")
+    ]
     if df.empty:
         return pd.DataFrame(columns=cols)
     out = []
@@ -489,7 +499,7 @@ def summarise(rows: Iterable[Mapping]) -> pd.DataFrame:
         for _, m, _ in METRICS:
             values = g[m].astype(float).tolist()
             if any(math.isnan(v) for v in values):
-                row.update({m: math.nan, f"{m}_ci_low": math.nan, f"{m}_ci_high": math.nan})
+                row.update({m: math.nan, f"{m}_ci_low": math.nan, f"{m}_ci_high": math.nan, f"{m}_values": ()})
                 continue
             s = summarize(values)
             no_ci = s.ci_low is None
@@ -498,6 +508,7 @@ def summarise(rows: Iterable[Mapping]) -> pd.DataFrame:
                     m: s.mean,
                     f"{m}_ci_low": math.nan if no_ci else s.ci_low,
                     f"{m}_ci_high": math.nan if no_ci else s.ci_high,
+                    f"{m}_values": tuple(values),  # per seed, for the test against the published value
                 }
             )
         out.append(row)
@@ -516,22 +527,40 @@ def published(dataset: str, method: str = BASELINE) -> dict:
     return {"acc": float(hit["acc"].iloc[0]), "auc": float(hit["auc"].iloc[0])}
 
 
-def verdict(acc: float, auc: float, pub_acc: float, pub_auc: float) -> str:
-    """Both metrics at or above the published value (at its three decimals) -> :data:`ABOVE`; both below ->
-    :data:`BELOW`; otherwise says which one is below. An undefined AUC (nan) is said so."""
+def p_against_published(values: Sequence[float], published_value: float) -> float | None:
+    """Two-sided p of "the mean over seeds equals the published value": one-sample t-test
+    (``scipy.stats.ttest_1samp``, via :func:`dive.stats.paired_p` on value - published, which falls back to
+    the exact sign-flip test when every seed gives the same value). ``None`` with fewer than two seeds or an
+    undefined value."""
+    from dive.stats import paired_p
 
-    def at_or_above(x, ref):
-        return round(float(x), DECIMALS) >= ref
+    v = np.asarray(list(values), dtype=float)
+    if v.size < 2 or not np.all(np.isfinite(v)):
+        return None
+    return float(paired_p(v - float(published_value)))
 
-    if auc is None or math.isnan(auc):
-        side = "at or above" if at_or_above(acc, pub_acc) else "below"
-        return f"ACC {side} the published {BASELINE}; AUC undefined (a class absent from the test images)"
-    a, u = at_or_above(acc, pub_acc), at_or_above(auc, pub_auc)
-    if a and u:
-        return ABOVE
-    if not a and not u:
-        return BELOW
-    acc_side, auc_side = ("at or above" if ok else "below" for ok in (a, u))
+
+def side(mean: float, published_value: float, p: float | None, *, alpha: float = 0.05) -> str:
+    """``"above"`` / ``"below"`` where the (family-corrected) p < alpha, ``"cannot tell"`` where not, and
+    ``"cannot tell (one seed)"`` where there is no test (``p`` is ``None``)."""
+    if p is None:
+        return ONE_SEED
+    if p >= alpha or mean == published_value:
+        return "cannot tell"
+    return "above" if mean > published_value else "below"
+
+
+def verdict(acc_side: str, auc_side: str | None) -> str:
+    """The row's verdict from its two sides (:func:`side`; ``auc_side=None``: AUC undefined): :data:`ABOVE`
+    or :data:`BELOW` when both agree, :data:`CANNOT_TELL` (or ``"cannot tell (one seed)"``) when neither is
+    shown, otherwise ``"mixed: ACC ..., AUC ..."``."""
+    for x in (acc_side, auc_side):
+        if x is not None and x not in SIDES:
+            raise ValueError(f"verdict: a side is one of {SIDES}, got {x!r}")
+    if auc_side is None:
+        return f"ACC {acc_side} the published {BASELINE}; AUC undefined (a class absent from the test images)"
+    if acc_side == auc_side:
+        return {"above": ABOVE, "below": BELOW, "cannot tell": CANNOT_TELL, ONE_SEED: ONE_SEED}[acc_side]
     return f"mixed: ACC {acc_side}, AUC {auc_side} the published {BASELINE}"
 
 
@@ -567,8 +596,12 @@ def verdict_table(
     summary: pd.DataFrame, statuses: Sequence[FlagStatus], methods: Sequence[str], budget_label: str
 ) -> pd.DataFrame:
     """One row per dataset and method: this run's ACC/AUC (mean; 95 % interval over seeds when n > 1), the
-    published ResNet-18 (28), the differences and the verdict; one "not available" row per absent dataset."""
-    rows = []
+    published ResNet-18 (28), the differences, the p-values of the one-sample tests against the published
+    values (Holm over every test of the table: its family, ``frame.attrs["family"]``) and the verdict; one
+    "not available" row per absent dataset. Caption in ``frame.attrs["caption"]``."""
+    from dive.stats import holm
+
+    rows, tests = [], []  # tests: (row index, metric label, mean, published, p)
     for s in statuses:
         pub = published(s.flag)
         if not s.available:
@@ -596,9 +629,20 @@ def verdict_table(
                     row[f"test {label} 95% CI"] = f"[{h[f'{mine}_ci_low']:.3f}, {h[f'{mine}_ci_high']:.3f}]"
                 row[f"{BASELINE} {label}"] = pub[theirs]
                 row[f"Δ {label}"] = float(h[mine]) - pub[theirs]
-            row["verdict"] = verdict(h["test_acc"], h["test_auc"], pub["acc"], pub["auc"])
+                defined = not (label == "AUC" and pd.isna(h[mine]))
+                values = h.get(f"{mine}_values", ()) if defined else ()
+                p = p_against_published(values, pub[theirs]) if defined else None
+                tests.append((len(rows), label, float(h[mine]), pub[theirs], p, defined))
             row["budget"] = budget_label
             rows.append(row)
+    adjusted = holm([t[4] for t in tests])
+    family = sum(p is not None for p in adjusted)
+    sides: dict[int, dict] = {}
+    for (i, label, mean, pub_value, _p, defined), p_adj in zip(tests, adjusted, strict=True):
+        rows[i][f"p {label} (Holm)"] = p_adj
+        sides.setdefault(i, {})[label] = side(mean, pub_value, p_adj) if defined else None
+    for i, sd in sides.items():
+        rows[i]["verdict"] = verdict(sd["ACC"], sd["AUC"])
     cols = [
         "dataset",
         "method",
@@ -607,15 +651,24 @@ def verdict_table(
         "test ACC 95% CI",
         f"{BASELINE} ACC",
         "Δ ACC",
+        "p ACC (Holm)",
         "test AUC",
         "test AUC 95% CI",
         f"{BASELINE} AUC",
         "Δ AUC",
+        "p AUC (Holm)",
         "verdict",
         "budget",
     ]
     df = pd.DataFrame(rows)
-    return df[[c for c in cols if c in df.columns]]
+    df = df[[c for c in cols if c in df.columns]]
+    df.attrs["family"] = family
+    df.attrs["caption"] = (
+        f"one-sample t-test over the seeds of each mean against the published {BASELINE} (exact sign-flip test "
+        f"where the seeds agree exactly), Holm over the table's {family} tests; above / below where the corrected "
+        f"p < 0.05, else cannot tell; one seed: cannot tell"
+    )
+    return df
 
 
 def difference_heatmap(verdicts: pd.DataFrame, *, title: str | None = None):

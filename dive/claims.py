@@ -31,7 +31,21 @@ import pandas as pd
 from dive import reference as R
 from dive import stats
 
-__all__ = ["CLAIMS", "GROUPS", "Claim", "claims_html", "claims_table", "originals", "table5_group"]
+__all__ = [
+    "CLAIMS",
+    "GROUPS",
+    "HOLDS",
+    "NO_DIFFERENCE",
+    "Claim",
+    "claims_html",
+    "claims_table",
+    "legend_html",
+    "originals",
+    "table5_group",
+]
+
+#: ``Claim.expected`` of a claim that two or more configurations do *not* differ.
+NO_DIFFERENCE = "no difference"
 
 
 def table5_group(study: str, value: float) -> str:
@@ -76,7 +90,8 @@ GROUPS: dict[str, dict[str, str]] = {
 @dataclass(frozen=True)
 class Claim:
     """One finding of the original report. ``groups[0]`` is A, the configuration the report found better
-    (``expected="A better"``) or that it found no different from the rest (``expected="within noise"``)."""
+    (``expected="A better"``) or that it found no different from the rest (``expected="no difference"``, tested
+    for equivalence within ``margin``)."""
 
     id: str
     notebook: str
@@ -87,12 +102,22 @@ class Claim:
     original: tuple[float | None, ...]
     expected: str = stats.A_BETTER
     higher_is_better: bool = True
+    dataset: str = "medmnist"  # the key of its equivalence margin in dive.reference.EQUIVALENCE_MARGINS
 
     def __post_init__(self):
         if len(self.groups) < 2 or len(self.original) != len(self.groups):
             raise ValueError(f"claim {self.id!r}: need >= 2 groups and one original value (or None) per group")
-        if self.expected not in (stats.A_BETTER, stats.WITHIN_NOISE):
-            raise ValueError(f"claim {self.id!r}: expected must be {stats.A_BETTER!r} or {stats.WITHIN_NOISE!r}")
+        if self.expected not in (stats.A_BETTER, NO_DIFFERENCE):
+            raise ValueError(f"claim {self.id!r}: expected must be {stats.A_BETTER!r} or {NO_DIFFERENCE!r}")
+        if self.dataset not in R.EQUIVALENCE_MARGINS:
+            raise ValueError(f"claim {self.id!r}: no equivalence margin for {self.dataset!r}")
+        if self.expected == NO_DIFFERENCE and "loss" in self.metric:
+            raise ValueError(f"claim {self.id!r}: a claim of no difference needs a metric with a margin, not a loss")
+
+    @property
+    def margin(self) -> float | None:
+        """The equivalence margin of an accuracy claim (``None`` for a loss)."""
+        return None if "loss" in self.metric else R.EQUIVALENCE_MARGINS[self.dataset]
 
 
 def _g(notebook: str, *keys: str) -> tuple[str, ...]:
@@ -128,6 +153,7 @@ CLAIMS: tuple[Claim, ...] = (
         _g("01_mnist_simplecnn", "lr_0.001", "lr_0.01", "lr_0.1"),
         "val_accuracy",
         tuple(_t5("learning_rate", v) for v in (0.001, 0.01, 0.1)),
+        dataset="mnist",
     ),
     Claim(
         "mnist_batch_size",
@@ -137,7 +163,8 @@ CLAIMS: tuple[Claim, ...] = (
         _g("01_mnist_simplecnn", "batch_size_32", "batch_size_16", "batch_size_64"),
         "val_accuracy",
         tuple(_t5("batch_size", v) for v in (32, 16, 64)),
-        expected=stats.WITHIN_NOISE,
+        expected=NO_DIFFERENCE,
+        dataset="mnist",
     ),
     Claim(
         "mnist_activation",
@@ -147,7 +174,8 @@ CLAIMS: tuple[Claim, ...] = (
         _g("01_mnist_simplecnn", "leaky_relu", "relu"),
         "val_accuracy",
         (None, None),
-        expected=stats.WITHIN_NOISE,
+        expected=NO_DIFFERENCE,
+        dataset="mnist",
     ),
     Claim(
         "pathmnist_simplecnn_bn",
@@ -202,7 +230,7 @@ CLAIMS: tuple[Claim, ...] = (
         _g("06_alexnet_batchnorm", "batchnorm", "plain"),
         "val_accuracy",
         (float(_BN[2]), float(_BN[1])),
-        expected=stats.WITHIN_NOISE,
+        expected=NO_DIFFERENCE,
     ),
     Claim(
         "optimizer",
@@ -266,12 +294,14 @@ def _find(groups: dict, pattern: str) -> tuple[str | None, str | None]:
 
 
 def _per_seed(group: dict, metric: str) -> dict:
-    vals = (group.get("values") or {}).get(metric) or []
-    return {
-        s: v
-        for s, v in zip(group.get("seeds") or [], vals, strict=True)
-        if isinstance(v, (int, float)) and not isinstance(v, bool)
-    }
+    """``{pair key: value}``: the key is the run's recorded ``pair`` (:meth:`dive.outputs.Outputs.add_group`,
+    e.g. notebook 07's member 2 paired with the member-1 seed its ensemble was built from), else its seed."""
+    values = group.get("values") or {}
+    vals = values.get(metric) or []
+    seeds = group.get("seeds") or []
+    pairs = values.get("pair") or [None] * len(seeds)
+    keys = [s if p is None else p for s, p in zip(seeds, pairs, strict=True)]
+    return {k: v for k, v in zip(keys, vals, strict=True) if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def _fmt_original(claim: Claim, scale: float, digits: int) -> str:
@@ -280,8 +310,35 @@ def _fmt_original(claim: Claim, scale: float, digits: int) -> str:
     return " vs ".join("—" if v is None else f"{v * scale:.{digits}f}" for v in claim.original)
 
 
-def _evaluate(claim: Claim, m: dict, confidence: float) -> dict:
-    scale, digits = _scale(claim.metric)
+#: What the ``holds`` column says, with its rule (the per-comparison verdict words: :data:`dive.stats.VERDICTS`).
+HOLDS: dict[str, str] = {
+    "supported": "a claim of a direction: A better than every other group (Holm over the page's family)",
+    "contradicted": "a direction against the claim (another group better), or for a claim of no difference: "
+    "a difference beyond the margin",
+    "not supported (within noise)": "no direction shown, and the interval is narrow enough that the report's own "
+    "difference would have shown",
+    "equivalent": "a claim of no difference: every comparison equivalent within the margin (TOST; an "
+    "intersection-union test, so no correction is needed)",
+    "cannot tell": "the data cannot support a verdict: an interval wider than the report's claimed difference "
+    "(or the margin where it gave none), equivalence not shown within the margin, or a single run",
+    "not run": "the notebook or a group is missing",
+}
+
+
+@dataclass
+class _Evaluated:
+    """One claim's groups, values and unadjusted tests (before the page's family is corrected together)."""
+
+    claim: Claim
+    names: list[str]
+    summaries: list
+    comps: list  # stats.Comparison per other group (claims of a direction)
+    eqs: list  # stats.Equivalence per other group (claims of no difference)
+    notes: list[str]
+
+
+def _prepare(claim: Claim, m: dict, confidence: float) -> _Evaluated | str:
+    """The claim's tests, or why it cannot be run."""
     groups = {g["name"]: g for g in m.get("groups") or []}
     names, why = [], []
     for pattern in claim.groups:
@@ -297,58 +354,135 @@ def _evaluate(claim: Claim, m: dict, confidence: float) -> dict:
                 why.append(f"no {claim.metric} recorded for {name}")
             data[name] = vals
     if why:
-        return {"verdict": "not run", "holds": "not run", "why": "; ".join(why)}
+        return "; ".join(why)
     summaries = [stats.summarize(list(data[n].values()), confidence=confidence) for n in names]
-    this = "; ".join(f"{n}: {s.format(scale, digits)}" for n, s in zip(names, summaries, strict=True))
     a = names[0]
-    comps = [
-        stats.compare(data[a], data[b], names=(a, b), higher_is_better=claim.higher_is_better, confidence=confidence)
-        for b in names[1:]
-    ]
-    adjusted = stats.holm([c.p_value for c in comps]) if len(comps) > 1 else [c.p_value for c in comps]
-    alpha = 1 - confidence
-    verdicts = []
-    for c, p in zip(comps, adjusted, strict=True):
-        if len(comps) == 1 or p is None:
-            verdicts.append(c.verdict)
-        else:
-            verdicts.append(
-                stats.WITHIN_NOISE
-                if p >= alpha
-                else (stats.A_BETTER if (c.diff > 0) == claim.higher_is_better else stats.B_BETTER)
+    comps, eqs, notes = [], [], []
+    for b in names[1:]:
+        if claim.expected == stats.A_BETTER:
+            comps.append(
+                stats.compare(
+                    data[a], data[b], names=(a, b), higher_is_better=claim.higher_is_better, confidence=confidence
+                )
             )
-    named = [
-        {stats.A_BETTER: f"{c.a} better", stats.B_BETTER: f"{c.b} better"}.get(v, v)
-        for c, v in zip(comps, verdicts, strict=True)
-    ]
-    if len(comps) == 1:
-        verdict = named[0]
-        diff = comps[0].format_diff(scale, digits)
+            continue
+        common = [k for k in data[a] if k in data[b]]
+        if common:
+            if len(common) < max(len(data[a]), len(data[b])):
+                notes.append(f"{a} vs {b} paired on the {len(common)} seeds both have")
+            eqs.append(
+                stats.equivalence(
+                    {k: data[a][k] for k in common}, {k: data[b][k] for k in common}, claim.margin, alpha=1 - confidence
+                )
+            )
+        else:
+            eqs.append(stats.equivalence(data[a], data[b], claim.margin, paired=False, alpha=1 - confidence))
+    return _Evaluated(claim, names, summaries, comps, eqs, notes)
+
+
+def _claimed(claim: Claim, i: int) -> float | None:
+    """The report's own difference between A and group ``i`` (its size), or the margin where it gave none."""
+    a, b = claim.original[0], claim.original[i]
+    if a is not None and b is not None and a != b:
+        return abs(a - b)
+    return claim.margin
+
+
+def _name(v: str, a: str, b: str, margin: str) -> str:
+    return {
+        stats.A_BETTER: f"{a} better",
+        stats.B_BETTER: f"{b} better",
+        stats.EQUIVALENT: f"equivalent within ±{margin}",
+    }.get(v, v)
+
+
+def _joined(parts: list[str], others: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else "; ".join(f"vs {b}: {x}" for b, x in zip(others, parts, strict=True))
+
+
+def _num(x: float | None, scale: float, digits: int) -> str:
+    return "—" if x is None else f"{x * scale:.{digits}f}"
+
+
+def _finish(ev: _Evaluated, adjusted: list[float | None], family: int, confidence: float) -> dict:
+    """The row of one claim from its tests and the family-adjusted p-values of its directional ones."""
+    claim = ev.claim
+    scale, digits = _scale(claim.metric)
+    alpha = 1 - confidence
+    names = ev.names
+    others = names[1:]
+    this = "; ".join(f"{n}: {s.format(scale, digits)}" for n, s in zip(names, ev.summaries, strict=True))
+    margin = "—" if claim.margin is None else f"{claim.margin * scale:.{digits}f}"
+    if claim.expected == stats.A_BETTER:
+        verdicts, half, mde, diffs, padj = [], [], [], [], []
+        for i, (c, p) in enumerate(zip(ev.comps, adjusted, strict=True), 1):
+            hw = None if c.ci_low is None else (c.ci_high - c.ci_low) / 2
+            if p is None:
+                v = stats.SINGLE_RUN
+            elif p < alpha and not (c.ci_low <= 0 <= c.ci_high) and c.diff != 0:
+                v = stats.A_BETTER if (c.diff > 0) == claim.higher_is_better else stats.B_BETTER
+            else:
+                claimed = _claimed(claim, i)
+                no_spread = c.ci_low == c.ci_high  # the exact test could not reject: too few seeds to tell
+                v = stats.CANNOT_TELL if claimed is None or no_spread or hw > claimed else stats.WITHIN_NOISE
+            verdicts.append(v)
+            half.append("no spread" if c.ci_low is not None and c.ci_low == c.ci_high else _num(hw, scale, digits))
+            padj.append("—" if p is None else f"{p:.3g}")
+            mde.append(_num(stats.min_detectable(c.sd, c.n, alpha=alpha) if c.sd is not None else None, scale, digits))
+            diffs.append(c.format_diff(scale, digits) if c.ci_low != c.ci_high else f"{c.diff * scale:+.{digits}f}")
+        named = [_name(v, c.a, c.b, margin) for c, v in zip(ev.comps, verdicts, strict=True)]
+        if stats.SINGLE_RUN in verdicts:
+            holds = "cannot tell (single run)"
+        elif all(v == stats.A_BETTER for v in verdicts):
+            holds = "supported"
+        elif stats.B_BETTER in verdicts:
+            holds = "contradicted"
+        elif stats.CANNOT_TELL in verdicts:
+            holds = "cannot tell (interval wider than the claimed difference)"
+        else:
+            holds = "not supported (within noise)"
+        better = "lower" if not claim.higher_is_better else "higher"
+        tested = f"A {better} than each (two-sided, {confidence:.0%}; Holm over the page's {family})"
+        methods = sorted({c.method for c in ev.comps if c.method != "none"})
+        how = ", ".join(methods) + f"; Holm over the page's {family} directional comparisons"
+        ns = [c.n for c in ev.comps]
     else:
-        verdict = "; ".join(f"vs {c.b}: {v}" for c, v in zip(comps, named, strict=True))
-        diff = "; ".join(f"vs {c.b}: {c.format_diff(scale, digits)}" for c in comps)
-    if any(v == stats.SINGLE_RUN for v in verdicts):
-        holds = "cannot tell (single run)"
-    elif claim.expected == stats.A_BETTER:
-        holds = (
-            "supported"
-            if all(v == stats.A_BETTER for v in verdicts)
-            else "contradicted"
-            if any(v == stats.B_BETTER for v in verdicts)
-            else "not supported (within noise)"
-        )
-    else:
-        # no difference found is not proof of none: say "consistent", with the number of seeds
-        n_pairs = min(c.n for c in comps)
-        holds = (
-            f"consistent (no difference found, n={n_pairs})"
-            if all(v == stats.WITHIN_NOISE for v in verdicts)
-            else "contradicted (a difference)"
-        )
-    n = min(s.n for s in summaries)
-    methods = sorted({c.method for c in comps if c.method != "none"})
-    why = ", ".join(methods) + (f"; Holm over {len(comps)} comparisons" if len(comps) > 1 else "")
-    return {"this run": this, "n": n, "difference (A - B)": diff, "verdict": verdict, "holds": holds, "why": why}
+        verdicts = [stats.SINGLE_RUN if e.n < 2 else e.verdict for e in ev.eqs]
+        named = [_name(v, names[0], b, margin) for v, b in zip(verdicts, others, strict=True)]
+        half = ["no spread" if e.lo is not None and e.lo == e.hi else _num(e.half_width, scale, digits) for e in ev.eqs]
+        padj = ["—" if e.p is None else f"{e.p:.3g}" for e in ev.eqs]
+        mde = [_num(e.mde, scale, digits) for e in ev.eqs]
+        diffs = [
+            f"{e.diff * scale:+.{digits}f}"
+            + ("" if e.lo is None or e.lo == e.hi else f" [{e.lo * scale:+.{digits}f}, {e.hi * scale:+.{digits}f}]")
+            for e in ev.eqs
+        ]
+        if stats.SINGLE_RUN in verdicts:
+            holds = "cannot tell (single run)"
+        elif all(v == stats.EQUIVALENT for v in verdicts):
+            holds = f"equivalent (within ±{margin})"
+        elif stats.DIFFERENT in verdicts:
+            holds = f"contradicted (a difference beyond ±{margin})"
+        else:
+            holds = f"cannot tell (not shown within ±{margin})"
+        tested = f"equivalence within ±{margin} (TOST, {1 - 2 * alpha:.0%} interval)"
+        how = ", ".join(sorted({e.method for e in ev.eqs if e.method != "none"})) or "none"
+        ns = [e.n for e in ev.eqs]
+    if ev.notes:
+        how += "; " + "; ".join(ev.notes)
+    return {
+        "this run": this,
+        "n": min(s.n for s in ev.summaries),
+        "n (pairs)": _joined([str(n) for n in ns], others),
+        "tested": tested,
+        "difference (A - B)": _joined(diffs, others),
+        "half-width": _joined(half, others),
+        "detectable (80 % power)": _joined(mde, others),
+        "p": _joined(padj, others),
+        "verdict": _joined(named, others),
+        "holds": holds,
+        "how": how,
+    }
 
 
 def claims_table(
@@ -360,17 +494,25 @@ def claims_table(
 ) -> pd.DataFrame:
     """One row per claim: the report's numbers beside this run's mean ± 95 % interval over seeds and a verdict.
 
-    Reads ``<reports_dir>/<profile>/<notebook>/metrics.json``. Columns: ``claim``, ``notebook``, ``source``,
-    ``metric``, ``groups`` (A first), ``original`` (the report's single runs, percent for accuracies),
-    ``this run`` (mean ± half-width of the t interval, n), ``n`` (fewest seeds of the groups), ``difference
-    (A - B)`` (paired by seed, with its interval), ``verdict`` (Holm-adjusted when A is compared with more
-    than one group), ``holds`` (supported / not supported (within noise) / contradicted / cannot tell (single
-    run) / not run; for a claim of *no* difference: consistent (no difference found, n=...) / contradicted (a
-    difference)), ``data`` (the dataset, or SYNTHETIC) and ``how`` (the test, or why the claim was not run).
+    Reads ``<reports_dir>/<profile>/<notebook>/metrics.json``. One family per page: every directional
+    comparison on the page (a claim of a direction compares A with each other group) is corrected together
+    with Holm's step-down method (``frame.attrs["family"]`` = their number). A claim of *no* difference is
+    tested for equivalence (TOST) against its margin (:data:`dive.reference.EQUIVALENCE_MARGINS`).
+
+    Columns: ``claim``, ``notebook``, ``source``, ``metric``, ``groups`` (A first), ``original`` (the report's
+    single runs, percent for accuracies), ``this run`` (mean ± half-width of the t interval, n), ``n``
+    (fewest seeds of the groups), ``n (pairs)`` per comparison, ``tested`` (the direction or the margin),
+    ``difference (A - B)`` (paired by seed, with its interval: 95 % for a direction, 90 % for equivalence),
+    ``half-width`` of that interval, ``detectable (80 % power)`` (the smallest difference this n detects from
+    the observed spread, :func:`dive.stats.min_detectable`), ``p`` (a direction: Holm-adjusted over the page's
+    family; equivalence: the larger TOST p), ``verdict`` (words of
+    :data:`dive.stats.VERDICTS`; a comparison that shows no direction says "cannot tell" when its half-width
+    exceeds the report's claimed difference, or the margin where the report gave none), ``holds``
+    (:data:`HOLDS`), ``data`` (the dataset, or SYNTHETIC) and ``how`` (the test, or why the claim was not run).
     """
     base = Path(reports_dir) / profile
     cache: dict[str, dict | None] = {}
-    rows = []
+    rows, prepared = [], []
     for claim in claims:
         if claim.notebook not in cache:
             path = base / claim.notebook / "metrics.json"
@@ -386,41 +528,71 @@ def claims_table(
             "original": _fmt_original(claim, scale, digits),
             "this run": "",
             "n": None,
+            "n (pairs)": "",
+            "tested": "",
             "difference (A - B)": "",
+            "half-width": "",
+            "detectable (80 % power)": "",
+            "p": "",
             "verdict": "not run",
             "holds": "not run",
             "data": "",
             "how": "",
         }
+        ev = None
         if m is None:
             row["how"] = f"not run: no {base / claim.notebook / 'metrics.json'}"
         else:
             ds = m.get("dataset")
             row["data"] = "SYNTHETIC" if m.get("synthetic") else (", ".join(ds) if isinstance(ds, list) else str(ds))
-            res = _evaluate(claim, m, confidence)
-            why = res.pop("why")
-            row.update(res)
-            row["how"] = f"not run: {why}" if res["verdict"] == "not run" else why
+            ev = _prepare(claim, m, confidence)
+            if isinstance(ev, str):
+                row["how"], ev = f"not run: {ev}", None
         rows.append(row)
+        prepared.append(ev)
+    # one family per page: every directional comparison with a p-value, corrected together
+    slots = [(k, j) for k, ev in enumerate(prepared) if ev is not None for j in range(len(ev.comps))]
+    ps = [prepared[k].comps[j].p_value for k, j in slots]
+    adjusted_all = stats.holm(ps)
+    family = sum(p is not None for p in adjusted_all)
+    adjusted: dict[int, list] = {}
+    for (k, _j), p in zip(slots, adjusted_all, strict=True):
+        adjusted.setdefault(k, []).append(p)
+    for k, ev in enumerate(prepared):
+        if ev is not None:
+            rows[k].update(_finish(ev, adjusted.get(k, []), family, confidence))
     df = pd.DataFrame(rows)
     df["n"] = df["n"].astype("Int64")
+    df.attrs["family"] = family
     df.attrs["caption"] = (
         f"Each claim of the original report (its single-run numbers) against this run's groups over "
         f"seeds: mean ± half-width of the {confidence:.0%} t interval (n seeds); difference A - B "
-        f"paired by seed with its {confidence:.0%} interval; verdict 'within noise' when the interval "
-        f"contains 0; comparisons of A with several groups use the paired t-test with Holm's "
-        f"correction. Accuracies in percent, losses as they are."
+        f"paired by seed with its interval. Claims of a direction: two-sided paired t-tests (the exact "
+        f"sign-flip test where the differences have no spread), Holm's correction over the page's whole "
+        f"family of {family} directional comparisons, {confidence:.0%} intervals. Claims of no difference: "
+        f"equivalence (TOST) within the stated margin, {1 - 2 * (1 - confidence):.0%} intervals. "
+        f"'detectable' is the smallest difference this n detects at 80 % power from the observed spread. "
+        f"Accuracies in percent, losses as they are."
     )
     return df
+
+
+def legend_html() -> str:
+    """The verdict words and what ``holds`` says, with their rules, as a short HTML legend."""
+    items = [f"<li><b>{html.escape(w)}</b>: {html.escape(rule)}</li>" for w, rule in stats.VERDICTS.items()]
+    items += [f"<li><b>holds: {html.escape(w)}</b>: {html.escape(rule)}</li>" for w, rule in HOLDS.items()]
+    return f'<div class="legend small"><p><b>Verdict words</b> (alpha 0.05)</p><ul>{"".join(items)}</ul></div>'
 
 
 def claims_html(
     table: pd.DataFrame | str | os.PathLike, profile: str = "quick", *, title: str = "Claims and evidence"
 ) -> str:
-    """The claims table as an HTML section for the assembled report (a table, or the reports dir to read)."""
+    """The claims table as an HTML section for the assembled report (a table, or the reports dir to read),
+    with the legend of the verdict words under it."""
     df = table if isinstance(table, pd.DataFrame) else claims_table(table, profile)
     caption = df.attrs.get("caption", "")
-    cols = ["claim", "source", "original", "this run", "difference (A - B)", "verdict", "holds", "data"]
+    cols = ["claim", "source", "original", "this run", "n (pairs)", "tested", "difference (A - B)", "half-width"]
+    cols += ["detectable (80 % power)", "p", "verdict", "holds", "data"]
     shown = df[[c for c in cols if c in df.columns]].copy()
     shown.insert(1, "groups (A vs B)", df["groups"])
     parts = [f'<section class="claims"><h2>{html.escape(title)}</h2>']
@@ -431,5 +603,6 @@ def claims_html(
         )
     parts.append(f"<p>{html.escape(caption)}</p>")
     parts.append(shown.to_html(index=False, escape=True, na_rep="—", classes="claims-table", border=0))
+    parts.append(legend_html())
     parts.append("</section>")
     return "\n".join(parts)

@@ -377,17 +377,31 @@ class Outputs:
         self.write()
         return run
 
-    def add_group(self, name: str, runs: Iterable[str] | None = None, *, values=None) -> dict:
+    def add_group(
+        self, name: str, runs: Iterable[str] | None = None, *, values=None, pairs: Mapping | None = None
+    ) -> dict:
         """Gather seeds of one configuration under ``name`` in ``metrics.json``'s ``groups``.
 
         ``runs``: names of recorded runs (every seed of each). ``values``: per-seed numbers that are not a
         run's own metrics (e.g. Table 5's accuracy read at a given epoch): a frame with a ``seed`` column and
         one column per metric, or ``{seed: {metric: value}}``. A group given here replaces the automatic
         group of the same name (runs are grouped by their ``group``, by default their name).
+
+        ``pairs``: ``{seed: pair key}`` for every seed of the group, recorded as its ``pair`` values: the key
+        on which comparisons pair this group's runs with another group's (whose key is its seed unless it
+        records its own ``pair``). For runs built from one another with different seeds, e.g. notebook 07's
+        ensemble *i* from member-1 run *i* (seed s) and member-2 run *i* (another seed): member 2's pair key is
+        the member-1 seed, so the comparison is paired as the runs were, not guessed.
         """
         _check_name(name)
         if (runs is None) == (values is None):
             raise ValueError(f"group {name!r}: give either runs (run names) or values (per-seed metrics)")
+        if pairs is not None:
+            if runs is None:
+                raise ValueError(f"group {name!r}: pairs go with runs; with values, give a 'pair' column")
+            keys = list(dict(pairs).values())
+            if len(set(map(str, keys))) != len(keys):
+                raise ValueError(f"group {name!r}: a pair key appears more than once in {dict(pairs)}")
         if runs is not None:
             runs = [runs] if isinstance(runs, str) else [str(r) for r in runs]
             known = list(dict.fromkeys(r["name"] for r in self.runs))
@@ -403,7 +417,17 @@ class Outputs:
                     f"group {name!r}: seed(s) {', '.join(twice)} appear in more than one of the runs "
                     f"{runs}; a group holds one configuration, one run per seed"
                 )
+            if pairs is not None:
+                missing = [x for x in seeds if x not in pairs]
+                extra = [x for x in pairs if x not in seeds]
+                if missing or extra:
+                    raise ValueError(
+                        f"group {name!r}: pairs must name every seed of the runs once; seeds without a pair key: "
+                        f"{missing}, keys for seeds not in the runs: {extra}"
+                    )
             entry = {"name": name, "runs": runs, "values": None}
+            if pairs is not None:
+                entry["pairs"] = [[k, v] for k, v in dict(pairs).items()]
         else:
             if isinstance(values, pd.DataFrame):
                 if "seed" not in values.columns:
@@ -435,6 +459,8 @@ class Outputs:
                 names = g["runs"] if g is not None else None
                 members = [r for r in self.runs if (r["name"] in names if names is not None else r["group"] == gname)]
                 per_seed = {r["seed"]: _run_values(r) for r in members}  # seed None: an unseeded run
+                for seed, key in (g or {}).get("pairs") or []:
+                    per_seed[seed]["pair"] = key
                 run_names = list(dict.fromkeys(r["name"] for r in members))
             else:
                 per_seed = {
@@ -446,6 +472,8 @@ class Outputs:
             values = {m: [per_seed[s].get(m) for s in seeds] for m in metrics}
             summary = {}
             for m, vals in values.items():
+                if m == "pair":  # a key, not a metric
+                    continue
                 present = [v for v in vals if isinstance(v, (int, float)) and not isinstance(v, bool)]
                 if present:
                     s = summarize(present)
@@ -541,7 +569,13 @@ def groups_frame(groups: list[dict]) -> pd.DataFrame:
     for g in groups:
         for i, seed in enumerate(g["seeds"]):
             rows.append({"config": g["name"], "seed": seed, **{m: v[i] for m, v in g["values"].items()}})
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    if "pair" in df.columns:  # some group records its pairing: the others pair on their seed
+        df["pair"] = [
+            s if p is None or (isinstance(p, float) and math.isnan(p)) else p
+            for s, p in zip(df["seed"], df["pair"], strict=True)
+        ]
+    return df
 
 
 def load_metrics(path: str | os.PathLike) -> dict:

@@ -7,11 +7,16 @@ over several seeds and compared as follows (scipy does the arithmetic):
 * :func:`summarize` -- mean, sample standard deviation (ddof 1) and a 95 % confidence interval of
   the mean: Student t over the seeds (``scipy.stats.t``, the default) or a percentile bootstrap
   (``scipy.stats.bootstrap``). One seed gives the mean and **no** interval (never a fake one).
-* :func:`compare` -- the difference A - B of two configurations **paired by seed** (both ran with
-  the same seeds), its 95 % interval and p-value (paired t-test, ``scipy.stats.ttest_rel``) and a
-  verdict: ``"A better"``, ``"B better"``, ``"within noise"`` (the interval contains 0) or
-  ``"single run: no interval"`` (n = 1). When the two share no seed at all the comparison is
-  unpaired (Welch's t-test) and says so in ``method``.
+* :func:`compare` -- the difference A - B of two configurations **paired by seed** (or by a recorded
+  pair key), its 95 % interval and p-value (paired t-test, :func:`paired_p`; the exact sign-flip
+  permutation test when the differences have no spread, so identical differences never show a
+  direction below 6 seeds) and a verdict: ``"A better"``, ``"B better"`` (p < 0.05 and an interval
+  without 0), ``"within noise"`` or ``"single run: no interval"`` (n = 1). When the two share no
+  seed at all the comparison is unpaired (Welch's t-test) and says so in ``method``.
+* :func:`equivalence` -- two one-sided tests (TOST) of ``|A - B| < margin`` (margins:
+  :data:`dive.reference.EQUIVALENCE_MARGINS`): ``"equivalent within ±m"``, ``"different"`` or
+  ``"cannot tell"``. :func:`min_detectable`: the smallest difference n seeds detect at 80 % power.
+  The verdict words and their exact rules: :data:`VERDICTS`.
 * :func:`compare_to_reference` -- several configurations each against one reference, with the
   Holm step-down correction of the paired t-tests' p-values (:func:`holm`) and the adjusted verdict.
 * :func:`summary_table`, :func:`comparison_table` -- the tables a notebook shows; the latter sets
@@ -216,6 +221,7 @@ class Comparison:
     # "Welch t (unpaired)", "exact permutation (unpaired, no spread)" or "none"
     higher_is_better: bool = True
     confidence: float = CONFIDENCE
+    sd: float | None = None  # of the paired differences (None: unpaired, one pair, or no spread)
 
     @property
     def better(self) -> str | None:
@@ -428,6 +434,7 @@ def compare(
         how,
         higher_is_better,
         confidence,
+        None if lo == hi else float(d.std(ddof=1)),
     )
 
 

@@ -85,12 +85,26 @@ def _rows(values):
 
 
 def test_verdicts_by_hand():
-    # breastmnist's published ResNet-18 (28): ACC 0.863, AUC 0.901
-    assert B.verdict(0.8632, 0.95, 0.863, 0.901) == B.ABOVE  # 0.8632 -> 0.863: equal at the published precision
-    assert B.verdict(0.85, 0.88, 0.863, 0.901) == B.BELOW
-    assert B.verdict(0.90, 0.85, 0.863, 0.901) == "mixed: ACC at or above, AUC below the published ResNet-18 (28)"
-    assert B.verdict(0.80, 0.95, 0.863, 0.901) == "mixed: ACC below, AUC at or above the published ResNet-18 (28)"
-    assert "AUC undefined" in B.verdict(0.9, math.nan, 0.863, 0.901)
+    assert B.verdict("above", "above") == B.ABOVE == "above the published ResNet-18 (28)"
+    assert B.verdict("below", "below") == B.BELOW
+    assert B.verdict("cannot tell", "cannot tell") == B.CANNOT_TELL
+    assert B.verdict(B.ONE_SEED, B.ONE_SEED) == "cannot tell (one seed)"
+    assert B.verdict("above", "below") == "mixed: ACC above, AUC below the published ResNet-18 (28)"
+    assert B.verdict("cannot tell", "below") == "mixed: ACC cannot tell, AUC below the published ResNet-18 (28)"
+    assert "AUC undefined" in B.verdict("above", None)
+    with pytest.raises(ValueError, match="a side is one of"):
+        B.verdict("at or above", "above")
+    # one seed: no test, whatever the value (one run against one published number cannot tell)
+    assert B.p_against_published([0.99], 0.5) is None and B.side(0.99, 0.5, None) == B.ONE_SEED
+    # several seeds: scipy's one-sample t-test against the published value
+    from scipy import stats as st
+
+    vals = [0.80, 0.84, 0.82]
+    assert B.p_against_published(vals, 0.863) == pytest.approx(st.ttest_1samp(vals, 0.863).pvalue)
+    assert B.side(0.82, 0.863, 0.01) == "below" and B.side(0.82, 0.863, 0.06) == "cannot tell"
+    assert B.side(0.90, 0.863, 0.01) == "above"
+    # seeds that agree exactly: the exact sign-flip test, 2 / 2^3 = 0.25 -> cannot tell
+    assert B.p_against_published([0.9, 0.9, 0.9], 0.863) == pytest.approx(0.25)
 
 
 def test_summary_and_tables_on_hand_made_runs(root):
@@ -131,13 +145,20 @@ def test_summary_and_tables_on_hand_made_runs(root):
     assert len(v) == 2 * 2 + 10  # two methods on two present datasets, one row per absent dataset
     b = v[(v["dataset"] == "breastmnist")].set_index("method")
     assert b.loc["SimpleCNN (report)", "Δ ACC"] == pytest.approx(0.82 - 0.863)
-    assert b.loc["SimpleCNN (report)", "verdict"] == B.BELOW
+    # the only tests: breastmnist SimpleCNN's three seeds against ACC 0.863 and AUC 0.901 (family of 2).
+    # ACC: t = -0.043 / (0.02 / sqrt 3) = -3.72, df 2: p = 1 - |t| / sqrt(2 + t^2) = 0.0653;
+    # AUC: (0.85, 0.87, 0.86): t = -0.041 / (0.01 / sqrt 3) = -7.10, p = 0.0193. Holm: 0.0386 (below), 0.0653
+    assert v.attrs["family"] == 2 and "Holm over the table's 2 tests" in v.attrs["caption"]
+    t_acc, t_auc = -0.043 / (0.02 / np.sqrt(3)), -0.041 / (0.01 / np.sqrt(3))
+    p_acc, p_auc = (1 - abs(t) / np.sqrt(2 + t * t) for t in (t_acc, t_auc))
+    assert b.loc["SimpleCNN (report)", "p AUC (Holm)"] == pytest.approx(2 * p_auc)
+    assert b.loc["SimpleCNN (report)", "p ACC (Holm)"] == pytest.approx(max(p_acc, 2 * p_auc))
+    assert b.loc["SimpleCNN (report)", "verdict"] == "mixed: ACC cannot tell, AUC below the published ResNet-18 (28)"
     assert b.loc["SimpleCNN (report)", "test ACC 95% CI"].startswith("[")
-    assert b.loc["ResNet-18 (28), MedMNIST recipe", "verdict"] == B.ABOVE  # 0.90 >= 0.863, 0.95 >= 0.901
+    # one seed: 0.90 and 0.95 lie above 0.863 and 0.901, but a single run cannot tell
+    assert b.loc["ResNet-18 (28), MedMNIST recipe", "verdict"] == "cannot tell (one seed)"
     p = v[v["dataset"] == "pneumoniamnist"].set_index("method")
-    # published pneumoniamnist ResNet-18 (28): ACC 0.854, AUC 0.944
-    assert p.loc["SimpleCNN (report)", "verdict"] == B.ABOVE
-    assert p.loc["ResNet-18 (28), MedMNIST recipe", "verdict"].startswith("mixed: ACC below, AUC at or above")
+    assert (p["verdict"] == "cannot tell (one seed)").all()
     assert isinstance(p.loc["SimpleCNN (report)", "test ACC 95% CI"], float)  # NaN: single run, no interval
     absent = v[v["dataset"] == "octmnist"].iloc[0]
     assert absent["method"] == "—" and absent["verdict"].startswith("not available: place octmnist.npz")

@@ -17,19 +17,29 @@ from dive.models import MODEL_NAMES, build_model
 from dive.synthetic import class_regions, write_synthetic_root
 
 
-@pytest.fixture(scope="module")
-def learned(tmp_path_factory):
-    root = write_synthetic_root(
-        tmp_path_factory.mktemp("regions"), ["pathmnist"], sizes={"train": 360, "val": 60, "test": 60}, signal="regions"
-    )
-    ds = data.load("pathmnist", root)
+def _learn(ds, seed):
     run = experiment.run(
-        ds, "simplecnn", epochs=3, batch_size=32, lr=2e-3, evaluate_test=True, device="cpu", quiet=True, seed=0
+        ds, "simplecnn", epochs=3, batch_size=32, lr=2e-3, evaluate_test=True, device="cpu", quiet=True, seed=seed
     )
     e = explain.Explainer.from_run(run, ds, device="cpu")
     x = ds.test.images[:16]
     targets = e.predict(x)
     maps = e.explain(x, ["integrated_gradients", "gradcam"], targets)
+    return run, e, x, targets, maps
+
+
+@pytest.fixture(scope="module")
+def regions_data(tmp_path_factory):
+    root = write_synthetic_root(
+        tmp_path_factory.mktemp("regions"), ["pathmnist"], sizes={"train": 360, "val": 60, "test": 60}, signal="regions"
+    )
+    return data.load("pathmnist", root)
+
+
+@pytest.fixture(scope="module")
+def learned(regions_data):
+    ds = regions_data
+    run, e, x, targets, maps = _learn(ds, 0)
     return {
         "data": ds,
         "run": run,
@@ -41,6 +51,16 @@ def learned(tmp_path_factory):
     }
 
 
+@pytest.fixture(scope="module")
+def learned_seeds(learned, regions_data):
+    """The same model trained with three seeds (0 is ``learned``): per seed its maps and class regions."""
+    out = [learned]
+    for seed in (1, 2):
+        run, _e, _x, targets, maps = _learn(regions_data, seed)
+        out.append({"run": run, "maps": maps, "regions": class_regions(regions_data.num_classes, 28)[targets]})
+    return out
+
+
 def test_the_model_learned_the_regions(learned):
     # chance is 1/9; the tests below only mean something for a model that learned the signal
     assert learned["run"].test["accuracy"] >= 0.8, learned["run"].test["accuracy"]
@@ -48,11 +68,20 @@ def test_the_model_learned_the_regions(learned):
     assert (learned["targets"] == y).mean() >= 0.8
 
 
-def test_ig_and_gradcam_put_their_mass_in_the_class_region_and_random_does_not(learned):
+def test_ig_and_gradcam_put_their_mass_in_the_class_region_and_random_does_not(learned, learned_seeds):
     share = learned["regions"].reshape(16, -1).mean(1).mean()  # the region's area share (about 1/9)
-    for method in ("integrated_gradients", "gradcam"):
-        mass = explain.mass_in_region(learned["maps"][method], learned["regions"]).mean()
-        assert mass >= 2 * share, (method, mass, share)
+    # over three training seeds, per seed: the median image puts at least twice the area share of its map's
+    # mass in the class's cell, and so do at least half of the 16 images one by one (not one seed's mean).
+    # Measured (seeds 0, 1, 2): Integrated Gradients median 0.91 / 0.92 / 0.89, every image above 2 x share;
+    # Grad-CAM median 0.34 / 0.31 / 0.32, 62 % / 81 % / 62 % of the images above (2 x share = 0.226)
+    for k, seed_run in enumerate(learned_seeds):
+        assert seed_run["run"].test["accuracy"] >= 0.8, (k, seed_run["run"].test["accuracy"])
+        share = seed_run["regions"].reshape(16, -1).mean(1).mean()
+        for method in ("integrated_gradients", "gradcam"):
+            mass = explain.mass_in_region(seed_run["maps"][method], seed_run["regions"])
+            above = float((mass >= 2 * share).mean())
+            assert np.median(mass) >= 2 * share and above >= 0.5, (k, method, np.median(mass), above, share)
+    share = learned["regions"].reshape(16, -1).mean(1).mean()
     random_map = np.random.default_rng(0).standard_normal(learned["maps"]["gradcam"].shape)
     mass = explain.mass_in_region(random_map, learned["regions"]).mean()
     assert mass < 2 * share and abs(mass - share) < 0.05, (mass, share)
@@ -93,11 +122,16 @@ def test_cascading_randomisation_lowers_the_correlation(learned):
     maps = {k: v[:8] for k, v in learned["maps"].items()}
     c = explain.cascading_randomisation(e, x, t, ["integrated_gradients", "gradcam"], stages=2, maps=maps)
     last = c[c["layers_randomised"] == c["of_layers"]].set_index("method")["spearman"]
-    # trained vs itself is 1; with every layer random the maps must move away from the trained ones
-    assert last["integrated_gradients"] < 0.8, c
-    assert last["gradcam"] < 0.5, c
     v = explain.sanity_verdicts(c).set_index("method")["verdict"]
-    assert v["gradcam"].startswith("passes")
+    threshold = explain.SANITY_THRESHOLD  # the notebook's verdict and this test use the same bar
+    # Grad-CAM's maps depend on the learned weights: with every layer random they no longer correlate
+    assert last["gradcam"] <= threshold and v["gradcam"] == "passes: maps depend on the learned weights", c
+    # Integrated Gradients with a black baseline multiplies the gradient by the image, so its maps keep the
+    # image's structure for a random network (Adebayo et al. 2018 found the same for Gradient x Input):
+    # measured 0.63 / 0.60 / 0.63 for training seeds 0 / 1 / 2 with all nine layers random. It fails the check,
+    # and the test asserts the verdict the notebook shows rather than a looser bound
+    assert last["integrated_gradients"] > threshold, c
+    assert v["integrated_gradients"] == f"fails: maps barely change (Spearman > {threshold})"
     # the trained model itself was left untouched
     assert (e.predict(x) == t).all()
 

@@ -66,7 +66,7 @@ def test_smoke_verdicts_runs_and_a_learned_value(smoke):
     for _, v in verdicts.iterrows():
         pub = benchmark.published(v["dataset"])
         assert v["Δ ACC"] == pytest.approx(v["test ACC"] - pub["acc"], abs=1e-4)
-        assert v["verdict"] == benchmark.verdict(v["test ACC"], v["test AUC"], pub["acc"], pub["auc"])
+        assert v["n_seeds"] == 1 and v["verdict"] == "cannot tell (one seed)"  # one run cannot tell
     m = _metrics(smoke)
     assert m["synthetic"] is True and m["dataset"] == ["pneumoniamnist", "chestmnist"]
     runs = {r["name"]: r for r in m["runs"]}

@@ -72,10 +72,27 @@ def test_claims_and_evidence_page_in_html_and_pdf(smoke_report):
     assert len(ran) >= 3 and (ran["n"] >= 1).all()
     two_seeds = table[table["notebook"].isin(["02_pathmnist_simplecnn", "04_alexnet_balancing"])]
     assert len(two_seeds) >= 2 and (two_seeds["n"] == 2).all()
-    assert two_seeds["verdict"].str.contains("better|within noise|consistent|contradicted").all()
+    assert two_seeds["verdict"].str.contains("better|within noise|equivalent|different|cannot tell").all()
+    # one family per page: every directional comparison with a test (at least two pairs), counted from metrics.json
+    family = 0
+    for c in claims.CLAIMS:
+        path = smoke_report / c.notebook / "metrics.json"
+        if c.expected != "A better" or not path.is_file():
+            continue
+        groups = {g["name"]: g for g in json.loads(path.read_text(encoding="utf-8"))["groups"]}
+        found = [claims._find(groups, pattern)[0] for pattern in c.groups]
+        if None not in found:
+            keys = [set(claims._per_seed(groups[g], c.metric)) for g in found]
+            family += sum(len(keys[0] & k) >= 2 for k in keys[1:])
+    assert table.attrs["family"] == family >= 3  # smoke: notebook 02's one and 04's two comparisons over 2 seeds
+    # notebook 07 records how its ensembles were built: member 2 (other seeds) pairs with member 1's seed
+    g7 = {g["name"]: g for g in json.loads((smoke_report / "07_resnet_tuning" / "metrics.json").read_text())["groups"]}
+    member1, member2 = (next(g for n, g in g7.items() if n.endswith(f"_member{k}")) for k in (1, 2))
+    assert member2["values"]["pair"] == member1["seeds"] != member2["seeds"]
     html = (smoke_report / "report.html").read_text()
     section = html[html.index('id="claims"') : html.index('id="discussion"')]
     assert "95 %" in section and "Balancing" in unescape(section) or "balancing" in unescape(section)
+    assert "Verdict words" in section and "<b>cannot tell</b>" in section  # the legend under the table
     pages = [re.sub(r"\s+", " ", p.extract_text() or "") for p in PdfReader(str(smoke_report / "report.pdf")).pages]
     claims_pages = [t for t in pages if "4 Claims and evidence" in t and "verdict" in t]
     assert claims_pages, "the claims page is in the PDF"

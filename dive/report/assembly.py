@@ -289,6 +289,7 @@ class Section:
     blocks: list[Block] = field(default_factory=list)
     html: str | None = None  # a Markdown section rendered
     table: Table | None = None  # a table of the section's own (the claims)
+    after: str | None = None  # HTML under that table (the claims' legend of verdict words)
     empty: str | None = None  # shown when there is nothing
 
 
@@ -385,17 +386,25 @@ def claims_section(reports_dir: Path, profile: str) -> tuple[str, Table | None]:
     from dive import claims
 
     df = claims.claims_table(reports_dir, profile)
-    cols = ["claim", "groups", "original", "this run", "difference (A - B)", "verdict", "holds"]
+    cols = ["claim", "groups", "original", "this run", "n (pairs)", "tested", "difference (A - B)", "half-width"]
+    cols += ["detectable (80 % power)", "p", "verdict", "holds"]
     shown = df[[c for c in cols if c in df.columns]]
     intro = (
         "<p>Each finding of the original report, its own single-run numbers, and what this run's seeds say: "
         "mean ± half-width of the 95 % t interval over the seeds (n), the difference paired by seed with its "
-        "interval, and the verdict (Holm-corrected where a configuration is compared with several others). "
-        '"Within noise" means the interval of the difference contains 0; a single seed gives no interval.</p>'
+        "interval, its half-width and the smallest difference these seeds could detect (80 % power). Claims of a "
+        "direction: Holm's correction over every directional comparison on this page; claims of no difference: "
+        "equivalence within a stated margin (TOST). The verdict words are explained under the table.</p>"
     )
     if "data" in df.columns and (df["data"] == "SYNTHETIC").any():
         intro = f'<p class="warn">{SYNTHETIC_LINE}</p>' + intro
     return intro, (Table.from_frame(shown) if len(shown) else None)
+
+
+def _claims_legend() -> str:
+    from dive import claims
+
+    return claims.legend_html()
 
 
 def build_context(profile: str, notebooks_dir: Path, reports_dir: Path, title: str) -> dict:
@@ -470,6 +479,7 @@ def build_context(profile: str, notebooks_dir: Path, reports_dir: Path, title: s
     sections.append(s)
     s = Section("4", "Claims and evidence", "claims")
     s.html, s.table = claims_section(reports_dir, profile)
+    s.after = _claims_legend()
     sections.append(s)
     s = Section("5", "Discussion", "discussion")
     s.html, s.empty = _markdown_file(notebooks_dir / "sections" / "discussion.md")
