@@ -31,7 +31,7 @@ import pandas as pd
 from dive import reference as R
 from dive import stats
 
-__all__ = ["CLAIMS", "GROUPS", "Claim", "claims_html", "claims_table", "originals", "table5_group"]
+__all__ = ["CLAIMS", "GROUPS", "LABELS", "Claim", "claims_html", "claims_table", "label", "originals", "table5_group"]
 
 
 def table5_group(study: str, value: float) -> str:
@@ -71,6 +71,46 @@ GROUPS: dict[str, dict[str, str]] = {
         "member2": "*_member2",
     },
 }
+
+
+#: Each group's name in words, for readers (the report's "What holds up", Claims table and forest figure); keyed
+#: like ``GROUPS``' values (a ``*`` pattern stands for the group it matches). :func:`label` looks names up here.
+LABELS: dict[str, str] = {
+    **{table5_group("learning_rate", v): f"learning rate {v:g}" for v in (0.001, 0.01, 0.1)},
+    **{table5_group("batch_size", v): f"batch size {v}" for v in (16, 32, 64)},
+    "activation_leaky_relu": "LeakyReLU",
+    "activation_relu": "ReLU",
+    "simplecnn_bn": "batch norm",
+    "simplecnn_bn_dropout": "batch norm + dropout",
+    "simplecnn_dropout": "dropout",
+    **{
+        f"alexnet_{b}_{s}": f"{b}, {'fixed epochs' if s == 'fixed' else 'early stopping'}"
+        for b in ("balanced", "unbalanced")
+        for s in ("fixed", "early_stopping")
+    },
+    **{
+        f"alexnet_{a}_{s}": f"{'augmented' if a == 'augmented' else 'not augmented'}, "
+        f"{'fixed epochs' if s == 'fixed' else 'early stopping'}"
+        for a in ("augmented", "plain")
+        for s in ("fixed", "early_stopping")
+    },
+    "alexnet_model1_plain": "without batch norm",
+    "alexnet_model2_batchnorm": "with batch norm",
+    "resnet18_optimised": "Adagrad (tuned)",
+    "resnet18_optimizer_adam": "Adam",
+    "resnet18_optimizer_nadam": "NAdam",
+    "resnet18_optimizer_sgd": "SGD",
+    "ensemble_*_x2": "ensemble of two",
+    "*_member1": "member 1",
+    "*_member2": "member 2",
+}
+
+
+def label(group: str) -> str:
+    """``group`` (a name or a ``GROUPS`` pattern) in words (:data:`LABELS`); the name itself when unknown."""
+    if group in LABELS:
+        return LABELS[group]
+    return next((v for k, v in LABELS.items() if "*" in k and fnmatchcase(group, k)), group)
 
 
 @dataclass(frozen=True)

@@ -462,6 +462,7 @@ def test_sections_come_from_the_notebook_files_whatever_their_number(tmp_path):
     page = assembly.assemble("quick", notebooks_dir=nbdir, reports_dir=reports).read_text()
     headings = re.findall(r"<h2 id=\"[^\"]+\"[^>]*>([^<]+)</h2>", page)
     assert headings == [
+        "What holds up",  # the answer first, right after the title
         "1 Datasets",
         "2 Methods",
         "3 Experiments",
@@ -469,7 +470,7 @@ def test_sections_come_from_the_notebook_files_whatever_their_number(tmp_path):
         "5 Discussion",
         "6 Beyond the report: every MedMNIST 2D dataset",
         "7 Beyond the report: what the networks look at",
-        "Appendix: all runs of this report",
+        "Appendix: all runs",
     ]
     assert "3.1 First experiment" in page and "3.2 Second experiment" in page
     assert "No results: not run." in page  # 10 has not run: said so in its section
