@@ -263,6 +263,15 @@ CLAIMS: tuple[Claim, ...] = (
         "test_accuracy",
         (R.ENSEMBLE["acc"], R.ENSEMBLE["member_acc"], R.ENSEMBLE["member_acc"]),
     ),
+    Claim(  # not the report's claim but this project's question about it (notebook 11, dive.search)
+        "search",
+        "11_search",
+        "A search over Table 4's space finds a recipe at least as good as Adagrad 0.0005",
+        "beyond the report; Table 4",
+        ("search_best", "table4_recipe"),  # dive.search.BEST, dive.search.TABLE4
+        "test_accuracy",
+        (None, None),
+    ),
 )
 
 

@@ -9,8 +9,11 @@ integrated_gradients   Sundararajan et al. 2017: baseline the black image (all z
                        ``ig_steps`` = 32 Gauss-Legendre steps; summed over the channels
 occlusion              Zeiler & Fergus 2014: the score drop when a square patch (side ~ H/7, moved
                        by its own side: 49 patches at 28 px) is set to the baseline; summed over the channels
-gradcam                Selvaraju et al. 2017 on the last convolutional block (:func:`gradcam_layer`),
-                       ReLU'd, mapped back through the resize/crop to the image's pixels
+gradcam                Selvaraju et al. 2017 on the last convolutional block whose map is at least
+                       ``GRADCAM_MIN_SIDE`` cells a side at the network's input size
+                       (:func:`gradcam_layer`), ReLU'd, mapped back through the resize/crop to the
+                       image's pixels; where no layer has such a map there is no Grad-CAM
+                       (:class:`NoSpatialMap`), never a flat map drawn as an explanation
 =====================  =========================================================================
 
 Every map is computed **on the image the user sees** (the file's 28 px, or the file size), through
@@ -41,7 +44,7 @@ The notebook ``10_explanations`` takes the report's models (:func:`report_runs`)
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -69,6 +72,14 @@ IG_TOLERANCE = 0.05
 SANITY_THRESHOLD = 0.5
 #: The one-sided p-value below which a method's deletion AUC counts as clearly below the random order's.
 FAITHFUL_P = 0.05
+#: Grad-CAM's layer must have a map of at least this many cells a side: a 1 x 1 map (ResNet18's layer4 at
+#: 32 px) is one value upsampled to a flat image, and a 2 x 2 one only says which quadrant.
+GRADCAM_MIN_SIDE = 4
+
+
+class NoSpatialMap(ValueError):
+    """No convolutional layer of the model has a map of at least ``GRADCAM_MIN_SIDE`` cells a side at this
+    input size: Grad-CAM has nothing to localise with."""
 
 
 def check_methods(methods) -> list[str]:
@@ -83,24 +94,71 @@ def check_methods(methods) -> list[str]:
 # --------------------------------------------------------------------------- the last conv block
 
 
-def gradcam_layer(model: nn.Module) -> tuple[str, nn.Module]:
-    """``(name, module)`` Grad-CAM looks at: the last convolutional block of ``model``.
+def gradcam_candidates(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The convolutional blocks of ``model`` Grad-CAM may look at, first to last.
 
     Found from the model's structure, not its name: ResNets (torchvision's ``ResNet``, any depth or
-    stem): ``layer4`` (the last residual stage, after its ReLU); Xception (pretrainedmodels): ``bn4`` (the
-    last separable convolution and its batch norm; the ReLU follows in ``logits``); everything else
-    (the SimpleCNNs, AlexNet with or without batch norm): the last ``Conv2d``, before its pooling.
+    stem): the residual stages ``layer1`` ... ``layer4`` (each after its ReLU); Xception (pretrainedmodels):
+    its blocks ``block1`` ... ``block12`` and ``bn4`` (the last separable convolution and its batch norm; the
+    ReLU follows in ``logits``); everything else (the SimpleCNNs, AlexNet with or without batch norm): its
+    ``Conv2d`` layers, before their pooling.
     """
     from torchvision.models import ResNet
 
     if isinstance(model, ResNet):
-        return "layer4", model.layer4
+        return [(f"layer{i}", getattr(model, f"layer{i}")) for i in range(1, 5)]
     if type(model).__name__ == "Xception" and isinstance(getattr(model, "bn4", None), nn.BatchNorm2d):
-        return "bn4", model.bn4
+        blocks = [(n, m) for n, m in model.named_children() if n.startswith("block")]
+        return [*sorted(blocks, key=lambda b: int(b[0][5:])), ("bn4", model.bn4)]
     convs = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
     if not convs:
         raise ValueError(f"{type(model).__name__} has no Conv2d layer: Grad-CAM needs a convolutional network")
-    return convs[-1]
+    return convs
+
+
+def map_sides(net: nn.Module, layers: list[tuple[str, nn.Module]], x: torch.Tensor) -> dict[str, tuple[int, int]]:
+    """``{name: (height, width)}`` of each layer's output when ``net`` sees ``x`` (one forward pass, no grad)."""
+    seen: dict[str, tuple[int, int]] = {}
+
+    def keep(name):
+        def hook(module, args, out):  # returns None: the output is left as it is
+            seen.setdefault(name, tuple(out.shape[-2:]))
+
+        return hook
+
+    hooks = [m.register_forward_hook(keep(n)) for n, m in layers]
+    try:
+        with torch.no_grad():
+            net(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return seen
+
+
+def gradcam_layer(
+    model: nn.Module, example: torch.Tensor | None = None, *, net: nn.Module | None = None
+) -> tuple[str, nn.Module]:
+    """``(name, module)`` Grad-CAM looks at: the last of :func:`gradcam_candidates`.
+
+    With ``example`` (a batch as ``net`` takes it; ``net`` defaults to ``model``): the last candidate whose
+    map is at least ``GRADCAM_MIN_SIDE`` cells a side for that input, so a small input moves Grad-CAM off a
+    1 x 1 stage (ResNet18 at 32 px: ``layer2``'s 4 x 4 map instead of ``layer4``'s single cell);
+    :class:`NoSpatialMap` when no candidate has one.
+    """
+    layers = gradcam_candidates(model)
+    if example is None:
+        return layers[-1]
+    sides = map_sides(net if net is not None else model, layers, example)
+    fit = [(n, m) for n, m in layers if min(sides.get(n, (0, 0))) >= GRADCAM_MIN_SIDE]
+    if not fit:
+        biggest = max(sides.values(), default=(0, 0))
+        raise NoSpatialMap(
+            f"no spatial map at this input size: {type(model).__name__}'s largest convolutional map is "
+            f"{biggest[0]}x{biggest[1]} for a {tuple(example.shape[-2:])} input, below Grad-CAM's "
+            f"{GRADCAM_MIN_SIDE}x{GRADCAM_MIN_SIDE}"
+        )
+    return fit[-1]
 
 
 # --------------------------------------------------------------------------- the explained network
@@ -180,7 +238,7 @@ class Explainer:
         self.net = ScoreNet(self.model, preprocess, multilabel).eval()
         self.batch_size, self.ig_steps, self.baseline = batch_size, ig_steps, float(baseline)
         self.occlusion_window = occlusion_window
-        self.layer_name, self.layer = gradcam_layer(self.model)
+        self._gradcam: dict[tuple, tuple[str, nn.Module]] = {}  # image shape -> Grad-CAM's layer for it
 
     @classmethod
     def from_run(cls, result, data, **kwargs) -> Explainer:
@@ -233,19 +291,19 @@ class Explainer:
             raise ValueError(f"{len(t)} targets for {n} images")
         return t.clone()
 
+    def gradcam_layer(self, images) -> tuple[str, nn.Module]:
+        """``(name, module)`` Grad-CAM uses for images of this shape (:func:`gradcam_layer`; raises
+        :class:`NoSpatialMap` when no layer has a map of at least ``GRADCAM_MIN_SIDE`` a side)."""
+        x = _as_float(images)[:1].to(self.device)
+        key = tuple(x.shape[1:])
+        if key not in self._gradcam:
+            self._gradcam[key] = gradcam_layer(self.model, x, net=self.net)
+        return self._gradcam[key]
+
     def gradcam_grid(self, images) -> tuple[int, int]:
         """The (height, width) of the Grad-CAM layer's output for these images."""
-        seen = []
-
-        def keep(module, args, output):
-            seen.append(tuple(output.shape[-2:]))
-
-        hook = self.layer.register_forward_hook(keep)
-        try:
-            self.scores(images)
-        finally:
-            hook.remove()
-        return seen[0]
+        name, layer = self.gradcam_layer(images)
+        return map_sides(self.net, [(name, layer)], _as_float(images)[:1].to(self.device))[name]
 
     # --- attributions -------------------------------------------------------------------------
     def _window(self, h: int) -> int:
@@ -294,7 +352,8 @@ class Explainer:
             )
             return a.sum(1)
         if method == "gradcam":
-            cam = LayerGradCam(self.net, self.layer).attribute(x, target=t, relu_attributions=True)
+            _, layer = self.gradcam_layer(x)
+            cam = LayerGradCam(self.net, layer).attribute(x, target=t, relu_attributions=True)
             return self._gradcam_to_image(cam.detach(), x.shape[2], x.shape[3])
         raise ValueError(f"unknown attribution method {method!r}; valid: {', '.join(METHODS)}")
 
@@ -861,13 +920,19 @@ class Study:
     data_randomisation: pd.DataFrame | None
     pairs: pd.DataFrame
     pair_maps: dict
-    gradcam_layer: str
-    gradcam_grid: tuple
+    gradcam_layer: str | None  # None: no layer has a map of GRADCAM_MIN_SIDE a side, so no Grad-CAM
+    gradcam_grid: tuple | None
+    notes: list = field(default_factory=list)  # what was left out, and why
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        f = self.faithfulness.table.assign(model=self.name)
-        s = self.sanity.assign(model=self.name)
-        return {"faithfulness": f[["model", *f.columns[:-1]]], "sanity": s[["model", *s.columns[:-1]]]}
+        f = self.faithfulness.table
+        if self.gradcam_layer is not None:  # which layer Grad-CAM's row rests on, and its map's size
+            where = f"{self.gradcam_layer} ({self.gradcam_grid[0]}x{self.gradcam_grid[1]})"
+            f = f.assign(gradcam_layer=np.where(f["method"] == "gradcam", where, ""))
+        return {
+            "faithfulness": f.assign(model=self.name)[["model", *f.columns]],
+            "sanity": self.sanity.assign(model=self.name)[["model", *self.sanity.columns]],
+        }
 
 
 def study(
@@ -897,6 +962,14 @@ def study(
     data = data.subsets(train=cfg.train_size, val=cfg.val_size, test=cfg.test_size, seed=cfg.split_seed)
     e = Explainer.from_run(result, data, device=device)
     images = data.test.images
+    notes: list[str] = []
+    layer, grid = None, None
+    try:
+        layer, grid = e.gradcam_layer(images[:1])[0], e.gradcam_grid(images[:1])
+    except NoSpatialMap as err:
+        if "gradcam" in methods:
+            methods = [m for m in methods if m != "gradcam"]
+            notes.append(f"Grad-CAM left out: {err}")
     multilabel = data.train.multilabel
     if result.test_probs is None:
         raise ValueError(f"{result.name}: run it with evaluate_test=True (the study explains test images)")
@@ -908,6 +981,13 @@ def study(
     x = images[sample]
     t = e.predict(x)
     maps = e.explain(x, methods, t)
+    flat = {m: int((v.reshape(len(v), -1).std(1) == 0).sum()) for m, v in maps.items()}
+    for m in [m for m, k in flat.items() if k == len(x)]:  # no map varies: nothing to draw or score
+        methods = [q for q in methods if q != m]
+        maps.pop(m)
+        ex_maps.pop(m, None)
+        notes.append(f"{LABELS[m]} left out: every one of its {len(x)} maps is constant (no spatial map)")
+    notes += [f"{LABELS[m]}: {k} of {len(x)} maps are constant" for m, k in flat.items() if 0 < k < len(x)]
     faith = faithfulness(e, x, maps, t, steps=steps, seed=seed)
     cascade = cascading_randomisation(e, x, t, methods, stages=stages, maps=maps, seed=seed)
     drand = None
@@ -930,6 +1010,7 @@ def study(
         drand,
         pr,
         pr_maps,
-        e.layer_name,
-        e.gradcam_grid(images[:1]),
+        layer,
+        grid,
+        notes,
     )

@@ -481,6 +481,10 @@ PARAMETERS: dict[str, Param] = {
     "report_max_epochs": Param("int", "report recipe: most epochs", min=1),
     "report_patience": Param("int", "report recipe: early-stopping patience", min=1, nullable=True),
     "report_image_size": Param(help="report recipe: side the ResNet sees (None: 224)", model_min=True, **_SIZE),
+    # --- the search over Table 4's space (notebook 11; dive.search)
+    "search_trials": Param("int", "trials of the search that finish (completed or pruned)", min=1),
+    "search_startup": Param("int", "random trials before TPE models the space and before the pruner prunes", min=1),
+    "prune_warmup": Param("int", "epochs every trial runs before it may be pruned (ASHA's grace period)", min=1),
 }
 
 #: Where one notebook means something else by a name: its own spec, used instead of :data:`PARAMETERS`'.
@@ -511,6 +515,7 @@ NOTEBOOK_MODELS: dict[str, tuple[str, ...]] = {
     "07_resnet_tuning": ("resnet18",),
     "08_xception": ("xception",),
     "09_medmnist_benchmark": ("resnet18",),  # report_image_size: the report recipe's ResNet-18
+    "11_search": ("resnet18",),
 }
 _MODEL_KEYS = ("model", "models", "deep_model")
 

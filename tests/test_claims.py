@@ -179,6 +179,7 @@ def test_claims_are_the_reports_numbers():
         "05_alexnet_augmentation",
         "06_alexnet_batchnorm",
         "07_resnet_tuning",
+        "11_search",
     }
     with pytest.raises(ValueError, match="one original value"):
         claims.Claim("x", "04", "t", "s", ("a", "b"), "val_accuracy", (0.5,))

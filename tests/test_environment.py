@@ -38,7 +38,7 @@ def test_environment_yml_installs_the_package_with_dev_extras():
 
 def test_every_runtime_dependency_is_pinned_and_installed():
     for dep in _pyproject()["project"]["dependencies"] + _pyproject()["project"]["optional-dependencies"]["dev"]:
-        m = re.fullmatch(r"([A-Za-z0-9_.\-]+)==([0-9][^,;\s]*)", dep)
+        m = re.fullmatch(r"([A-Za-z0-9_.\-]+)(?:\[[a-z,]+\])?==([0-9][^,;\s]*)", dep)  # ray[tune]==...
         assert m, f"{dep} is not pinned with =="
         name, version = m.groups()
         assert metadata.version(name) == version, f"{name} {metadata.version(name)} installed, {version} pinned"

@@ -182,10 +182,54 @@ def test_study_runs_for_grey_binary_and_multilabel_data(flag, tmp_path):
     s = explain.study(
         run, ds, ["saliency", "gradcam"], per_class=1, n_images=6, steps=4, stages=2, pairs=2, device="cpu"
     )
-    assert set(s.example_maps) == {"saliency", "gradcam"} and s.example_maps["saliency"].shape[1:] == (28, 28)
-    assert len(s.faithfulness.table) == 2 and len(s.sanity) == 2 and s.gradcam_grid == (14, 14)
+    assert s.example_maps["saliency"].shape[1:] == (28, 28) and s.gradcam_grid == (14, 14)
+    # Grad-CAM stays unless every one of its maps is flat (a barely trained net with no positive evidence at
+    # its last conv layer): then it is left out of the maps and tables, and a note says so
+    kept = ["saliency", "gradcam"] if "gradcam" in s.example_maps else ["saliency"]
+    assert set(s.example_maps) == set(kept) and len(s.faithfulness.table) == len(s.sanity) == len(kept)
+    assert (len(kept) == 2) != any("Grad-CAM left out" in n and "constant" in n for n in s.notes), s.notes
     ex = s.examples
     assert len(ex) and set(ex["class"]) <= set(ds.classes)
     if flag == "chestmnist":  # per label: the explained target is the label itself, no confusion pairs
         assert (ex["target"] == [ds.classes.index(c) for c in ex["class"]]).all() and not len(s.pairs)
         assert "multi-label" in ds.task
+
+
+def test_gradcam_moves_off_resnet18s_single_cell_at_32_px():
+    """At 32 px ResNet18's layer4 is 1 x 1 (one value, a flat map): Grad-CAM takes layer2's 4 x 4 map instead
+    and names it; at 64 px layer3 is 4 x 4; at 224 px layer4 (7 x 7) as before."""
+    torch.manual_seed(0)
+    model = build_model("resnet18", 3, 3)
+    for side, layer, grid in ((32, "layer2", (4, 4)), (64, "layer3", (4, 4)), (224, "layer4", (7, 7))):
+        e = explain.Explainer(model, Preprocess.for_model(model.spec, size=side), device="cpu")
+        x = torch.randint(0, 256, (2, 3, side, side), dtype=torch.uint8)
+        assert e.gradcam_layer(x)[0] == layer and e.gradcam_grid(x) == grid
+        maps = e.attribute(x, "gradcam", [0, 1])
+        assert maps.shape == (2, side, side)
+    assert explain.map_sides(model, [("layer4", model.layer4)], torch.zeros(1, 3, 32, 32)) == {"layer4": (1, 1)}
+
+
+def test_gradcam_refuses_a_model_without_a_map_of_four_cells():
+    """ResNet18 on 8 px images: its largest stage map (layer1) is 2 x 2, so no layer has a map of 4 x 4 cells:
+    Grad-CAM says so instead of drawing a flat map."""
+    torch.manual_seed(0)
+    model = build_model("resnet18", 2, 1)
+    e = explain.Explainer(model, Preprocess.for_model(model.spec, size=8), device="cpu")
+    x = torch.randint(0, 256, (1, 1, 8, 8), dtype=torch.uint8)
+    with pytest.raises(explain.NoSpatialMap, match="no spatial map at this input size"):
+        e.attribute(x, "gradcam", [0])
+
+
+def test_study_of_a_32_px_resnet18_uses_a_4x4_layer_and_names_it(tmp_path):
+    root = write_synthetic_root(tmp_path, ["pneumoniamnist"], sizes={"train": 64, "val": 32, "test": 24})
+    ds = data.load("pneumoniamnist", root)
+    run = experiment.run(
+        ds, "resnet18", image_size=32, epochs=1, batch_size=32, evaluate_test=True, device="cpu", quiet=True
+    )
+    s = explain.study(run, ds, ["saliency", "gradcam"], per_class=1, n_images=4, steps=4, stages=2, device="cpu")
+    assert s.gradcam_layer == "layer2" and s.gradcam_grid == (4, 4)
+    f = s.tables()["faithfulness"]
+    assert list(f.columns[:2]) == ["model", "method"]
+    assert f.set_index("method").loc["gradcam", "gradcam_layer"] == "layer2 (4x4)"
+    g = s.example_maps.get("gradcam")
+    assert g is None or (g.reshape(len(g), -1).std(1) > 0).any()  # never only flat maps drawn

@@ -199,16 +199,24 @@ def test_smoke_variants_table_has_val_and_test(smoke_report):
 
 @pytest.mark.realdata
 def test_real_mnist_simplecnn_reaches_97_percent(real_root, tmp_path):
+    """Notebook 01 on 8,000 real MNIST images for the quick profile's 3 epochs: every model learns.
 
+    The thresholds sit outside one run's noise. Measured with these settings (AMD EPYC Zen 4, AVX512-BF16,
+    torch 2.14.1, fp32, seeds 22-26): the improved SimpleCNN reached 0.9825-0.9855 (mean 0.9845, sd 0.0012),
+    so 0.97 is about 12 sd below its mean; the initial one 0.9695-0.9795 with LeakyReLU and 0.969-0.979 with
+    ReLU (sd about 0.005), so 0.96 is over 3 sd below (normal approximation: under 0.1 % chance of a failure
+    per model, under 1 % for the test). With 2 epochs, as before, the improved model's mean was 0.978 with
+    sd 0.004 over seeds 22-29 (lowest 0.971): 0.97 was within its noise and one fresh clone failed at 0.9695.
+    """
     need_real_file(real_root, "MNIST/raw/train-images-idx3-ubyte.gz")
     overrides = {
         "data_root": str(real_root),
         "train_size": 8000,
         "val_size": 2000,
-        "epochs": 2,
+        "epochs": 3,
         "lr_grid": [0.001],
         "batch_size_grid": [32],
-        "epochs_grid": [2],
+        "epochs_grid": [3],
         "seeds": 1,
     }
     run_notebooks("quick", reports_dir=tmp_path, overrides=overrides, only=["01"], log=lambda s: None)
@@ -217,7 +225,7 @@ def test_real_mnist_simplecnn_reaches_97_percent(real_root, tmp_path):
     runs = {r["model"] + ("_relu" if r["params"].get("activation") == "relu" else ""): r for r in m["runs"]}
     assert set(runs) == {"simplecnn_v1", "simplecnn_v1_relu", "simplecnn"}
     accs = {k: r["val"]["accuracy"] for k, r in runs.items()}
-    print("real MNIST, 8,000 images, 2 epochs:", accs)
+    print("real MNIST, 8,000 images, 3 epochs:", accs)
     assert accs["simplecnn"] >= 0.97, accs  # the improved SimpleCNN
     assert min(accs.values()) >= 0.96, accs  # the initial one, LeakyReLU and ReLU
     t5 = pd.read_csv(tmp_path / "quick" / "01_mnist_simplecnn" / "tables" / "table5_mnist_hyperparameters.csv")
