@@ -103,6 +103,8 @@ LABELS: dict[str, str] = {
     "ensemble_*_x2": "ensemble of two",
     "*_member1": "member 1",
     "*_member2": "member 2",
+    "search_best": "best recipe of the search",
+    "table4_recipe": "Table 4's recipe",
 }
 
 

@@ -195,7 +195,7 @@ def summary_sentences(lines: list[ClaimLine]) -> list[str]:
     order = [w for w in ORDER if counts.get(w)] + sorted(w for w in counts if w not in ORDER)
     parts = [f"{counts[w]} {w}" for w in order]
     said = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-    out = [f"Of the original report's {len(lines)} claims tested here: {said}."]
+    out = [f"Of the {len(lines)} claims tested here: {said}."]
     held = [line for line in lines if line.verdict in ("supported", "equivalent")]
     against = [line for line in lines if line.verdict in ("contradicted", "different")]
     if held:
