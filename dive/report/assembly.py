@@ -513,7 +513,7 @@ def dot_figures(info: dict, out_dir: Path, synthetic: bool) -> list[dict]:
                 "hollow triangle",
                 "path": str(png),
                 "src": png_data_uri(png),
-                "half": half_width(png),
+                "half": True,  # beside its table's neighbour, not a page of its own
             }
         )
     return figures
