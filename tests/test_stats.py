@@ -99,8 +99,11 @@ def test_no_common_seed_is_unpaired_welch():
 
 
 def test_identical_differences_and_bad_input():
-    c = stats.compare([0.5, 0.6], [0.4, 0.5])  # differences exactly 0.1, 0.1: no spread
-    assert (c.ci_low, c.ci_high, c.p_value, c.verdict) == (pytest.approx(0.1), pytest.approx(0.1), 0.0, "A better")
+    # differences 0.1, 0.1 (0.6 - 0.5 and 0.5 - 0.4 differ in the last bit): no spread. The t statistic is
+    # undefined; the exact sign-flip test gives p = 2 / 2^2 = 0.5, so two seeds cannot show a direction
+    c = stats.compare([0.5, 0.6], [0.4, 0.5])
+    assert (c.ci_low, c.ci_high, c.p_value, c.verdict) == (pytest.approx(0.1), pytest.approx(0.1), 0.5, "within noise")
+    assert c.method == "exact sign-flip (paired, no spread)"
     tie = stats.compare([0.5, 0.6], [0.5, 0.6])
     assert tie.verdict == "within noise" and tie.p_value == 1.0
     with pytest.raises(ValueError, match="finite"):
@@ -181,3 +184,130 @@ def test_comparison_table_single_seed_says_so():
     t = stats.comparison_table({"a": [0.9], "b": [0.8]}, reference="b")
     assert t.loc[0, "this run: mean ± 95% CI (t)"] == "90.00" and t.loc[0, "n"] == 1
     assert t.loc[0, "verdict"] == "single run: no interval" and t.loc[0, "difference vs b"] == "+10.00"
+
+
+# ----------------------------------------------------------------------------------------------
+# equivalence (TOST), exact permutation test, power
+# ----------------------------------------------------------------------------------------------
+T4_95 = 2.131846786326649  # t(0.95, df=4)
+
+
+def test_equivalence_tost_by_hand_and_against_scipy():
+    a = [0.990, 0.985, 0.990, 0.988, 0.991]
+    b = [0.989, 0.987, 0.990, 0.990, 0.990]  # differences +1, -2, 0, -2, +1 (1e-3): mean -0.0004
+    e = stats.equivalence(a, b, 0.005)
+    d = [x - y for x, y in zip(a, b, strict=True)]
+    sd = pd.Series(d).std()
+    se = sd / math.sqrt(5)
+    assert (e.n, e.diff, e.sd, e.margin) == (5, pytest.approx(-0.0004), pytest.approx(sd), 0.005)
+    assert (e.lo, e.hi) == pytest.approx((-0.0004 - T4_95 * se, -0.0004 + T4_95 * se))  # the 90 % interval
+    from scipy import stats as st
+
+    # the two one-sided tests are scipy's one-sided paired t-tests against the shifted differences
+    lower = st.ttest_1samp(d, -0.005, alternative="greater").pvalue
+    upper = st.ttest_1samp(d, 0.005, alternative="less").pvalue
+    assert (e.p_lower, e.p_upper, e.p) == pytest.approx((lower, upper, max(lower, upper)))
+    assert e.verdict == stats.EQUIVALENT == "equivalent within ±m" and e.statement == "equivalent within ±0.005"
+    assert -0.005 < e.lo < e.hi < 0.005
+    assert e.mde == pytest.approx((st.t.ppf(0.975, 4) + st.t.ppf(0.8, 4)) * sd / math.sqrt(5))
+    # the same values against a margin the interval crosses: cannot tell
+    assert stats.equivalence(a, b, 0.001).verdict == stats.CANNOT_TELL
+
+
+def test_equivalence_says_cannot_tell_with_two_seeds_and_different_beyond_the_margin():
+    wide = stats.equivalence([0.99, 0.97], [0.98, 0.99], 0.005)  # differences +0.01, -0.02 at n = 2
+    assert wide.verdict == "cannot tell" and wide.half_width > 0.005 and wide.n == 2
+    far = stats.equivalence({1: 0.95, 2: 0.96, 3: 0.97}, {1: 0.90, 2: 0.92, 3: 0.91}, 0.01)
+    assert far.verdict == "different" and far.lo > 0.01 and far.p_beyond < 0.05
+    one = stats.equivalence([0.9], [0.9], 0.01)
+    assert (one.verdict, one.lo, one.p) == ("cannot tell", None, None)
+    with pytest.raises(ValueError, match="3 values and B 2"):
+        stats.equivalence([0.9, 0.9, 0.9], [0.9, 0.9], 0.01)
+    with pytest.raises(ValueError, match="only in A: \\[3\\]"):
+        stats.equivalence({1: 0.9, 2: 0.9, 3: 0.9}, {1: 0.9, 2: 0.9}, 0.01)
+    with pytest.raises(ValueError, match="margin must be a positive number"):
+        stats.equivalence([0.9, 0.8], [0.9, 0.8], 0)
+    un = stats.equivalence([0.90, 0.91, 0.92], [0.95, 0.96, 0.94], 0.01, paired=False)
+    w = math.sqrt(0.0001 / 3 + 0.0001 / 3)
+    assert un.method == "Welch t (TOST, unpaired)" and un.verdict == "different"
+    assert (un.lo, un.hi) == pytest.approx((-0.04 - 2.131846786326649 * w, -0.04 + 2.131846786326649 * w))
+
+
+def test_equivalence_without_spread_uses_the_exact_sign_flip_test():
+    # identical differences: t is undefined; the sign-flip test's one-sided p is 1 / 2^n
+    two = stats.equivalence([0.5, 0.6], [0.5, 0.6], 0.01)
+    assert (two.verdict, two.p, two.mde) == ("cannot tell", 0.25, None)
+    five = stats.equivalence([0.5, 0.6, 0.7, 0.8, 0.9], [0.5, 0.6, 0.7, 0.8, 0.9], 0.01)
+    assert (five.verdict, five.p) == (stats.EQUIVALENT, pytest.approx(1 / 32))
+    shifted = stats.equivalence([0.6, 0.7, 0.8, 0.9, 1.0], [0.5, 0.6, 0.7, 0.8, 0.9], 0.01)  # 0.1 each, rounded
+    assert shifted.verdict == "different" and shifted.p_beyond == pytest.approx(1 / 32)
+
+
+def test_permutation_p_is_exact_and_never_gives_a_direction_below_six_identical_differences():
+    for n in range(2, 7):
+        assert stats.permutation_p([1.0] * n, [0.0] * n) == pytest.approx(2 / 2**n)
+    assert stats.permutation_p([0.3, 0.4], [0.3, 0.4]) == 1.0
+    # against an enumeration of the 2^3 sign flips by hand: differences 0.02, 0.03, -0.01, mean 0.04/3
+    d = [0.02, 0.03, -0.01]
+    flips = [
+        [s * x for s, x in zip(signs, d, strict=True)] for signs in __import__("itertools").product((1, -1), repeat=3)
+    ]
+    extreme = sum(abs(sum(f)) >= abs(sum(d)) - 1e-12 for f in flips)
+    assert stats.permutation_p([0.82, 0.84, 0.80], [0.80, 0.81, 0.81]) == pytest.approx(extreme / 8)
+
+
+def test_min_detectable_formula():
+    from scipy import stats as st
+
+    assert stats.min_detectable(0.01, 3) == pytest.approx((T2 + st.t.ppf(0.8, 2)) * 0.01 / math.sqrt(3))
+    assert stats.min_detectable(0.01, 1) is None and stats.min_detectable(None, 5) is None
+
+
+def test_verdict_words_are_defined_once():
+    words = {stats.A_BETTER, stats.B_BETTER, stats.WITHIN_NOISE, stats.EQUIVALENT, stats.DIFFERENT, stats.CANNOT_TELL}
+    assert words | {stats.SINGLE_RUN} == set(stats.VERDICTS)
+    assert all(len(rule) > 20 for rule in stats.VERDICTS.values())
+
+
+def test_equivalence_margins_live_in_reference():
+    from dive import reference
+
+    assert reference.EQUIVALENCE_MARGINS == {"mnist": 0.005, "medmnist": 0.01}
+
+
+def test_identical_differences_never_give_a_direction_below_six_seeds():
+    for n in range(2, 6):
+        a, b = [0.9 + 0.01 * i for i in range(n)], [0.85 + 0.01 * i for i in range(n)]  # +0.05 every seed
+        c = stats.compare(a, b)
+        assert (c.p_value, c.verdict) == (pytest.approx(2 / 2**n), "within noise"), n
+        assert c.p_value == pytest.approx(stats.permutation_p(a, b))  # the closed form is scipy's exact test
+        assert stats.compare(a, b, method="bootstrap").verdict == "within noise"
+    six = stats.compare([0.9] * 6, [0.85] * 6)
+    assert (six.p_value, six.verdict) == (pytest.approx(1 / 32), "A better")  # enough seeds for the exact test
+    # unpaired, both without spread: exact permutation of the labels, 2 of C(4, 2) = 6 as extreme
+    w = stats.compare({1: 0.9, 2: 0.9}, {3: 0.8, 4: 0.8})
+    assert (w.p_value, w.verdict, w.method) == (
+        pytest.approx(1 / 3),
+        "within noise",
+        "exact permutation (unpaired, no spread)",
+    )
+
+
+def test_paired_p_is_vectorised_and_matches_ttest_rel():
+    from scipy import stats as st
+
+    rows = [[0.02, 0.03, 0.04], [0.01, 0.03, -0.01], [0.05, 0.05, 0.05], [0.0, 0.0, 0.0]]
+    p = stats.paired_p(rows)
+    assert p[:2] == pytest.approx([st.ttest_1samp(r, 0).pvalue for r in rows[:2]])
+    assert p[2:] == pytest.approx([0.25, 1.0])
+    with pytest.raises(ValueError, match="at least 2"):
+        stats.paired_p([0.1])
+
+
+def test_bootstrap_verdict_agrees_with_its_own_p():
+    a, b = [0.81, 0.82, 0.89], [0.80, 0.80, 0.80]  # differences 0.01, 0.02, 0.09: all positive, p = 0.25
+    c = stats.compare(a, b, method="bootstrap")
+    assert c.ci_low > 0 and c.p_value > 0.05  # the percentile interval of 3 values is narrower than the test
+    assert c.verdict == "within noise" and c.method == "paired bootstrap interval, paired t p"
+    strong = stats.compare([0.82, 0.84, 0.83, 0.85, 0.84], [0.80, 0.81, 0.79, 0.80, 0.80], method="bootstrap")
+    assert strong.p_value < 0.05 and strong.ci_low > 0 and strong.verdict == "A better"
