@@ -96,10 +96,36 @@ class ClaimLine:
 
 
 def verdict_word(holds: str) -> tuple[str, str]:
-    """``"consistent (no difference found, n=2)"`` -> ``("consistent", "no difference found, n=2")``."""
+    """The verdict word of a Claims-table ``holds`` cell and the rest as a detail:
+    ``"consistent (no difference found, n=2)"`` -> ``("consistent", "no difference found, n=2")``,
+    ``"equivalent within ±0.5"`` -> ``("equivalent", "within ±0.5")``; a word not in :data:`MARKS` is
+    whatever stands before the first parenthesis."""
     holds = str(holds or "not run").strip()
-    word, _, rest = holds.partition(" (")
-    return word.strip(), rest.rstrip(")").strip()
+    word = next((w for w in sorted(MARKS, key=len, reverse=True) if holds.lower().startswith(w)), None)
+    if word is None:
+        word, _, rest = holds.partition(" (")
+        return word.strip(), rest.rstrip(")").strip()
+    rest = holds[len(word) :].strip()
+    if rest.startswith("(") and rest.endswith(")"):
+        rest = rest[1:-1]
+    return word, rest.strip()
+
+
+def equivalence_margin(claim, metrics: dict) -> float | None:
+    """The equivalence margin of a claim of *no* difference, as a fraction: the claim's own ``margin`` when it
+    has one, else :data:`dive.reference.EQUIVALENCE_MARGINS` for its data (``mnist``, else ``medmnist``);
+    ``None`` for a directional claim, a loss, or where no margins are defined."""
+    from dive import reference, stats
+
+    if claim.expected != stats.WITHIN_NOISE or "loss" in claim.metric:
+        return None
+    own = getattr(claim, "margin", None)
+    if own is not None:
+        return float(own)
+    margins = getattr(reference, "EQUIVALENCE_MARGINS", None) or {}
+    ds = metrics.get("dataset")
+    family = "mnist" if (ds[0] if isinstance(ds, list) and ds else ds) == "mnist" else "medmnist"
+    return margins.get(family)
 
 
 def _words(text: str, names: list[str]) -> str:
@@ -118,7 +144,8 @@ def claim_evidence(reports_dir: str | os.PathLike, profile: str) -> tuple[list[C
     The comparisons' numbers are :func:`dive.stats.compare` on the per-seed values of the groups that
     :func:`dive.claims.claims_table` compared (same groups, metric, direction and confidence), so each
     row's ``text`` is the table's difference string. Today the intervals are the per-comparison 95 %
-    intervals the table shows (Holm adjusts the p-values, not the intervals) and no claim has a margin.
+    intervals the table shows (Holm adjusts the p-values, not the intervals); a claim of no difference gets
+    its equivalence margin (:func:`equivalence_margin`).
     """
     from dive import claims, stats
 
@@ -155,6 +182,7 @@ def claim_evidence(reports_dir: str | os.PathLike, profile: str) -> tuple[list[C
             scale, digits = claims._scale(claim.metric)
             data = {name: claims._per_seed(groups[name], claim.metric) for name in found}
             a = found[0]
+            margin = equivalence_margin(claim, m)
             for b, orig_b in zip(found[1:], claim.original[1:], strict=True):
                 c = stats.compare(
                     data[a], data[b], names=(a, b), higher_is_better=claim.higher_is_better, confidence=stats.CONFIDENCE
@@ -175,6 +203,7 @@ def claim_evidence(reports_dir: str | os.PathLike, profile: str) -> tuple[list[C
                         hi=None if c.ci_high is None else c.ci_high * scale,
                         text=c.format_diff(scale, digits),
                         verdict=word,
+                        margin=None if margin is None else margin * scale,
                         report_diff=None if orig_a is None or orig_b is None else (orig_a - orig_b) * scale,
                     )
                 )
