@@ -723,7 +723,10 @@ def test_what_holds_up_lines_forest_and_claims_table_agree(tmp_path):
         assert f'<span class="mark">{mark}</span> {word}' in cell and css == expected_css, cid
     verdicts = dict(zip(table["notebook"] + ":" + table["claim"], table["holds"], strict=True))
     assert [v for k, v in verdicts.items() if k.startswith("04_")] == ["supported", "supported"]
-    assert f"2 supported and {len(claims.CLAIMS) - 2} not run" in holds and "Holding up: Balancing improves AlexNet" in holds
+    assert (
+        f"2 supported and {len(claims.CLAIMS) - 2} not run" in holds
+        and "Holding up: Balancing improves AlexNet" in holds
+    )
     forest = pd.read_csv(reports / "quick" / "claims" / "forest.csv")
     assert len(forest) == 2 and 'data-rows="2"' in holds  # one row per comparison that has data
     diffs = table.loc[table["notebook"] == "04_alexnet_balancing", "difference (A - B)"]
@@ -793,3 +796,31 @@ def test_forest_and_dot_interval_figures_draw_one_row_each():
         )
     )
     assert [t.get_text() for t in dots.axes[0].get_yticklabels()] == ["a (n=3)", "b (n=1)"]
+
+
+def test_a_no_difference_claim_gets_its_equivalence_margin_in_the_forest_rows(tmp_path):
+    """Notebook 06's "batch norm changes nothing" on MedMNIST data: its forest row carries the margin of
+    dive.reference (1 point, in the figure's accuracy points); the directional claims carry none."""
+    from dive import reference
+    from dive.report import claims_page
+
+    nbdir, reports = tmp_path / "notebooks", tmp_path / "reports"
+    nbdir.mkdir()
+    write_sections(nbdir)
+    stem = "06_alexnet_batchnorm"
+    write_notebook(nbdir / f"{stem}.ipynb", "AlexNet with batch normalisation", ['profile = "quick"'])
+    out = Outputs(
+        reports / "quick" / stem,
+        notebook=stem,
+        profile="quick",
+        dataset="pathmnist",
+        synthetic=True,
+        device="cpu",
+        seed=22,
+    )
+    seeded_groups(out, {"alexnet_model2_batchnorm": [0.80, 0.81, 0.80], "alexnet_model1_plain": [0.80, 0.80, 0.81]})
+    out.write()
+    lines, _ = claims_page.claim_evidence(reports, "quick")
+    (row,) = [c for line in lines for c in line.comparisons]
+    assert row.claim_id == "batchnorm" and row.margin == pytest.approx(100 * reference.EQUIVALENCE_MARGINS["medmnist"])
+    assert row.label == "with batch norm vs without batch norm"
