@@ -169,7 +169,8 @@ def claim_evidence(reports_dir: str | os.PathLike, profile: str) -> tuple[list[C
             source=claim.source,
             notebook=claim.notebook,
             original=row["original"],
-            this_run=_words(row["this run"], names) or "—",
+            # "(n=1)" says it: no ± means no interval (the Claims table keeps stats' longer wording)
+            this_run=_words(row["this run"], names).replace(f", {stats.SINGLE_RUN})", ")") or "—",
             difference=_words(row["difference (A - B)"], names) or "—",
             verdict=word,
             detail=detail,
