@@ -46,8 +46,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name dive --display-name "Python (dive)" >/dev/null
 	@touch $(STAMP)
 
+# --durations=25: every run (and every CI log) ends with the 25 slowest tests.
 test: setup
-	$(BIN)/python -m pytest -q -ra $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -ra --durations=25 $(PYTEST_ARGS)
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -ra -m "not notebooks and not realdata and not ray" $(PYTEST_ARGS)

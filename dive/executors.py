@@ -357,26 +357,50 @@ def current_address(ray=None) -> str | None:
     return ray.get_runtime_context().gcs_address
 
 
-def start_local_ray(attempts: int = 2, **init_kwargs):
-    """``ray.init(**init_kwargs)`` for a local Ray instance, tried ``attempts`` times.
+#: Seconds to wait before each further try of :func:`start_local_ray` (the machine gets time to calm down).
+RAY_RETRY_PAUSES_S = (5.0, 20.0)
+#: How long Ray's raylet waits for its agents to register on a retry (ms, longer than Ray's default), set through
+#: Ray's own ``RAY_agent_register_timeout_ms`` for every try after the first.
+RAY_RETRY_AGENT_TIMEOUT_MS = 120_000
 
-    Ray's raylet gives up when its dashboard agent takes more than a fixed 15 s to start, which
-    happens on a machine whose cores are all busy (ray-project/ray#65983); a second try may succeed.
+
+def start_local_ray(attempts: int = 3, *, pauses_s=RAY_RETRY_PAUSES_S, **init_kwargs):
+    """``ray.init(**init_kwargs)`` for a local Ray instance, tried up to ``attempts`` times.
+
+    Ray's raylet gives up when its dashboard agent takes more than a fixed 15 s to start, which happens on a
+    machine whose cores are all busy (ray-project/ray#65983). Each further try waits first (``pauses_s``: 5 s,
+    then 20 s) and runs with a longer agent registration timeout (:data:`RAY_RETRY_AGENT_TIMEOUT_MS`, unless
+    ``$RAY_agent_register_timeout_ms`` is set); only a start-up timeout is tried again. Raises RuntimeError
+    naming every try's error.
     """
     import ray
 
+    errors = []
     for attempt in range(1, attempts + 1):
+        env_key = "RAY_agent_register_timeout_ms"
+        longer = attempt > 1 and env_key not in os.environ
+        if longer:
+            os.environ[env_key] = str(RAY_RETRY_AGENT_TIMEOUT_MS)  # read by the raylet this ray.init starts
         try:
             return ray.init(**init_kwargs)
         except Exception as err:
             ray.shutdown()
+            errors.append(
+                f"try {attempt}: {type(err).__name__}: {str(err).strip().splitlines()[0] if str(err) else ''}"
+            )
             if attempt == attempts or "timed out during startup" not in str(err):
                 raise RuntimeError(
-                    f"a local Ray instance did not start ({attempt} tries): {err} (Ray's node agent must start "
-                    "within 15 s (ray-project/ray#65983); on a busy machine start Ray once by hand "
-                    "(`ray start --head`) and pass ray_address='auto')"
+                    f"a local Ray instance did not start ({'; '.join(errors)}). Ray's node agent must start within "
+                    "15 s (ray-project/ray#65983); on a busy machine start Ray once by hand (`ray start --head`) and "
+                    "pass ray_address='auto'"
                 ) from err
-            print(f"run_many: the local Ray instance did not start ({err}); trying again", flush=True)
+            pause = pauses_s[min(attempt - 1, len(pauses_s) - 1)] if pauses_s else 0.0
+            print(f"run_many: the local Ray instance did not start ({err}); trying again in {pause:g} s", flush=True)
+            time.sleep(pause)
+        finally:
+            if longer:
+                os.environ.pop(env_key, None)
+    raise AssertionError("unreachable")
 
 
 def _resources_text(res: dict) -> str:

@@ -9,7 +9,8 @@ actually used (dataset, split, sizes, a content hash of images and labels) and t
 it ran with. The key is stored inside every checkpoint and result, so a checkpoint of another run
 is never resumed (it is set aside, renamed, with a note), and a *run store* (one folder per key,
 ``<store>/<key>/`` with ``config.json``, ``checkpoint.pt`` and ``result.pt``) lets every notebook
-load a run that any notebook already finished instead of training it again.
+load a run that any notebook already finished instead of training it again. :mod:`dive.store` reads and
+writes those files (no code runs from them; damaged ones are set aside; one trainer per run).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import hashlib
 import json
 import os
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,15 +29,14 @@ import torch
 
 from dive import metrics as M
 from dive import precision as P
+from dive import store as S
 from dive.batches import Batches, Preprocess
 from dive.config import RunConfig
 from dive.data import DatasetBundle
 from dive.models import WeightsNotFoundError, build_model, weights_cache_path  # noqa: F401 - re-exported
+from dive.store import CONFIG_NAME, RESULT_NAME, DamagedFile  # noqa: F401 - re-exported
 from dive.train import CHECKPOINT_NAME, CheckpointMismatch, FitResult, fit, load_checkpoint
 from dive.utils import resolve_device
-
-RESULT_NAME = "result.pt"
-CONFIG_NAME = "config.json"
 
 
 @dataclass
@@ -239,23 +238,35 @@ def _build(config: RunConfig, data: DatasetBundle, *, pretrained: bool) -> torch
 
 
 def _set_aside(path: Path, why: str) -> str:
-    n, target = 1, path.with_name(f"{path.name}.set-aside")
-    while target.exists():
-        n += 1
-        target = path.with_name(f"{path.name}.set-aside-{n}")
-    path.rename(target)
-    return f"{why}; it was set aside as {target} and this run started afresh"
+    return S.set_aside(path, why) + " and this run started afresh"
 
 
 def _prepare_checkpoint(ckpt_dir: Path, key: str) -> str | None:
-    """Leave a checkpoint of this very run in place; set aside one of another run (with a note)."""
+    """Leave a checkpoint of this very run in place; set aside one of another run, or one that cannot be
+    read without running code or is damaged (with a note naming it and why)."""
     path = ckpt_dir / CHECKPOINT_NAME
     try:
         load_checkpoint(path, key)
     except CheckpointMismatch:
         return _set_aside(path, f"the checkpoint in {ckpt_dir} belongs to another run (other config or data)")
-    except Exception as err:  # unreadable: keep it for inspection, never resume it
-        return _set_aside(path, f"the checkpoint {path} could not be read ({type(err).__name__})")
+    except DamagedFile as err:
+        return _set_aside(path, f"the checkpoint {err}")
+    except Exception as err:  # unreadable otherwise: keep it for inspection, never resume it
+        return _set_aside(path, f"the checkpoint {path} could not be read ({type(err).__name__}: {err})")
+    return None
+
+
+def _check_config_file(run_dir: Path, key: str) -> str | None:
+    """``config.json`` of the run folder must be this run's record; one that is not is set aside (a note)."""
+    path = run_dir / CONFIG_NAME
+    try:
+        rec = S.load_json(path)
+    except DamagedFile as err:
+        return S.set_aside(path, f"the run record {err}") + "; a new one is written"
+    if rec is not None and rec.get("key") != key:
+        return S.set_aside(path, f"the run record {path} names run {rec.get('key')!r}, not {key!r}") + (
+            "; a new one is written"
+        )
     return None
 
 
@@ -286,7 +297,9 @@ def run(
 
     ``store``: a run store (default: ``outputs.run_store`` when ``outputs`` is given). A run the store
     already holds (same config, same data, same precision plan) is loaded, not trained again, and the
-    result says so in a note; an interrupted one resumes from its last epoch. Without a store,
+    result says so in a note; an interrupted one resumes from its last epoch. Only one process trains a run:
+    another that needs it meanwhile waits for the run's lock and loads the result; a damaged stored file is
+    set aside with a note (:mod:`dive.store`). Without a store,
     ``checkpoint_dir`` keeps a per-epoch checkpoint that is resumed only when it belongs to this very
     run. ``checkpoints=False`` (e.g. the profile's ``checkpoints: false``) writes no per-epoch
     checkpoint; a store still keeps the finished result. ``outputs``: the run is recorded there.
@@ -318,25 +331,89 @@ def run(
         checkpoints = bool(getattr(outputs, "checkpoints", True)) if outputs is not None else True
 
     run_dir = Path(store) / key if store is not None else None
-    if run_dir is not None:
-        loaded = _load_stored(run_dir, key, config, data, dev, plan, run_name, evaluate_test)
-        if loaded is not None:
-            loaded.notes = notes + loaded.notes
-            loaded.data_fingerprint = data_fp
-            if outputs is not None:
-                record(outputs, loaded)
-            return loaded
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / CONFIG_NAME).write_text(
-            json.dumps(
-                {"key": key, "name": run_name, "config": config.to_dict(), "data": data_fp, "plan": plan.as_dict()},
-                indent=2,
-                sort_keys=True,
-            )
-        )
-        ckpt_dir = run_dir if checkpoints else None
-    else:
+    if run_dir is None:
         ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None and checkpoints else None
+        return _train(
+            data,
+            config,
+            key,
+            data_fp,
+            plan,
+            dev,
+            run_name,
+            notes,
+            None,
+            ckpt_dir,
+            resume,
+            quiet,
+            callbacks,
+            evaluate_test,
+            outputs,
+        )
+
+    record_ = {"key": key, "name": run_name, "config": config.to_dict(), "data": data_fp, "plan": plan.as_dict()}
+
+    def found(r: RunResult, extra: list[str]) -> RunResult:
+        why = _check_config_file(run_dir, key)
+        if why:
+            extra = [*extra, f"{run_name}: {why}"]
+            S.save_json({**record_, "name": r.name}, run_dir / CONFIG_NAME)
+        r.notes = notes + extra + r.notes
+        r.data_fingerprint = data_fp
+        if outputs is not None:
+            record(outputs, r)
+        return r
+
+    early: list[str] = []
+    loaded = _load_stored(run_dir, key, config, data, dev, plan, run_name, evaluate_test, early)
+    if loaded is not None:
+        return found(loaded, early)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with S.RunLock(run_dir) as lock:  # one trainer per run: another process that needs it waits here
+        early += lock.notes
+        loaded = _load_stored(run_dir, key, config, data, dev, plan, run_name, evaluate_test, early)
+        if loaded is not None:  # the process we waited for finished it
+            return found(loaded, early)
+        why = _check_config_file(run_dir, key)
+        early += [f"{run_name}: {why}"] if why else []
+        S.save_json(record_, run_dir / CONFIG_NAME)
+        return _train(
+            data,
+            config,
+            key,
+            data_fp,
+            plan,
+            dev,
+            run_name,
+            notes + early,
+            run_dir,
+            run_dir if checkpoints else None,
+            resume,
+            quiet,
+            [*callbacks, lock.touch],
+            evaluate_test,
+            outputs,
+        )
+
+
+def _train(
+    data,
+    config,
+    key,
+    data_fp,
+    plan,
+    dev,
+    run_name,
+    notes,
+    run_dir,
+    ckpt_dir,
+    resume,
+    quiet,
+    callbacks,
+    evaluate_test,
+    outputs,
+) -> RunResult:
+    """Train (or resume) one run, score it, store it in ``run_dir`` (when given) and record it."""
     if ckpt_dir is not None:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         if not resume and (ckpt_dir / CHECKPOINT_NAME).exists():
@@ -430,25 +507,46 @@ def _save_result(run_dir: Path, r: RunResult) -> None:
         "finished_at": time.time(),
         "name": r.name,
     }
-    tmp = run_dir / f"{RESULT_NAME}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"  # two writers never share one
-    torch.save(obj, tmp)
-    os.replace(tmp, run_dir / RESULT_NAME)
+    S.save_torch(S.to_plain(obj), run_dir / RESULT_NAME)
+
+
+_AGAIN = "; the run is trained again (from its last checkpoint when there is one)"
 
 
 def _load_stored(
-    run_dir: Path, key: str, config: RunConfig, data: DatasetBundle, dev, plan, run_name: str, evaluate_test: bool
+    run_dir: Path,
+    key: str,
+    config: RunConfig,
+    data: DatasetBundle,
+    dev,
+    plan,
+    run_name: str,
+    evaluate_test: bool,
+    notes: list[str],
 ) -> RunResult | None:
+    """The finished run in ``run_dir`` (None: there is none). A result that cannot be read without running
+    code, is damaged, or is another run's is set aside with a note in ``notes`` (the run is then trained)."""
     path = run_dir / RESULT_NAME
-    if not path.is_file():
+    try:
+        saved = S.load_torch(path)
+        if saved is None:
+            return None
+        if not isinstance(saved, dict) or not {"key", "config", "model", "fit", "val"} <= set(saved):
+            raise DamagedFile(path, f"is not a dive run result (a {type(saved).__name__} without key, model, fit)")
+        if saved.get("key") != key or saved.get("config") != config.to_dict():
+            notes.append(f"{run_name}: " + S.set_aside(path, f"the stored result {path} is of another run") + _AGAIN)
+            return None
+        saved = S.from_plain(saved)
+        net = _build(config, data, pretrained=False)  # every weight comes from the store
+        try:
+            net.load_state_dict(saved["model"])
+            fr = FitResult(model=net, **saved["fit"])
+        except (RuntimeError, TypeError, KeyError) as err:
+            raise DamagedFile(path, f"does not fit this run's model ({type(err).__name__}: {err})") from err
+    except DamagedFile as err:
+        notes.append(f"{run_name}: " + S.set_aside(path, f"the stored result {err}") + _AGAIN)
         return None
-    saved = torch.load(path, map_location="cpu", weights_only=False)
-    if saved.get("key") != key or saved.get("config") != config.to_dict():
-        _set_aside(path, "stored result of another run")
-        return None
-    net = _build(config, data, pretrained=False)  # every weight comes from the store
-    net.load_state_dict(saved["model"])
     net.to(dev)
-    fr = FitResult(model=net, **saved["fit"])
     pre = preprocess_for(config, data, net.spec)
     eb = config.eval_batch_size or max(config.batch_size, 128)
     r = RunResult(
@@ -457,11 +555,11 @@ def _load_stored(
         fr,
         net,
         saved["val"],
-        saved["test"],
-        saved["val_probs"],
-        saved["test_probs"],
-        saved["y_val"],
-        saved["y_test"],
+        saved.get("test"),
+        saved.get("val_probs"),
+        saved.get("test_probs"),
+        saved.get("y_val"),
+        saved.get("y_test"),
         key=key,
         run_dir=run_dir,
         loaded=True,

@@ -19,7 +19,7 @@ import copy
 import math
 import os
 import time
-import uuid
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +29,10 @@ import torch
 import torch.nn.functional as F
 
 from dive import precision as P
+from dive import store as S
 from dive.config import DEFAULT_WEIGHT_DECAY, OPTIMIZERS, SCHEDULERS, RunConfig
+from dive.store import CHECKPOINT_NAME, DamagedFile  # noqa: F401 - re-exported
 from dive.utils import resolve_device, seed_everything
-
-CHECKPOINT_NAME = "checkpoint.pt"
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -337,19 +337,23 @@ class TrainState:
             self.train_batches.load_state_dict(state["rng"]["train"])
 
 
-def _save_atomic(obj, path: Path) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")  # two writers never share one
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
+    """Write a checkpoint all or nothing (:func:`dive.store.save_torch`): a failed write leaves the previous
+    one intact and raises :class:`dive.store.StoreWriteError` naming the path and the cause."""
+    S.save_torch(S.to_plain(state), path)
 
 
 def load_checkpoint(path: str | os.PathLike, key: str | None = None, map_location="cpu") -> dict | None:
-    """The checkpoint at ``path`` (None if there is none). With ``key``, one written for another key
-    raises :class:`CheckpointMismatch` (the caller sets it aside and starts afresh)."""
+    """The checkpoint at ``path`` (None if there is none), read without running any code in it
+    (``weights_only=True``). A damaged one raises :class:`dive.store.DamagedFile`; with ``key``, one written
+    for another key raises :class:`CheckpointMismatch` (the caller sets it aside and starts afresh)."""
     path = Path(path)
-    if not path.is_file():
+    state = S.load_torch(path, map_location=map_location)
+    if state is None:
         return None
-    state = torch.load(path, map_location=map_location, weights_only=False)
+    if not isinstance(state, dict) or "epoch" not in state or "model" not in state:
+        raise DamagedFile(path, f"is not a dive checkpoint (a {type(state).__name__} without epoch and model)")
+    state = S.from_plain(state)
     if key is not None and state.get("key") != key:
         raise CheckpointMismatch(f"{path} belongs to run {state.get('key')!r}, not {key!r}")
     return state
@@ -423,7 +427,11 @@ def fit(
     if ckpt_path is not None:
         ckpt_path.parent.mkdir(parents=True, exist_ok=True)
     if resume and ckpt_path is not None:
-        saved = load_checkpoint(ckpt_path, checkpoint_key, map_location=device)
+        try:
+            saved = load_checkpoint(ckpt_path, checkpoint_key, map_location=device)
+        except DamagedFile as err:
+            warnings.warn(S.set_aside(ckpt_path, f"the checkpoint {err}") + "; training starts afresh", stacklevel=2)
+            saved = None
         if saved is not None:
             state.load_state_dict(saved)
             result.resumed_from = state.epoch
@@ -481,7 +489,7 @@ def fit(
             loss=f"{tr['loss']:.4f}", acc=f"{tr['acc']:.4f}", val_acc=f"{ev['acc']:.4f}", best=state.early.best_epoch
         )
         if ckpt_path is not None:
-            _save_atomic({"key": checkpoint_key, **state.state_dict()}, ckpt_path)
+            save_checkpoint({"key": checkpoint_key, **state.state_dict()}, ckpt_path)
         for cb in callbacks:
             cb(epoch, record, model)
         if state.stopped_early:

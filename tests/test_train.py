@@ -156,7 +156,7 @@ def test_nan_loss_stops_with_epoch_and_step(path_batches, tmp_path):
     model = NaNAt(small_net(), steps_per_epoch + 3)  # epoch 2, step 3
     with pytest.raises(NonFiniteLossError, match=r"epoch 2, step 3"):
         fit(model, tr, va, epochs=3, quiet=True, checkpoint_dir=tmp_path)
-    assert torch.load(tmp_path / train.CHECKPOINT_NAME, weights_only=False)["epoch"] == 1  # epoch 1 is kept
+    assert torch.load(tmp_path / train.CHECKPOINT_NAME, weights_only=True)["epoch"] == 1  # epoch 1 is kept
 
 
 def test_nan_check_names_step_when_checked_in_intervals(path_batches):
