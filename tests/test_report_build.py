@@ -718,7 +718,7 @@ def test_what_holds_up_lines_forest_and_claims_table_agree(tmp_path):
     rows = re.findall(r'<tr class="claim-line ([^"]+)" data-claim="([^"]+)"><td class="verdict">(.*?)</td>', holds)
     assert [r[1] for r in rows] == [c.id for c in claims.CLAIMS]  # one line per claim, in order
     for (css, cid, cell), holds_text in zip(rows, table["holds"], strict=True):
-        word = holds_text.split(" (")[0]
+        word = claims_page.verdict_word(holds_text)[0]
         mark, expected_css = claims_page.MARKS[word]
         assert f'<span class="mark">{mark}</span> {word}' in cell and css == expected_css, cid
     verdicts = dict(zip(table["notebook"] + ":" + table["claim"], table["holds"], strict=True))

@@ -455,10 +455,13 @@ def claims_section(lines: list, synthetic: bool) -> tuple[str, Table | None]:
             "original": line.original,
             "this run: mean ± 95 % interval (n)": line.this_run,
             "difference A - B [interval]": line.difference,
+            "tested": line.tested,
             "verdict": f"{line.mark} {line.verdict}" + (f" ({line.detail})" if line.detail else ""),
         }
         for line in lines
     ]
+    if not any(line.tested for line in lines):  # (a Claims table without the column)
+        rows = [{k: v for k, v in r.items() if k != "tested"} for r in rows]
     intro = (
         "<p>Each finding of the original report, its own single-run numbers, and what this run's seeds say: "
         "mean ± half-width of the 95 % t interval over the seeds (n), the difference paired by seed with its "
@@ -473,6 +476,8 @@ def claims_section(lines: list, synthetic: bool) -> tuple[str, Table | None]:
 
 def claims_details(lines: list) -> Table | None:
     """The appendix table behind the Claims table: each claim's group ids (A first), the test, n, data."""
+    from dive.report import claims_page
+
     rows = [
         {
             "claim": line.id,
@@ -481,6 +486,7 @@ def claims_details(lines: list) -> Table | None:
             "groups (A vs B)": line.groups,
             "n": line.n,
             "verdict": line.verdict + (f" ({line.detail})" if line.detail else ""),
+            **{k: line.details.get(k, "") for k in claims_page.DETAIL_COLUMNS if any(x.details for x in lines)},
             "how": line.how,
             "data": line.data,
         }

@@ -32,6 +32,8 @@ MARKS: dict[str, tuple[str, str]] = {
     "cannot tell": ("?", "v-unsure"),
     "not run": ("\u25cb", "v-notrun"),  # white circle
 }
+#: Columns of the Claims table shown only in the appendix's "Claims: groups and tests" (when the table has them).
+DETAIL_COLUMNS = ("half-width", "min. detectable (80 % power)")
 #: The order verdicts are counted in, in the page's summary sentence.
 ORDER = (
     "supported",
@@ -85,6 +87,8 @@ class ClaimLine:
     how: str
     data: str
     comparisons: list[ComparisonRow] = field(default_factory=list)
+    tested: str = ""  # what was tested (a direction, or equivalence within a margin), where the table says
+    details: dict = field(default_factory=dict)  # the table's per-comparison power columns, for the appendix
 
     @property
     def mark(self) -> str:
@@ -107,8 +111,10 @@ def verdict_word(holds: str) -> tuple[str, str]:
         return word.strip(), rest.rstrip(")").strip()
     rest = holds[len(word) :].strip()
     if rest.startswith("(") and rest.endswith(")"):
-        rest = rest[1:-1]
-    return word, rest.strip()
+        rest = rest[1:-1].strip()
+    if word == "supported" and rest.startswith("equivalent"):  # a claim of no difference: "supported (equivalent
+        return "equivalent", rest[len("equivalent") :].strip()  # within ±m)" reads "≈ equivalent", "within ±m"
+    return word, rest
 
 
 def equivalence_margin(claim, metrics: dict) -> float | None:
@@ -178,6 +184,8 @@ def claim_evidence(reports_dir: str | os.PathLike, profile: str) -> tuple[list[C
             groups=row["groups"],
             how=row["how"],
             data=row["data"],
+            tested=_words(str(row.get("tested") or ""), names),
+            details={k: _words(str(row[k]), names) for k in DETAIL_COLUMNS if row.get(k)},
         )
         if word != "not run" and all(found):
             scale, digits = claims._scale(claim.metric)
