@@ -323,6 +323,7 @@ class Section:
     blocks: list[Block] = field(default_factory=list)
     html: str | None = None  # a Markdown section rendered
     table: Table | None = None  # a table of the section's own (the claims)
+    after: str | None = None  # HTML under that table (the claims' legend)
     empty: str | None = None  # shown when there is nothing
 
 
@@ -446,9 +447,11 @@ def _markdown_file(path: Path) -> tuple[str | None, str | None]:
     return None, f"({path} not found)"
 
 
-def claims_section(lines: list, synthetic: bool) -> tuple[str, Table | None]:
+def claims_section(lines: list, synthetic: bool, family: dict | None = None) -> tuple[str, Table | None]:
     """The readable "Claims and evidence" table: claim · original · this run · difference [interval] · verdict,
-    configurations named in words (:mod:`dive.report.claims_page`); their group ids are in the appendix."""
+    configurations named in words (:mod:`dive.report.claims_page`); their group ids are in the appendix.
+    ``family``: the Claims table's Holm families (``attrs["family"]``: sizes of ``difference`` and
+    ``equivalence``), said in the introduction when the table records them."""
     rows = [
         {
             "claim": line.claim,
@@ -469,9 +472,24 @@ def claims_section(lines: list, synthetic: bool) -> tuple[str, Table | None]:
         "A is the configuration the report found better (or no different); the groups compared and the tests "
         'are in <a href="#claims-details">the appendix</a>. A single seed gives no interval.</p>'
     )
+    if family:
+        intro += (
+            f"<p>All {family.get('difference', 0)} tests of a difference on this page form one Holm family, and its "
+            f"{family.get('equivalence', 0)} equivalence tests another; the verdict words are defined under the "
+            "table.</p>"
+        )
     if synthetic:
         intro = f'<p class="warn">{SYNTHETIC_LINE}</p>' + intro
     return intro, (Table.from_frame(pd.DataFrame(rows)) if rows else None)
+
+
+def claims_legend() -> str | None:
+    """The verdict words with their rules under the Claims table (:func:`dive.claims.legend_html`, where
+    dive.claims defines one)."""
+    from dive import claims
+
+    legend = getattr(claims, "legend_html", None)
+    return legend() if legend else None
 
 
 def claims_details(lines: list) -> Table | None:
@@ -536,6 +554,7 @@ def what_holds_up(reports_dir: Path, profile: str, data: str, datasets: str) -> 
     png = paths.get("forest_png")
     return {
         "lines": lines,
+        "family": table.attrs.get("family"),
         "sentences": claims_page.summary_sentences(lines),
         "rests_on": [
             ("Profile", profile),
@@ -628,7 +647,8 @@ def build_context(profile: str, notebooks_dir: Path, reports_dir: Path, title: s
     ]
     sections.append(s)
     s = Section("4", "Claims and evidence", "claims")
-    s.html, s.table = claims_section(holds["lines"], data_kind != "real")
+    s.html, s.table = claims_section(holds["lines"], data_kind != "real", holds["family"])
+    s.after = claims_legend()
     sections.append(s)
     s = Section("5", "Discussion", "discussion")
     s.html, s.empty = _markdown_file(notebooks_dir / "sections" / "discussion.md")
