@@ -119,7 +119,8 @@ def verdict_word(holds: str) -> tuple[str, str]:
 
 def equivalence_margin(claim, metrics: dict) -> float | None:
     """The equivalence margin of a claim of *no* difference, as a fraction: the claim's own ``margin`` when it
-    has one, else :data:`dive.reference.EQUIVALENCE_MARGINS` for its data (``mnist``, else ``medmnist``);
+    has one, else dive.reference's for its data (``reference.equivalence_margin(dataset, metric)`` where it
+    exists, else ``EQUIVALENCE_MARGINS``: ``mnist``, else ``medmnist``);
     ``None`` for a directional claim, a loss, or where no margins are defined."""
     from dive import reference, stats
 
@@ -128,10 +129,12 @@ def equivalence_margin(claim, metrics: dict) -> float | None:
     own = getattr(claim, "margin", None)
     if own is not None:
         return float(own)
-    margins = getattr(reference, "EQUIVALENCE_MARGINS", None) or {}
     ds = metrics.get("dataset")
-    family = "mnist" if (ds[0] if isinstance(ds, list) and ds else ds) == "mnist" else "medmnist"
-    return margins.get(family)
+    dataset = str(ds[0] if isinstance(ds, list) and ds else ds)
+    if hasattr(reference, "equivalence_margin"):  # per data set and metric
+        return float(reference.equivalence_margin(dataset, claim.metric))
+    margin = (getattr(reference, "EQUIVALENCE_MARGINS", None) or {}).get("mnist" if dataset == "mnist" else "medmnist")
+    return margin.get("accuracy") if isinstance(margin, dict) else margin
 
 
 def _words(text: str, names: list[str]) -> str:
