@@ -35,10 +35,12 @@ __all__ = [
     "CLAIMS",
     "GROUPS",
     "HOLDS",
+    "LABELS",
     "NO_DIFFERENCE",
     "Claim",
     "claims_html",
     "claims_table",
+    "label",
     "legend_html",
     "originals",
     "table5_group",
@@ -85,6 +87,48 @@ GROUPS: dict[str, dict[str, str]] = {
         "member2": "*_member2",
     },
 }
+
+
+#: Each group's name in words, for readers (the report's "What holds up", Claims table and forest figure); keyed
+#: like ``GROUPS``' values (a ``*`` pattern stands for the group it matches). :func:`label` looks names up here.
+LABELS: dict[str, str] = {
+    **{table5_group("learning_rate", v): f"learning rate {v:g}" for v in (0.001, 0.01, 0.1)},
+    **{table5_group("batch_size", v): f"batch size {v}" for v in (16, 32, 64)},
+    "activation_leaky_relu": "LeakyReLU",
+    "activation_relu": "ReLU",
+    "simplecnn_bn": "batch norm",
+    "simplecnn_bn_dropout": "batch norm + dropout",
+    "simplecnn_dropout": "dropout",
+    **{
+        f"alexnet_{b}_{s}": f"{b}, {'fixed epochs' if s == 'fixed' else 'early stopping'}"
+        for b in ("balanced", "unbalanced")
+        for s in ("fixed", "early_stopping")
+    },
+    **{
+        f"alexnet_{a}_{s}": f"{'augmented' if a == 'augmented' else 'not augmented'}, "
+        f"{'fixed epochs' if s == 'fixed' else 'early stopping'}"
+        for a in ("augmented", "plain")
+        for s in ("fixed", "early_stopping")
+    },
+    "alexnet_model1_plain": "without batch norm",
+    "alexnet_model2_batchnorm": "with batch norm",
+    "resnet18_optimised": "Adagrad (tuned)",
+    "resnet18_optimizer_adam": "Adam",
+    "resnet18_optimizer_nadam": "NAdam",
+    "resnet18_optimizer_sgd": "SGD",
+    "ensemble_*_x2": "ensemble of two",
+    "*_member1": "member 1",
+    "*_member2": "member 2",
+    "search_best": "best recipe of the search",
+    "table4_recipe": "Table 4's recipe",
+}
+
+
+def label(group: str) -> str:
+    """``group`` (a name or a ``GROUPS`` pattern) in words (:data:`LABELS`); the name itself when unknown."""
+    if group in LABELS:
+        return LABELS[group]
+    return next((v for k, v in LABELS.items() if "*" in k and fnmatchcase(group, k)), group)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,9 @@ __all__ = [
     "class_distribution",
     "confusion_matrices",
     "confusion_matrix",
+    "dot_interval",
     "example_images",
+    "forest",
     "learning_curves",
     "synthetic_watermark",
 ]
@@ -467,4 +469,170 @@ def class_distribution(
         plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
     if title:
         ax.set_title(title)
+    return _finish(fig, save, synthetic)
+
+
+# ----------------------------------------------------------------------------------------
+# claims: the forest figure; one-at-a-time tables: dots with intervals
+# ----------------------------------------------------------------------------------------
+#: Marker of each verdict word in the forest figure (filled: a direction or an equivalence found; hollow: none).
+VERDICT_MARKERS = {
+    "supported": ("o", True),
+    "equivalent": ("D", True),
+    "consistent": ("D", False),
+    "contradicted": ("X", True),
+    "different": ("X", True),
+    "not supported": ("s", False),
+    "cannot tell": ("o", False),
+}
+_VERDICT_COLOURS = {
+    "supported": "#1b7837",
+    "equivalent": "#2166ac",
+    "consistent": "#2166ac",
+    "contradicted": "#b2182b",
+    "different": "#b2182b",
+}
+
+
+def forest(
+    rows,
+    *,
+    title: str | None = None,
+    marks: Mapping[str, str] | None = None,
+    save=None,
+    synthetic: bool = False,
+) -> Figure:
+    """One row per comparison: the difference A - B with its interval, a line at zero, the equivalence margin
+    shaded where a row has one, and the original report's single-run difference as a hollow triangle.
+
+    ``rows``: a data frame (or records) with ``claim``, ``label``, ``unit``, ``diff``, ``lo``, ``hi``
+    (``None``/NaN: no interval), ``verdict``, ``margin`` and ``report_diff`` (both optional). One panel per
+    ``unit`` (accuracy points and a loss are not drawn on one axis), rows in the given order, top to bottom.
+    The marker's shape and fill carry the verdict in black-and-white print (:data:`VERDICT_MARKERS`);
+    ``marks`` (verdict -> symbol) are written at the right end of each row too. The y tick labels are the
+    axes' rows: ``claim`` (up to its first parenthesis) over ``label``.
+    """
+    import pandas as pd
+
+    df = pd.DataFrame(rows).reset_index(drop=True)
+    if df.empty:
+        raise ValueError("forest() needs at least one comparison")
+    for col in ("margin", "report_diff"):
+        if col not in df:
+            df[col] = None
+    units = list(dict.fromkeys(df["unit"]))
+    heights = [max(1.0, 0.32 * int((df["unit"] == u).sum())) for u in units]
+    fig, axes = plt.subplots(
+        len(units),
+        1,
+        figsize=(7.5, sum(heights) + 0.9),
+        gridspec_kw={"height_ratios": heights},
+        layout="constrained",
+        squeeze=False,
+    )
+    for ax, unit in zip(axes[:, 0], units, strict=True):
+        part = df[df["unit"] == unit].reset_index(drop=True)
+        y = np.arange(len(part))[::-1].astype(float)
+        for yi, r in zip(y, part.itertuples(index=False), strict=True):
+            margin = r.margin if r.margin is not None and not pd.isna(r.margin) else None
+            if margin:
+                ax.fill_betweenx([yi - 0.4, yi + 0.4], -margin, margin, color="#2166ac", alpha=0.15, lw=0)
+            colour = _VERDICT_COLOURS.get(r.verdict, "#444444")
+            marker, filled = VERDICT_MARKERS.get(r.verdict, ("o", False))
+            if r.lo is not None and not pd.isna(r.lo):
+                ax.plot([r.lo, r.hi], [yi, yi], color=colour, lw=2, solid_capstyle="butt")
+                ax.plot([r.lo, r.lo], [yi - 0.15, yi + 0.15], color=colour, lw=1.2)
+                ax.plot([r.hi, r.hi], [yi - 0.15, yi + 0.15], color=colour, lw=1.2)
+            ax.plot(
+                [r.diff],
+                [yi],
+                marker=marker,
+                ms=7,
+                color=colour,
+                mfc=colour if filled else "white",
+                mew=1.5,
+                ls="none",
+                zorder=3,
+            )
+            if r.report_diff is not None and not pd.isna(r.report_diff):
+                ax.plot([r.report_diff], [yi], marker="^", ms=7, mfc="none", mec="black", mew=1.2, ls="none", zorder=4)
+            if marks:
+                ax.annotate(
+                    f"{marks.get(r.verdict, '?')} {r.verdict}",
+                    (1.0, yi),
+                    xycoords=("axes fraction", "data"),
+                    xytext=(6, 0),
+                    textcoords="offset points",
+                    va="center",
+                    fontsize=8,
+                    color=colour,
+                )
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_yticks(y)
+        ax.set_yticklabels(
+            [f"{str(r.claim).split(' (')[0]}\n{r.label}" for r in part.itertuples(index=False)], fontsize=7
+        )
+        ax.set_ylim(-0.6, len(part) - 0.4)
+        better = "A better: > 0" if bool(part["higher_is_better"].iloc[0]) else "A better: < 0"
+        ax.set_xlabel(f"difference A - B, {unit} ({better})", fontsize=8)
+        ax.tick_params(axis="x", labelsize=8)
+        ax.grid(axis="x", color="#dddddd", lw=0.6)
+    handles = [
+        plt.Line2D([], [], color="#444444", lw=2, marker="o", mfc="white", label="this run: mean difference, interval"),
+        plt.Line2D([], [], ls="none", marker="^", mfc="none", mec="black", label="original report (single run)"),
+    ]
+    if df["margin"].notna().any():
+        from matplotlib.patches import Patch
+
+        handles.append(Patch(color="#2166ac", alpha=0.15, label="equivalence margin"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=7, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _finish(fig, save, synthetic)
+
+
+def dot_interval(
+    rows,
+    *,
+    title: str | None = None,
+    xlabel: str = "validation accuracy (%)",
+    save=None,
+    synthetic: bool = False,
+) -> Figure:
+    """A one-at-a-time table as a picture: per configuration, this run's mean with its interval over the seeds
+    (a dot and a bar; a lone dot with one seed) and the original report's single value (a hollow triangle).
+
+    ``rows``: a data frame (or records) with ``label``, ``mean``, ``lo``, ``hi`` (NaN: no interval) and
+    optionally ``original`` and ``n``; drawn top to bottom in the given order, in the units given.
+    """
+    import pandas as pd
+
+    df = pd.DataFrame(rows).reset_index(drop=True)
+    if df.empty:
+        raise ValueError("dot_interval() needs at least one row")
+    if "original" not in df:
+        df["original"] = np.nan
+    fig, ax = plt.subplots(figsize=(6.0, 0.4 * len(df) + 1.2), layout="constrained")
+    y = np.arange(len(df))[::-1].astype(float)
+    for yi, r in zip(y, df.itertuples(index=False), strict=True):
+        if not pd.isna(r.lo):
+            ax.plot([r.lo, r.hi], [yi, yi], color="#2166ac", lw=2)
+        ax.plot([r.mean], [yi], marker="o", ms=6, color="#2166ac", ls="none", zorder=3)
+        if not pd.isna(r.original):
+            ax.plot([r.original], [yi], marker="^", ms=7, mfc="none", mec="black", mew=1.2, ls="none", zorder=4)
+    labels = [f"{r.label} (n={int(r.n)})" if "n" in df and not pd.isna(r.n) else r.label for r in df.itertuples()]
+    ax.set_yticks(y)
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.set_ylim(-0.6, len(df) - 0.4)
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.grid(axis="x", color="#dddddd", lw=0.6)
+    handles = [plt.Line2D([], [], color="#2166ac", lw=2, marker="o", label="this run: mean, 95 % interval")]
+    if df["original"].notna().any():
+        handles.append(
+            plt.Line2D([], [], ls="none", marker="^", mfc="none", mec="black", label="original report (single run)")
+        )
+    ax.legend(handles=handles, fontsize=7, loc="best", frameon=False)
+    if title:
+        ax.set_title(title, fontsize=9)
     return _finish(fig, save, synthetic)

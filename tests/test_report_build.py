@@ -462,6 +462,7 @@ def test_sections_come_from_the_notebook_files_whatever_their_number(tmp_path):
     page = assembly.assemble("quick", notebooks_dir=nbdir, reports_dir=reports).read_text()
     headings = re.findall(r"<h2 id=\"[^\"]+\"[^>]*>([^<]+)</h2>", page)
     assert headings == [
+        "What holds up",  # the answer first, right after the title
         "1 Datasets",
         "2 Methods",
         "3 Experiments",
@@ -469,7 +470,7 @@ def test_sections_come_from_the_notebook_files_whatever_their_number(tmp_path):
         "5 Discussion",
         "6 Beyond the report: every MedMNIST 2D dataset",
         "7 Beyond the report: what the networks look at",
-        "Appendix: all runs of this report",
+        "Appendix: all runs",
     ]
     assert "3.1 First experiment" in page and "3.2 Second experiment" in page
     assert "No results: not run." in page  # 10 has not run: said so in its section
@@ -610,3 +611,218 @@ def test_one_local_ray_instance_for_the_whole_report(monkeypatch, capsys):
     monkeypatch.setenv("RAY_ADDRESS", "head:6379")
     with build.report_ray({"executor": "ray"}) as got:
         assert "ray_address" not in got  # the notebooks' run_many reads $RAY_ADDRESS itself
+
+
+# --- the report as an answer: quiet build, appendix, "What holds up", forest figure ---------------------------
+
+
+@pytest.mark.notebooks
+def test_build_prints_one_line_per_notebook_and_no_kernel_transport_warning(tmp_path):
+    """The command line as a user runs it (a subprocess: the kernels' own stderr is the terminal's): one
+    line per notebook, a closing line, and not ipykernel's "running over TCP without encryption" (the
+    kernels talk over IPC, :func:`dive.report.execute.kernel_transport`)."""
+    import subprocess
+
+    project = make_project(tmp_path)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(execute.REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run(
+        [sys.executable, "-m", "dive.report", *cli(project, "--no-pdf")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out, err = proc.stdout.splitlines(), proc.stderr.splitlines()
+    assert not [line for line in out + err if "without encryption" in line]
+    assert [re.sub(r"[\d.]+ s$", "", line) for line in out[:2]] == [
+        "[1/2] 00_alpha (quick): running ... done in ",
+        "[2/2] 01_beta (quick): running ... done in ",
+    ]
+    assert len(out) == 3 and out[2].startswith("notebooks: 2 in ")
+    assert err == [line for line in err if "not-installed-kernel" in line]  # only the note on 01_beta's kernel
+    assert execute.kernel_transport() == ("tcp" if os.name == "nt" else "ipc")
+
+
+def seeded_groups(out: Outputs, values: dict[str, list[float]], metric: str = "val_accuracy") -> None:
+    for name, vals in values.items():
+        out.add_group(name, values=pd.DataFrame({"seed": range(22, 22 + len(vals)), metric: vals}))
+
+
+def test_long_and_per_seed_tables_go_to_the_appendix_linked_from_their_chapter(tmp_path):
+    nbdir, reports = tmp_path / "notebooks", tmp_path / "reports"
+    nbdir.mkdir()
+    write_sections(nbdir)
+    short = pd.DataFrame({"config": list("abcde"), "val_acc": [0.1, 0.2, 0.3, 0.4, 0.5]})
+    long = pd.DataFrame({"seed": range(assembly.CHAPTER_ROWS + 5), "val_acc": 0.5})
+    per_seed = short.head(3)
+    fake_notebook(nbdir, reports, "01_first", "First", {"result": short, "everything": long, "x_per_seed": per_seed})
+    page = assembly.assemble("quick", notebooks_dir=nbdir, reports_dir=reports).read_text()
+    chapter = page[page.index('id="experiments"') : page.index('id="claims"')]
+    appendix = page[page.index('id="all-runs"') :]
+    assert "Table 1</b>: result of 01_first" in chapter  # the result table stays in its chapter ...
+    assert "everything" not in chapter and "x_per_seed" not in chapter
+    assert "Table A1</b>: everything of 01_first" in appendix and "Table A2</b>: x_per_seed of 01_first" in appendix
+    assert 'href="#runs-01_first"' in chapter and 'id="runs-01_first"' in appendix  # ... linked to the rest
+    assert "Table A1, Table A2" in chapter
+    for body in re.findall(r"<tbody>(.*?)</tbody>", chapter, flags=re.S):
+        assert body.count("<tr") <= assembly.CHAPTER_ROWS
+    toc = page[page.index('<nav class="toc">') : page.index("</nav>")]
+    assert '<ul class="toc-appendix">' in toc and 'href="#runs-01_first"' in toc  # the appendix apart
+
+
+def balancing_project(tmp_path: Path, balanced: list[float], unbalanced: list[float]) -> tuple[Path, Path]:
+    """Notebook 04's outputs with the four groups of its two claims (early stopping: the same values + 1 point)."""
+    nbdir, reports = tmp_path / "notebooks", tmp_path / "reports"
+    nbdir.mkdir()
+    write_sections(nbdir)
+    stem = "04_alexnet_balancing"
+    write_notebook(nbdir / f"{stem}.ipynb", "AlexNet and class balancing", ['profile = "quick"'])
+    out = Outputs(
+        reports / "quick" / stem,
+        notebook=stem,
+        profile="quick",
+        dataset="pathmnist",
+        synthetic=True,
+        device="cpu",
+        seed=22,
+    )
+    out.table(pd.DataFrame({"balancing": [True, False], "val_acc": [0.8, 0.75]}), "table1_balancing")
+    seeded_groups(
+        out,
+        {
+            "alexnet_balanced_fixed": balanced,
+            "alexnet_unbalanced_fixed": unbalanced,
+            "alexnet_balanced_early_stopping": [v + 0.01 for v in balanced],
+            "alexnet_unbalanced_early_stopping": [v + 0.01 for v in unbalanced],
+        },
+    )
+    out.write()
+    return nbdir, reports
+
+
+def test_what_holds_up_lines_forest_and_claims_table_agree(tmp_path):
+    """Balancing helps by about 5 points in every seed: both balancing claims are supported; every other claim
+    has not run. The page's lines, its forest figure (forest.csv, one row per comparison) and the Claims table
+    say the same, with the configurations in words and the group ids only in the appendix."""
+    from dive import claims
+    from dive.report import claims_page
+
+    nbdir, reports = balancing_project(tmp_path, [0.80, 0.83, 0.81, 0.84], [0.75, 0.77, 0.76, 0.80])
+    page = assembly.assemble("quick", notebooks_dir=nbdir, reports_dir=reports).read_text()
+    table = claims.claims_table(reports, "quick")
+    lines, _ = claims_page.claim_evidence(reports, "quick")
+    assert [line.claim for line in lines] == list(table["claim"])
+    holds = page[page.index('id="what-holds-up"') : page.index('<nav class="toc">')]
+    assert page.index('id="what-holds-up"') < page.index('id="datasets"')
+    rows = re.findall(r'<tr class="claim-line ([^"]+)" data-claim="([^"]+)"><td class="verdict">(.*?)</td>', holds)
+    assert [r[1] for r in rows] == [c.id for c in claims.CLAIMS]  # one line per claim, in order
+    for (css, cid, cell), holds_text in zip(rows, table["holds"], strict=True):
+        word = claims_page.verdict_word(holds_text)[0]
+        mark, expected_css = claims_page.MARKS[word]
+        assert f'<span class="mark">{mark}</span> {word}' in cell and css == expected_css, cid
+    verdicts = dict(zip(table["notebook"] + ":" + table["claim"], table["holds"], strict=True))
+    assert [v for k, v in verdicts.items() if k.startswith("04_")] == ["supported", "supported"]
+    assert (
+        f"2 supported and {len(claims.CLAIMS) - 2} not run" in holds
+        and "Holding up: Balancing improves AlexNet" in holds
+    )
+    forest = pd.read_csv(reports / "quick" / "claims" / "forest.csv")
+    assert len(forest) == 2 and 'data-rows="2"' in holds  # one row per comparison that has data
+    diffs = table.loc[table["notebook"] == "04_alexnet_balancing", "difference (A - B)"]
+    for r, text in zip(forest.itertuples(), diffs, strict=True):
+        assert r.text == text and f"{r.diff:+.2f} [{r.lo:+.2f}, {r.hi:+.2f}]" == text
+        assert r.verdict == "supported" and r.label.startswith("balanced, ")
+    assert forest["report_diff"].round(2).tolist() == [5.47, 2.24]  # the report's single-run differences
+    for ext in ("png", "svg"):
+        assert (reports / "quick" / "claims" / f"forest.{ext}").stat().st_size > 1000
+    claims_part = page[page.index('id="claims"') : page.index('id="discussion"')]
+    assert "balanced, fixed epochs" in claims_part and "alexnet_balanced_fixed" not in claims_part
+    details = page[page.index('id="claims-details"') :]
+    assert "alexnet_balanced_fixed" in details.replace("<wbr>", "")  # the group ids: in the appendix
+
+
+def test_a_claim_within_noise_and_a_contradicted_one_read_so_in_words_and_marks(tmp_path):
+    nbdir, reports = balancing_project(tmp_path, [0.70, 0.71, 0.69, 0.70], [0.80, 0.82, 0.81, 0.80])
+    page = assembly.assemble("quick", notebooks_dir=nbdir, reports_dir=reports).read_text()
+    assert page.count('class="claim-line v-contradicted"') == 2
+    assert "Contradicted by this run: Balancing improves AlexNet" in page
+
+
+def test_forest_and_dot_interval_figures_draw_one_row_each():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.collections import PolyCollection
+
+    from dive import plots
+
+    rows = pd.DataFrame(
+        {
+            "claim": ["A beats B", "A beats B", "no difference (x)", "lower loss"],
+            "label": ["a vs b", "a vs c", "x vs y", "p vs q"],
+            "unit": ["accuracy points"] * 3 + ["val loss"],
+            "higher_is_better": [True, True, True, False],
+            "diff": [2.0, 1.0, 0.1, -0.01],
+            "lo": [1.0, -1.0, -0.2, float("nan")],
+            "hi": [3.0, 3.0, 0.4, float("nan")],
+            "verdict": ["supported", "not supported", "equivalent", "cannot tell"],
+            "margin": [None, None, 0.5, None],
+            "report_diff": [5.0, None, 0.0, -0.02],
+        }
+    )
+    fig = plots.forest(rows, marks={"supported": "S"})
+    acc, loss = fig.axes
+    assert [t.get_text() for t in acc.get_yticklabels()] == [
+        "A beats B\na vs b",
+        "A beats B\na vs c",
+        "no difference\nx vs y",
+    ]
+    assert len(loss.get_yticks()) == 1 and "< 0" in loss.get_xlabel()
+    assert len([c for c in acc.collections if isinstance(c, PolyCollection)]) == 1  # the one margin, shaded
+    assert sum(1 for line in acc.lines if line.get_marker() == "^") == 2  # the report's differences that exist
+    with pytest.raises(ValueError, match="at least one"):
+        plots.forest(rows.iloc[:0])
+    dots = plots.dot_interval(
+        pd.DataFrame(
+            {
+                "label": ["a", "b"],
+                "mean": [90.0, 80.0],
+                "lo": [88.0, float("nan")],
+                "hi": [92.0, float("nan")],
+                "original": [91.0, float("nan")],
+                "n": [3, 1],
+            }
+        )
+    )
+    assert [t.get_text() for t in dots.axes[0].get_yticklabels()] == ["a (n=3)", "b (n=1)"]
+
+
+def test_a_no_difference_claim_gets_its_equivalence_margin_in_the_forest_rows(tmp_path):
+    """Notebook 06's "batch norm changes nothing" on MedMNIST data: its forest row carries the margin of
+    dive.reference (1 point, in the figure's accuracy points); the directional claims carry none."""
+    from dive import reference
+    from dive.report import claims_page
+
+    nbdir, reports = tmp_path / "notebooks", tmp_path / "reports"
+    nbdir.mkdir()
+    write_sections(nbdir)
+    stem = "06_alexnet_batchnorm"
+    write_notebook(nbdir / f"{stem}.ipynb", "AlexNet with batch normalisation", ['profile = "quick"'])
+    out = Outputs(
+        reports / "quick" / stem,
+        notebook=stem,
+        profile="quick",
+        dataset="pathmnist",
+        synthetic=True,
+        device="cpu",
+        seed=22,
+    )
+    seeded_groups(out, {"alexnet_model2_batchnorm": [0.80, 0.81, 0.80], "alexnet_model1_plain": [0.80, 0.80, 0.81]})
+    out.write()
+    lines, _ = claims_page.claim_evidence(reports, "quick")
+    (row,) = [c for line in lines for c in line.comparisons]
+    margin = reference.EQUIVALENCE_MARGINS["medmnist"]
+    assert margin == pytest.approx(0.01)  # MedMNIST: one accuracy point
+    assert row.claim_id == "batchnorm" and row.margin == pytest.approx(100 * margin)
+    assert row.label == "with batch norm vs without batch norm"

@@ -96,3 +96,117 @@ def test_claims_and_evidence_page_in_html_and_pdf(smoke_report):
     pages = [re.sub(r"\s+", " ", p.extract_text() or "") for p in PdfReader(str(smoke_report / "report.pdf")).pages]
     claims_pages = [t for t in pages if "4 Claims and evidence" in t and "verdict" in t]
     assert claims_pages, "the claims page is in the PDF"
+
+
+def _pdf_pages(smoke_report) -> list[str]:
+    from pypdf import PdfReader
+
+    return [re.sub(r"\s+", " ", p.extract_text() or "") for p in PdfReader(str(smoke_report / "report.pdf")).pages]
+
+
+def _comparisons_with_data(smoke_report) -> int:
+    """Counted from the notebooks' metrics.json: each claim whose groups all have values gives one comparison per
+    group after A."""
+    from dive import claims
+
+    count = 0
+    for claim in claims.CLAIMS:
+        path = smoke_report / claim.notebook / "metrics.json"
+        if not path.is_file():
+            continue
+        groups = {g["name"]: g for g in json.loads(path.read_text()).get("groups") or []}
+        names = [claims._find(groups, pattern)[0] for pattern in claim.groups]
+        if all(n and (groups[n].get("values") or {}).get(claim.metric) for n in names):
+            count += len(names) - 1
+    return count
+
+
+def test_what_holds_up_comes_first_with_a_verdict_on_every_claim_and_the_forest_figure(smoke_report):
+    """HTML and PDF: "What holds up" before the first chapter, one line per claim with a verdict word and its
+    symbol; the forest figure with one row per comparison (counted from metrics.json), saved as PNG and SVG."""
+    from dive import claims
+    from dive.report import claims_page
+
+    html = (smoke_report / "report.html").read_text()
+    assert html.index('id="what-holds-up"') < html.index('id="datasets"')
+    holds = unescape(html[html.index('id="what-holds-up"') : html.index('<nav class="toc">')])
+    lines = re.findall(r'<tr class="claim-line [^"]+" data-claim="([^"]+)"><td class="verdict">(.*?)</td>', holds)
+    assert [cid for cid, _ in lines] == [c.id for c in claims.CLAIMS]
+    for cid, cell in lines:
+        assert any(
+            f'<span class="mark">{mark}</span> {word}' in cell for word, (mark, _) in claims_page.MARKS.items()
+        ), cid
+    comparisons = _comparisons_with_data(smoke_report)
+    assert comparisons >= 3  # the smoke profile runs notebooks 01-07
+    forest = json.loads(pd_read(smoke_report / "claims" / "forest.csv").to_json(orient="records"))
+    assert len(forest) == comparisons and f'data-rows="{comparisons}"' in holds
+    for ext in ("png", "svg"):
+        assert (smoke_report / "claims" / f"forest.{ext}").stat().st_size > 1000
+    pages = _pdf_pages(smoke_report)
+    first_chapter = next(i for i, t in enumerate(pages) if re.search(r"(^| )1 Datasets Datasets", t))
+    front = " ".join(pages[:first_chapter])
+    assert "What holds up" in front and "Contents" in front
+    for claim in claims.CLAIMS:
+        assert claim.text.split(" (")[0] in front, claim.id  # every claim, with ...
+    words = re.findall(
+        r"[\u2714\u2248\u2718\u2013?\u25cb] (supported|equivalent|consistent|contradicted|different|"
+        r"not supported|cannot tell|not run)",
+        front,
+    )
+    assert len(words) >= len(claims.CLAIMS)  # ... a verdict as a symbol and a word
+    holds_pages = [i for i, t in enumerate(pages) if "What holds up" in t and "Contents" not in t]
+    assert holds_pages and holds_pages[0] == 0  # on the first page, right after the title
+
+
+def pd_read(path):
+    import pandas as pd
+
+    return pd.read_csv(path)
+
+
+def test_figure_and_verdicts_match_the_claims_table(smoke_report):
+    """forest.csv (what the figure draws), the "What holds up" lines and the readable Claims table say what
+    dive.claims.claims_table says: the same differences with their intervals and the same verdicts."""
+    from dive import claims
+    from dive.report import claims_page
+
+    table = claims.claims_table(smoke_report.parent, "smoke")
+    forest = pd_read(smoke_report / "claims" / "forest.csv")
+    for claim, row in zip(claims.CLAIMS, table.to_dict("records"), strict=True):
+        mine = forest[forest["claim_id"] == claim.id]
+        if len(mine) == 1:
+            assert mine["text"].iloc[0] == row["difference (A - B)"], claim.id
+        for r in mine.itertuples():
+            assert f"vs {r.b}: {r.text}" in row["difference (A - B)"] or r.text == row["difference (A - B)"]
+            assert r.verdict == claims_page.verdict_word(row["holds"])[0]
+    html = unescape((smoke_report / "report.html").read_text())
+    holds = html[html.index('id="what-holds-up"') : html.index('<nav class="toc">')]
+    shown = re.findall(r'data-claim="([^"]+)"><td class="verdict"><span class="mark">[^<]+</span> ([^<]+)', holds)
+    assert [w.strip() for _, w in shown] == [claims_page.verdict_word(h)[0] for h in table["holds"]]
+    section = html[html.index('id="claims"') : html.index('id="discussion"')].replace("<wbr>", "")
+    for row in table.to_dict("records"):
+        word, detail = claims_page.verdict_word(row["holds"])
+        assert f"{word}" + (f" ({detail})" if detail else "") in section
+
+
+def test_the_appendix_holds_every_run_table_and_no_chapter_a_long_one(smoke_report):
+    from dive.report import assembly
+
+    html = (smoke_report / "report.html").read_text()
+    start = html.index('id="all-runs"')
+    chapters, appendix = html[html.index('id="datasets"') : start], html[start:]
+    for nb in find_notebooks(default_notebooks_dir()):
+        m = json.loads((smoke_report / nb.stem / "metrics.json").read_text())
+        if m.get("runs"):
+            assert f'data-name="Runs of {nb.stem}"' in appendix and f'data-name="Runs of {nb.stem}"' not in chapters
+            assert f'href="#runs-{nb.stem}"' in chapters  # linked from its chapter
+        for t in m["tables"]:
+            rows = len(pd_read(smoke_report / nb.stem / t["csv"]))
+            if assembly.appendix_table(t["name"], rows):
+                assert f"({t['name']})" in appendix and f"({t['name']})" not in chapters, t["name"]
+    assert "_seeds" in appendix  # the per-seed tables are there
+    for body in re.findall(r"<tbody>(.*?)</tbody>", chapters, flags=re.S):
+        assert body.count("<tr") <= assembly.CHAPTER_ROWS
+    pages = _pdf_pages(smoke_report)
+    contents = next(t for t in pages if t.startswith("Contents") or " Contents What holds up" in t)
+    assert re.search(r"Appendix: all runs[ .]+\d+", contents)  # the contents page lists the appendix apart

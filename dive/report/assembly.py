@@ -3,13 +3,19 @@
 The page is ``templates/report.html.j2`` (Jinja2) with ``templates/report.css``; this module only
 gathers what goes on it. Sections, in the original report's order:
 
+What holds up   right after the title: one line per claim of the original report with its verdict, a few
+                sentences from the verdicts, and the forest figure of every comparison
+                (:mod:`dive.report.claims_page`)
 1 Datasets      notebook ``00_*``
 2 Methods       ``notebooks/sections/methods.md``
 3 Experiments   notebooks ``01_*`` to ``08_*`` (the original report's experiments), one subsection each
-4 Discussion    ``notebooks/sections/discussion.md``
-5, 6, ...       every later notebook (``09_*``, ``10_*``, ...): beyond the original report, one section
+4 Claims and evidence   the readable Claims table (claim, original, this run, difference, verdict)
+5 Discussion    ``notebooks/sections/discussion.md``
+6, 7, ...       every later notebook (``09_*``, ``10_*``, ...): beyond the original report, one section
                 each, titled by the notebook's first heading
-Appendix        every run of the report in one table
+Appendix: all runs   the claims' groups and tests, how the report was made (profile, notebooks, run
+                times), then per notebook its runs and its long tables (per-seed tables and any table of more
+                than :data:`CHAPTER_ROWS` rows), each linked from its chapter
 
 The notebook list comes from the files (:func:`dive.report.execute.find_notebooks`), so any number
 of notebooks works; a notebook that has not run yet is listed with its status.
@@ -60,6 +66,8 @@ CHAR_EM, PADDING_CHARS = 0.64, 1.2
 HEADER_PIECE = 6
 #: Tables with more columns than this are set in the smaller type.
 MANY_COLUMNS = 8
+#: A chapter keeps its tables of at most this many rows; longer ones (and every per-seed table) go to the appendix.
+CHAPTER_ROWS = 15
 
 
 # --- small helpers -----------------------------------------------------------------------------
@@ -134,6 +142,22 @@ def uniq(values: Iterable[Any]) -> str:
 
 def png_data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+#: A figure narrower than this (width / height) is set at half the text width, two side by side.
+HALF_ASPECT = 1.45
+
+
+def half_width(png: Path) -> bool:
+    """Whether a figure is narrow enough (:data:`HALF_ASPECT`) to share a line with the next one."""
+    try:
+        from PIL import Image
+
+        with Image.open(png) as im:
+            width, height = im.size
+    except (OSError, ImportError):
+        return False
+    return height > 0 and width / height < HALF_ASPECT
 
 
 def runs_frame(runs: list[dict], notebook: str | None = None) -> pd.DataFrame:
@@ -279,6 +303,16 @@ class Block:
     figures: list[dict] = field(default_factory=list)
     runs: Table | None = None
     ran: bool = False
+    appendix_tables: list[dict] = field(default_factory=list)  # its long tables, shown in the appendix
+    dots: list[dict] = field(default_factory=list)  # dot-and-interval figures, each beside its table (``beside``)
+
+    @property
+    def appendix_anchor(self) -> str:
+        return f"runs-{self.stem}"
+
+    @property
+    def in_appendix(self) -> bool:
+        return bool(self.runs or self.appendix_tables)
 
 
 @dataclass
@@ -289,7 +323,7 @@ class Section:
     blocks: list[Block] = field(default_factory=list)
     html: str | None = None  # a Markdown section rendered
     table: Table | None = None  # a table of the section's own (the claims)
-    after: str | None = None  # HTML under that table (the claims' legend of verdict words)
+    after: str | None = None  # HTML under that table (the claims' legend)
     empty: str | None = None  # shown when there is nothing
 
 
@@ -297,6 +331,14 @@ class _Counter:
     def __init__(self):
         self.table = 0
         self.figure = 0
+        self.appendix = 0
+
+
+def appendix_table(name: str, rows: int) -> bool:
+    """Whether a notebook's table goes to the appendix: a per-seed table (``*per_seed*``, or a ``*_seeds*``
+    table of each configuration over its seeds, which the chapter shows as a dot-and-interval figure and the
+    Claims table as verdicts), or one of more than :data:`CHAPTER_ROWS` rows."""
+    return "per_seed" in name or "_seeds" in name or rows > CHAPTER_ROWS
 
 
 def collect(profile: str, notebooks_dir: Path, reports_dir: Path) -> list[dict]:
@@ -333,30 +375,54 @@ def collect(profile: str, notebooks_dir: Path, reports_dir: Path) -> list[dict]:
     return infos
 
 
-def _block(info: dict, heading: str, counter: _Counter) -> Block:
+def _block(info: dict, heading: str, counter: _Counter, dots: list[dict] | None = None) -> Block:
     b = Block(info["stem"], info["title"], heading, info["stem"], info["status"], info["html_rel"], info["warnings"])
     m = info["metrics"]
     if m is None:
         return b
     b.ran = True
+    dots = dots or []
     if info["parameters"]:
         b.parameters = ", ".join(f"{k}={v!r}" for k, v in info["parameters"].items())
     b.notes = [str(n) for n in m.get("notes") or []]
     base = info["metrics_path"].parent
     for t in m.get("tables", []):
-        counter.table += 1
         csv = base / t["csv"]
         orig = csv.with_name(csv.stem + ".original.csv")
-        b.tables.append(
-            {
-                "number": counter.table,
-                "caption": t.get("caption"),
-                "name": t["name"],
-                "path": str(csv),
-                "table": Table.from_frame(pd.read_csv(csv)) if csv.is_file() else None,
-                "original": Table.from_frame(pd.read_csv(orig)) if orig.is_file() else None,
-            }
-        )
+        frame = pd.read_csv(csv) if csv.is_file() else None
+        original = pd.read_csv(orig) if orig.is_file() else None
+        entry = {
+            "caption": t.get("caption"),
+            "name": t["name"],
+            "path": str(csv),
+            "table": Table.from_frame(frame) if frame is not None else None,
+            "original": Table.from_frame(original) if original is not None else None,
+            "original_in": None,  # where the original report's table is when it is not beside this one
+        }
+        if frame is not None and appendix_table(t["name"], len(frame)):
+            counter.appendix += 1
+            b.appendix_tables.append(entry | {"number": f"A{counter.appendix}"})
+            continue
+        counter.table += 1
+        if original is not None and len(original) > CHAPTER_ROWS:  # a long published table: to the appendix
+            counter.appendix += 1
+            number = f"A{counter.appendix}"
+            b.appendix_tables.append(
+                entry
+                | {
+                    "number": number,
+                    "caption": f"The original / published table beside Table {counter.table}",
+                    "table": entry["original"],
+                    "original": None,
+                }
+            )
+            entry |= {"original": None, "original_in": number}
+        b.tables.append(entry | {"number": counter.table})
+    for d in dots:  # beside the first table of the original report's (``table<N>_...``), else the first
+        beside = next((t["name"] for t in b.tables if t["name"].startswith("table")), None)
+        beside = beside or (b.tables[0]["name"] if b.tables else None)
+        counter.figure += 1
+        b.dots.append(d | {"number": counter.figure, "beside": beside})
     for f in m.get("figures", []):
         counter.figure += 1
         png = base / f["png"]
@@ -367,6 +433,7 @@ def _block(info: dict, heading: str, counter: _Counter) -> Block:
                 "name": f["name"],
                 "path": str(png),
                 "src": png_data_uri(png) if png.is_file() else None,
+                "half": half_width(png),
             }
         )
     if m.get("runs"):
@@ -380,31 +447,124 @@ def _markdown_file(path: Path) -> tuple[str | None, str | None]:
     return None, f"({path} not found)"
 
 
-def claims_section(reports_dir: Path, profile: str) -> tuple[str, Table | None]:
-    """The one-page "Claims and evidence": each claim of the original report, its numbers, this run's mean
-    ± 95 % interval over the seeds and the verdict (:func:`dive.claims.claims_table`)."""
-    from dive import claims
-
-    df = claims.claims_table(reports_dir, profile)
-    cols = ["claim", "groups", "original", "this run", "n (pairs)", "tested", "difference (A - B)", "half-width"]
-    cols += ["detectable (80 % power)", "p", "verdict", "holds"]
-    shown = df[[c for c in cols if c in df.columns]]
+def claims_section(lines: list, synthetic: bool, family: int | None = None) -> tuple[str, Table | None]:
+    """The readable "Claims and evidence" table: claim · original · this run · difference [interval] · verdict,
+    configurations named in words (:mod:`dive.report.claims_page`); their group ids are in the appendix.
+    ``family``: the size of the Claims table's one Holm family (``attrs["family"]``), said in the introduction."""
+    rows = [
+        {
+            "claim": line.claim,
+            "original": line.original,
+            "this run: mean ± 95 % interval (n)": line.this_run,
+            "difference A - B [interval]": line.difference,
+            "tested": line.tested,
+            "verdict": f"{line.mark} {line.verdict}" + (f" ({line.detail})" if line.detail else ""),
+        }
+        for line in lines
+    ]
+    if not any(line.tested for line in lines):  # (a Claims table without the column)
+        rows = [{k: v for k, v in r.items() if k != "tested"} for r in rows]
     intro = (
         "<p>Each finding of the original report, its own single-run numbers, and what this run's seeds say: "
         "mean ± half-width of the 95 % t interval over the seeds (n), the difference paired by seed with its "
-        "interval, its half-width and the smallest difference these seeds could detect (80 % power). Claims of a "
-        "direction: Holm's correction over every directional comparison on this page; claims of no difference: "
-        "equivalence within a stated margin (TOST). The verdict words are explained under the table.</p>"
+        "95 % interval, and the verdict. "
+        "A is the configuration the report found better (or no different); the groups compared and the tests "
+        'are in <a href="#claims-details">the appendix</a>. A single seed gives no interval.</p>'
     )
-    if "data" in df.columns and (df["data"] == "SYNTHETIC").any():
+    if family is not None:  # dive.claims: one Holm family over every directional test on the page
+        intro += (
+            f"<p>All {int(family)} tests of a direction on this page form one Holm family; claims of no difference "
+            "are tested for equivalence within their margin (two one-sided tests). The verdict words are defined "
+            "under the table.</p>"
+        )
+    if synthetic:
         intro = f'<p class="warn">{SYNTHETIC_LINE}</p>' + intro
-    return intro, (Table.from_frame(shown) if len(shown) else None)
+    return intro, (Table.from_frame(pd.DataFrame(rows)) if rows else None)
 
 
-def _claims_legend() -> str:
+def claims_legend() -> str:
+    """The verdict words with their rules under the Claims table (:func:`dive.claims.legend_html`)."""
     from dive import claims
 
     return claims.legend_html()
+
+
+def claims_details(lines: list) -> Table | None:
+    """The appendix table behind the Claims table: each claim's group ids (A first), the test, n, data."""
+    from dive.report import claims_page
+
+    rows = [
+        {
+            "claim": line.id,
+            "notebook": line.notebook,
+            "source": line.source,
+            "groups (A vs B)": line.groups,
+            "n": line.n,
+            "verdict": line.verdict + (f" ({line.detail})" if line.detail else ""),
+            **{k: line.details.get(k, "") for k in claims_page.DETAIL_COLUMNS if any(x.details for x in lines)},
+            "how": line.how,
+            "data": line.data,
+        }
+        for line in lines
+    ]
+    return Table.from_frame(pd.DataFrame(rows)) if rows else None
+
+
+def dot_figures(info: dict, out_dir: Path, synthetic: bool) -> list[dict]:
+    """A notebook's one-at-a-time table as dot-and-interval figures (:func:`dive.plots.dot_interval`), written
+    to ``out_dir/<notebook>_<metric>.png``; [] for a notebook without claims or groups."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from dive import plots
+    from dive.report import claims_page
+
+    figures = []
+    for metric, rows in claims_page.table_rows(info["stem"], info["metrics"] or {}).items():
+        png = out_dir / f"{info['stem']}_{metric}.png"
+        fig = plots.dot_interval(rows, xlabel=claims_page.metric_label(metric), save=png, synthetic=synthetic)
+        plt.close(fig)
+        figures.append(
+            {
+                "name": png.stem,
+                "caption": f"The table as dots: this run's mean and 95 % interval over the seeds of each "
+                f"configuration ({claims_page.metric_label(metric)}), the original report's single value as a "
+                "hollow triangle",
+                "path": str(png),
+                "src": png_data_uri(png),
+                "half": True,  # beside its table's neighbour, not a page of its own
+            }
+        )
+    return figures
+
+
+def what_holds_up(reports_dir: Path, profile: str, data: str, datasets: str) -> dict:
+    """The page after the title: the verdict lines, the sentences, what they rest on, the forest figure
+    (also written to ``<reports>/<profile>/claims/``: forest.png, forest.svg, forest.csv, claims.csv)."""
+    from dive.report import claims_page
+
+    lines, table = claims_page.claim_evidence(reports_dir, profile)
+    synthetic = data != "real"
+    paths = claims_page.write_outputs(lines, table, reports_dir / profile / "claims", synthetic=synthetic)
+    png = paths.get("forest_png")
+    return {
+        "lines": lines,
+        "family": table.attrs.get("family"),
+        "sentences": claims_page.summary_sentences(lines),
+        "rests_on": [
+            ("Profile", profile),
+            ("Data", f"{datasets} ({data})"),
+            ("Seeds", claims_page.seeds_used(reports_dir, profile, lines)),
+        ],
+        "legend": [(w, m[0], m[1]) for w, m in claims_page.MARKS.items() if any(x.verdict == w for x in lines)],
+        "forest": {
+            "src": png_data_uri(png) if png else None,
+            "path": str(png) if png else None,
+            "rows": sum(len(x.comparisons) for x in lines),
+        },
+    }
 
 
 def build_context(profile: str, notebooks_dir: Path, reports_dir: Path, title: str) -> dict:
@@ -463,6 +623,9 @@ def build_context(profile: str, notebooks_dir: Path, reports_dir: Path, title: s
     datasets_nbs = [i for i in infos if number(i) == 0]
     experiment_nbs = [i for i in infos if 0 < number(i) <= LAST_EXPERIMENT]
     beyond_nbs = [i for i in infos if number(i) > LAST_EXPERIMENT]
+    holds = what_holds_up(reports_dir, profile, data_kind, datasets)
+    dots_dir = reports_dir / profile / "figures"
+    dots_dir.mkdir(parents=True, exist_ok=True)
 
     sections = []
     s = Section("1", "Datasets", "datasets", empty="No datasets notebook (00_*.ipynb) found.")
@@ -475,11 +638,14 @@ def build_context(profile: str, notebooks_dir: Path, reports_dir: Path, title: s
     s.html, s.empty = _markdown_file(notebooks_dir / "sections" / "methods.md")
     sections.append(s)
     s = Section("3", "Experiments", "experiments", empty="No experiment notebooks found.")
-    s.blocks = [_block(i, f"3.{k} {i['title']}", counter) for k, i in enumerate(experiment_nbs, 1)]
+    s.blocks = [
+        _block(i, f"3.{k} {i['title']}", counter, dot_figures(i, dots_dir, data_kind != "real") if i["metrics"] else [])
+        for k, i in enumerate(experiment_nbs, 1)
+    ]
     sections.append(s)
     s = Section("4", "Claims and evidence", "claims")
-    s.html, s.table = claims_section(reports_dir, profile)
-    s.after = _claims_legend()
+    s.html, s.table = claims_section(holds["lines"], data_kind != "real", holds["family"])
+    s.after = claims_legend()
     sections.append(s)
     s = Section("5", "Discussion", "discussion")
     s.html, s.empty = _markdown_file(notebooks_dir / "sections" / "discussion.md")
@@ -490,10 +656,8 @@ def build_context(profile: str, notebooks_dir: Path, reports_dir: Path, title: s
         s.blocks = [block]
         sections.append(s)
 
-    all_runs = pd.concat(
-        [runs_frame(i["metrics"].get("runs", []), i["stem"]) for i in ran] or [runs_frame([], "")], ignore_index=True
-    )
     header = f"{title} · profile {profile} · {datasets}" + (" (synthetic)" if data_kind != "real" else "")
+    blocks = [b for sec in sections for b in sec.blocks]
     return {
         "title": title,
         "profile": profile,
@@ -501,7 +665,9 @@ def build_context(profile: str, notebooks_dir: Path, reports_dir: Path, title: s
         "meta": meta,
         "notebooks": notebooks,
         "sections": sections,
-        "all_runs": Table.from_frame(all_runs) if len(all_runs) else None,
+        "holds": holds,
+        "claims_details": claims_details(holds["lines"]),
+        "appendix": [b for b in blocks if b.in_appendix],
         "running_header": header,
         "css": (TEMPLATES / "report.css").read_text(encoding="utf-8"),
     }

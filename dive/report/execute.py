@@ -338,12 +338,27 @@ def run_notebooks(
     out_dir.mkdir(parents=True, exist_ok=True)
     total = len(plans)
 
+    # One line per notebook: one at a time, "running ..." is completed on its line when the notebook ends;
+    # side by side (jobs > 1), each notebook's line is printed when it ends.
+    same_line = jobs == 1 and log is print
+
     def one(i: int, plan: Plan) -> Path:
         dest = out_dir / plan.src.name
-        log(f"[{i}/{total}] {plan.stem}: running ({profile}) ...")
+        head = f"[{i}/{total}] {plan.stem} ({profile}):"
+        if same_line:
+            print(f"{head} running ...", end="", flush=True)
         t0 = time.perf_counter()
-        _execute(plan, dest, plan.parameters(profile, overrides), notebooks_dir, kernels[plan.src])
-        log(f"[{i}/{total}] {plan.stem}: done in {time.perf_counter() - t0:.1f} s")
+        try:
+            _execute(plan, dest, plan.parameters(profile, overrides), notebooks_dir, kernels[plan.src])
+        except BaseException:
+            if same_line:
+                print(" failed", flush=True)
+            raise
+        took = f"done in {time.perf_counter() - t0:.1f} s"
+        if same_line:
+            print(f" {took}", flush=True)
+        else:
+            log(f"{head} {took}")
         if after is not None:
             after(dest)
         return dest
@@ -366,6 +381,37 @@ def run_notebooks(
             return [f.result() for f in futures]
 
 
+def kernel_transport() -> str:
+    """How papermill's client talks to a notebook's kernel: ``ipc`` (Unix sockets in Jupyter's runtime
+    directory, readable by this user only) where the platform has it, else ``tcp`` (Windows).
+
+    Over ``tcp`` without CurveZMQ keys, ipykernel (>= 7) warns on its stderr, once per notebook, that
+    "Kernel is running over TCP without encryption" -- true: any local user could connect to the ports.
+    IPC removes the cause rather than hiding the message.
+    """
+    return "tcp" if os.name == "nt" else "ipc"
+
+
+def kernel_config():
+    """The traitlets config papermill's notebook client gives the kernel manager it starts
+    (:func:`kernel_transport`). Over IPC each kernel gets sockets of its own name in Jupyter's runtime
+    directory (the default, ``kernel-ipc-N`` in the working directory, is shared by notebooks started side by
+    side, and their messages then cross); the kernel manager removes them when the kernel stops."""
+    import uuid
+
+    from traitlets.config import Config
+
+    config = Config()
+    config.KernelManager.transport = kernel_transport()
+    if config.KernelManager.transport == "ipc":
+        from jupyter_core.paths import jupyter_runtime_dir
+
+        runtime = Path(jupyter_runtime_dir())
+        runtime.mkdir(parents=True, exist_ok=True)
+        config.KernelManager.ip = str(runtime / f"dive-{uuid.uuid4().hex[:12]}-ipc")
+    return config
+
+
 def _execute(plan: Plan, dest: Path, parameters: dict, cwd: Path, kernel: str) -> None:
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -379,6 +425,7 @@ def _execute(plan: Plan, dest: Path, parameters: dict, cwd: Path, kernel: str) -
             kernel_name=kernel,
             progress_bar=False,
             log_output=False,
+            config=kernel_config(),
         )
     except PapermillExecutionError as err:
         cell = err.exec_count if err.exec_count is not None else err.cell_index
