@@ -453,7 +453,8 @@ def summarise_case(flag, published, official, dive, model_name, settings, cap, s
         "published_auc": published["auc"],
         "official": {
             **o,
-            "recipe": "MedMNIST train_and_eval_pytorch.py re-implemented: ResNet-18 (28) 3x3 stride-1 stem, no max-pool;"
+            "recipe": "MedMNIST train_and_eval_pytorch.py re-implemented: ResNet-18 (28) 3x3 stride-1 stem, "
+            "no max-pool;"
             " medmnist Dataset + ToTensor + Normalize(0.5, 0.5); DataLoader 128; Adam 1e-3, x0.1 at epochs 50 and 75"
             f"; train/val/test evaluated every epoch; epoch cap {cap}",
             "cap": cap,
@@ -499,7 +500,8 @@ def _fmt_side(s: dict) -> str:
         for t, ok, e in zip(s["seconds"], s["reached_by_seed"], s["epochs"], strict=True)
     )
     b = "" if s["median_bound"] == "=" else ">= "
-    return f"median {b}{s['median_s']:.0f} s, range {s['range_s'][0]:.0f}-{s['range_s'][1]:.0f} s, reached {s['reached']}/{s['n']} [{per}]"
+    lo, hi = s["range_s"]
+    return f"median {b}{s['median_s']:.0f} s, range {lo:.0f}-{hi:.0f} s, reached {s['reached']}/{s['n']} [{per}]"
 
 
 def format_case(c: dict) -> str:
