@@ -234,18 +234,18 @@ class ResNet18_28(nn.Module):
         return self.linear(torch.flatten(self.avgpool(out), 1))
 
 
-def _official_test(model, evaluator, loader, multilabel: bool):
+def _official_test(model, evaluator, loader, multilabel: bool, device):
     model.eval()
     scores = []
     with torch.no_grad():
         for x, _ in loader:
-            out = model(x)
-            scores.append(torch.sigmoid(out) if multilabel else F.softmax(out, dim=1))
+            out = model(x.to(device))
+            scores.append((torch.sigmoid(out) if multilabel else F.softmax(out, dim=1)).cpu())
     auc, acc = evaluator.evaluate(torch.cat(scores).numpy())
     return float(auc), float(acc)
 
 
-def run_official(flag: str, root: Path, seed: int, published: dict, *, cap: int, log=print) -> dict:
+def run_official(flag: str, root: Path, seed: int, published: dict, *, cap: int, device="cpu", log=print) -> dict:
     """One seed of the official protocol under :data:`RULE`, stopped at the target or after ``cap`` epochs."""
     import medmnist
     import torch.utils.data as tud
@@ -263,7 +263,8 @@ def run_official(flag: str, root: Path, seed: int, published: dict, *, cap: int,
     train_loader = tud.DataLoader(ds["train"], batch_size=OFFICIAL_BATCH, shuffle=True)
     loaders = {s: tud.DataLoader(d, batch_size=OFFICIAL_BATCH, shuffle=False) for s, d in ds.items()}
     evaluators = {s: Evaluator(flag, s, size=28, root=str(root)) for s in ds}
-    model = ResNet18_28(info["n_channels"], len(info["label"]))
+    device = torch.device(device)
+    model = ResNet18_28(info["n_channels"], len(info["label"])).to(device)
     criterion = nn.BCEWithLogitsLoss() if multilabel else nn.CrossEntropyLoss()
     opt = torch.optim.Adam(model.parameters(), lr=OFFICIAL_LR)
     sched = torch.optim.lr_scheduler.MultiStepLR(
@@ -276,12 +277,15 @@ def run_official(flag: str, root: Path, seed: int, published: dict, *, cap: int,
         te = time.perf_counter()
         model.train()
         for x, y in train_loader:
+            x, y = x.to(device), y.to(device)
             opt.zero_grad()
             out = model(x)
             y = y.float() if multilabel else torch.squeeze(y, 1).long()
             criterion(out, y).backward()
             opt.step()
-        scores = {s: _official_test(model, evaluators[s], loaders[s], multilabel) for s in ("train", "val", "test")}
+        scores = {
+            s: _official_test(model, evaluators[s], loaders[s], multilabel, device) for s in ("train", "val", "test")
+        }
         sched.step()
         val_auc = scores["val"][0]
         if rule.improves(val_auc):
@@ -302,7 +306,7 @@ def run_official(flag: str, root: Path, seed: int, published: dict, *, cap: int,
 
 
 # ------------------------------------------------------------------------------------------------ dive
-def run_dive(flag: str, data_root: Path, seed: int, published: dict, *, log=print, **overrides) -> dict:
+def run_dive(flag: str, data_root: Path, seed: int, published: dict, *, device="cpu", log=print, **overrides) -> dict:
     """One seed of dive's recipe (:func:`dive.benchmark.time_to_target_recipe`) under :data:`RULE`; the run goes
     on to its own stopping rule, whose final test score is returned as ``final`` (the honest row)."""
     from dive import benchmark as B
@@ -322,7 +326,7 @@ def run_dive(flag: str, data_root: Path, seed: int, published: dict, *, log=prin
     def score_test(model):
         if state["pre"] is None:
             state["pre"] = E.preprocess_for(config, data, model.spec)
-        b = Batches(data.test, 512, state["pre"], device=torch.device("cpu"))
+        b = Batches(data.test, 512, state["pre"], device=torch.device(device))
         y, p = M.predict(model, b, multilabel=data.train.multilabel)
         m = M.evaluate(y, p, data.task, data.classes)
         return float(m["accuracy"]), float(m["auc"])
@@ -343,7 +347,7 @@ def run_dive(flag: str, data_root: Path, seed: int, published: dict, *, log=prin
             + ("  <- target reached" if done else "")
         )
 
-    r = E.run(data, config, checkpoints=False, evaluate_test=True, quiet=True, device="cpu", callbacks=[callback])
+    r = E.run(data, config, checkpoints=False, evaluate_test=True, quiet=True, device=device, callbacks=[callback])
     total = time.perf_counter() - t0
     hist = r.fit.history
     train_s = sum(h["seconds"] for h in hist)
@@ -370,6 +374,7 @@ class Options:
     seeds: int = 3
     official_cap: int = OFFICIAL_EPOCHS
     dive_overrides: dict = field(default_factory=dict)
+    device: str = "cpu"
 
 
 def run_case(opts: Options, log=print) -> dict:
@@ -399,10 +404,20 @@ def run_case(opts: Options, log=print) -> dict:
         for side in order:
             if side == "official":
                 official.append(
-                    run_official(flag, data_root / "medmnist", seed, published, cap=opts.official_cap, log=log)
+                    run_official(
+                        flag,
+                        data_root / "medmnist",
+                        seed,
+                        published,
+                        cap=opts.official_cap,
+                        device=opts.device,
+                        log=log,
+                    )
                 )
             else:
-                dive.append(run_dive(flag, data_root, seed, published, log=log, **opts.dive_overrides))
+                dive.append(
+                    run_dive(flag, data_root, seed, published, device=opts.device, log=log, **opts.dive_overrides)
+                )
     return summarise_case(flag, published, official, dive, model_name, settings, opts.official_cap, started)
 
 
