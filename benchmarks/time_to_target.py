@@ -493,6 +493,7 @@ def summarise_case(flag, published, official, dive, model_name, settings, cap, s
             else f"estimate, not measured: 100 x the fastest measured official epoch ({min(epoch_s):.0f} s)"
         ),
         "ratio_prescribed": prescribed / d["median_s"],
+        "ratio_prescribed_bound": "=" if d["median_bound"] == "=" else "<=",
         "ratio_prescribed_label": "for information only: the prescribed 100 epochs against dive's time to target",
         "honest": {
             "rule": "dive's recipe to its own stopping rule (early stopping on validation AUC, best-val weights "
@@ -533,7 +534,8 @@ def format_case(c: dict) -> str:
         f"  dive:     {_fmt_side(c['dive'])}",
         f"  {c['verdict']}",
         f"  prescribed 100 epochs ({c['prescribed_label']}): {c['prescribed_s']:.0f} s; "
-        f"ratio against it {c['ratio_prescribed']:.0f}x ({c['ratio_prescribed_label']})",
+        f"ratio against it {'' if c['ratio_prescribed_bound'] == '=' else '<= '}{c['ratio_prescribed']:.0f}x "
+        f"({c['ratio_prescribed_label']})",
         f"  honest row (dive to its own rule): test ACC {m(h['test_acc'])}; test AUC {m(h['test_auc'])}; "
         f"{h['verdict']}",
     ]
