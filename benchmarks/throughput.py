@@ -1136,7 +1136,8 @@ def main(argv=None) -> int:
     epochs = pathmnist_epochs(results)
     if epochs:
         report["pathmnist_epoch"] = epochs
-    print("\n" + format_table(results))
+    if any(c.get("kind") != "time_to_target" for c in results):
+        print("\n" + format_table(results))
     for line in verdicts(results):
         print(line)
     if epochs:

@@ -421,6 +421,17 @@ def run_case(opts: Options, log=print) -> dict:
     return summarise_case(flag, published, official, dive, model_name, settings, opts.official_cap, started)
 
 
+def target_status(ratio: float, bound: str, all_reached: bool, target: float = 10.0) -> str:
+    """ "meets" / "misses" / "cannot tell whether it meets" the target ratio, with every dive seed reaching."""
+    if not all_reached:
+        return "misses"
+    if ratio >= target and bound in ("=", ">="):
+        return "meets"
+    if ratio < target and bound in ("=", "<="):
+        return "misses"
+    return "cannot tell whether it meets"
+
+
 def _side(runs: list[dict]) -> dict:
     m = median_time(runs)
     secs = [r["seconds"] for r in runs]
@@ -450,10 +461,9 @@ def summarise_case(flag, published, official, dive, model_name, settings, cap, s
     if ratio is None:
         verdict = "no ratio: neither side's median reached the target"
     else:
-        met = all_reached and ratio >= 10 and bound in ("=", ">=")
         verdict = (
             f"time to target: official / dive {bound if bound != '=' else ''}{ratio:.1f}x "
-            f"({'meets' if met else 'misses'} the 10x target"
+            f"({target_status(ratio, bound, all_reached)} the 10x target"
             + ("" if all_reached else f"; dive reached in {d['reached']} of {d['n']} seeds")
             + ")"
         )

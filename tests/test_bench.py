@@ -283,3 +283,12 @@ def test_summarise_case_reports_the_schema():
     assert "not measured" in c["prescribed_label"] and c["prescribed_s"] == pytest.approx(100 * 185.0)
     assert {"mean", "ci", "p", "verdict"} <= set(c["honest"]["test_acc"])
     assert "official" in TT.format_case(c) and "honest row" in TT.format_case(c)
+
+
+def test_target_status_with_bounds():
+    assert TT.target_status(12.0, "=", True) == "meets"
+    assert TT.target_status(12.0, ">=", True) == "meets"
+    assert TT.target_status(8.0, "=", True) == "misses"
+    assert TT.target_status(5.9, ">=", True).startswith("cannot tell")  # only a lower bound below 10
+    assert TT.target_status(12.0, "<=", True).startswith("cannot tell")
+    assert TT.target_status(50.0, "=", False) == "misses"  # a dive seed did not reach
