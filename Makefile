@@ -34,7 +34,8 @@ help:
 	@echo "make report   run every notebook with PROFILE=$(PROFILE), render HTML + PDF ($(PDF_ENGINE)) into reports/$(PROFILE)/"
 	@echo "make lab      start JupyterLab with the dive kernel"
 	@echo "make data     fetch (when online) and verify the datasets the report needs"
-	@echo "make bench    throughput of dive's batches against a DataLoader pipeline"
+	@echo "make bench    throughput of dive's batches against a DataLoader pipeline (cases a, c-g; --slow adds b)"
+	@echo "              BENCH_ARGS=\"--cases h\": time to the published accuracy, dive vs MedMNIST's protocol (PneumoniaMNIST)"
 	@echo "make clean    remove generated reports and caches (keeps .venv, data/ and the run store reports/*/runs/)"
 	@echo "make clean-runs  remove the run store too (every trained run is then trained again)"
 

@@ -7,6 +7,10 @@
 #
 #   benchmarks/gpu_check.sh [extra benchmarks.throughput options]     (writes reports/bench_gpu.json)
 #
+# Then case (h), time to the published accuracy (benchmarks/time_to_target.py: the official MedMNIST protocol
+# against dive's recipe, the same rule, 3 seeds each, interleaved) on real PneumoniaMNIST from $DIVE_DATA on CUDA
+# (writes reports/bench_gpu_h.json). H_FLAG=breastmnist for another file; H_CAP=K caps the official epochs.
+#
 # Steps per round are larger than on the CPU (a GPU step takes milliseconds); the baseline's num_workers go up
 # to 8 (the GPU hosts have more cores). Exit status 2 without a CUDA device.
 set -euo pipefail
@@ -34,3 +38,10 @@ EOF
 
 "$PY" -m benchmarks.throughput --device cuda --cases c e --steps "${STEPS:-30}" --rounds "${ROUNDS:-5}" \
     --workers 0 2 4 8 --out "$OUT" "$@"
+
+if [ -f "${DIVE_DATA:-data}/medmnist/${H_FLAG:-pneumoniamnist}.npz" ]; then
+  "$PY" -m benchmarks.throughput --device cuda --cases h --target-flag "${H_FLAG:-pneumoniamnist}" \
+      --official-cap "${H_CAP:-100}" --out "${OUT_H:-reports/bench_gpu_h.json}"
+else
+  echo "gpu_check: case (h) skipped: ${DIVE_DATA:-data}/medmnist/${H_FLAG:-pneumoniamnist}.npz not found (set DIVE_DATA)"
+fi

@@ -32,6 +32,10 @@ Whole-step cases: dive as a user gets it — its batches and the precision plan 
 (89,996 images) beside the report's 10-16 minutes per epoch on a V100. ``benchmarks/gpu_check.sh`` runs (c) and
 (e) on a GPU.
 
+(h), ``--cases h``: time to the published accuracy, dive's recipe against MedMNIST's own training protocol, both
+stopped by one rule (:mod:`benchmarks.time_to_target`), on a real file (``--target-flag``, default pneumoniamnist).
+It is not in the default set, nor is the slow (b) (``--slow`` adds it).
+
 Method, robust against other processes on the machine: every pipeline variant (dive, baseline with
 each num_workers) gets its own copy of the same initial model and its own optimizer and runs the
 identical train step; after a warm-up, the variants run in *rounds*, interleaved and in a rotated
@@ -848,6 +852,8 @@ def format_table(cases: list[dict]) -> str:
     )
     lines = [head, "-" * len(head)]
     for c in cases:
+        if c.get("kind") == "time_to_target":
+            continue  # printed by benchmarks.time_to_target.format_case
         target = "-" if c["target"] is None else f">={c['target']:g}"
         met = {None: "-", "met": "yes", "not met": "NO"}.get(c["verdict"], "inconclusive")
         spread = f"{min(c['ratio_by_round']):.2f}-{max(c['ratio_by_round']):.2f}"
@@ -866,6 +872,9 @@ def format_table(cases: list[dict]) -> str:
 def verdicts(cases: list[dict]) -> list[str]:
     out = []
     for c in cases:
+        if c.get("kind") == "time_to_target":
+            out.append(c["verdict"])
+            continue
         if c.get("kind", "data") != "data":
             out.append(_step_verdict(c))
             continue
@@ -938,7 +947,7 @@ def pathmnist_epochs(results: list[dict]) -> dict | None:
     next to the report's 10-16 minutes per epoch on a V100 (:data:`dive.reference.XCEPTION`)."""
     from dive.reference import DATASET_FACTS, XCEPTION
 
-    case = next((c for c in results if c["case"] == "e"), None)
+    case = next((c for c in results if c.get("case") == "e"), None)
     if case is None:
         return None
     n = DATASET_FACTS["pathmnist"]["train"]
@@ -963,9 +972,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--cases",
         nargs="+",
-        choices=sorted(CASES),
-        default=sorted(CASES),
-        help="cases to run (default: all; see CASES)",
+        choices=sorted([*CASES, "h"]),
+        default=None,
+        help="cases to run (default: all but the slow (b), which --slow adds, and (h), time to target; see CASES)",
+    )
+    p.add_argument("--slow", action="store_true", help="add case (b) (ResNet18 224 px + augmentations: long)")
+    p.add_argument(
+        "--target-flag",
+        default="pneumoniamnist",
+        help="case (h): the real MedMNIST file (default pneumoniamnist; breastmnist, ...), from --data-root or "
+        "DIVE_DATA",
+    )
+    p.add_argument("--seeds", type=int, default=3, help="case (h): seeds per side (default 3)")
+    p.add_argument(
+        "--official-cap",
+        type=int,
+        default=100,
+        help="case (h): epochs after which the official protocol counts as 'not reached' (default its 100)",
     )
     p.add_argument(
         "--steps", type=int, default=None, help="timed steps per variant and round (default: the case's own)"
@@ -1003,12 +1026,16 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--out", default=str(DEFAULT_OUT), help=f"JSON output (default {DEFAULT_OUT.relative_to(REPO_ROOT)})"
     )
     args = p.parse_args(argv)
+    if args.cases is None:
+        args.cases = [c for c in sorted(CASES) if c != "b" or args.slow]
+    elif args.slow and "b" not in args.cases:
+        args.cases = sorted([*args.cases, "b"])
     if args.quick:
         args.train_size = min(args.train_size, 128)
         args.batch_size = min(args.batch_size or 4, 4)
         args.steps = args.steps or 1
         args.rounds = args.rounds or 1
-    for name in ("steps", "rounds", "batch_size", "train_size"):
+    for name in ("steps", "rounds", "batch_size", "train_size", "seeds", "official_cap"):
         value = getattr(args, name)
         if value is not None and value < 1:
             p.error(f"--{name.replace('_', '-')} must be positive, got {value}")
@@ -1033,9 +1060,32 @@ def main(argv=None) -> int:
     load_before = _load()
     started = time.perf_counter()
     try:
-        root = prepare_root(args.data_root, flag, args.train_size, tmp)
-        bundle = load(flag, root, size=28)
-        if bundle.synthetic:
+        results = []
+        throughput_cases = [k for k in args.cases if k != "h"]
+        if "h" in args.cases:
+            from benchmarks import time_to_target as TT
+
+            results.append(
+                TT.run_case(
+                    TT.Options(
+                        flag=args.target_flag,
+                        data_root=args.data_root,
+                        seeds=args.seeds,
+                        official_cap=args.official_cap,
+                        dive_overrides=TT.QUICK_DIVE if args.quick else {},
+                        device=str(device),
+                    )
+                )
+            )
+            print(TT.format_case(results[-1]), flush=True)
+        if not throughput_cases:
+            root = bundle = None
+        else:
+            root = prepare_root(args.data_root, flag, args.train_size, tmp)
+            bundle = load(flag, root, size=28)
+        if bundle is None:
+            pass
+        elif bundle.synthetic:
             print(
                 f"data: SYNTHETIC {flag}.npz in the official format ({len(bundle.train)} train images, written by "
                 "dive.synthetic); the pixel values do not change throughput. Use --data-root/--flag for real files."
@@ -1046,8 +1096,7 @@ def main(argv=None) -> int:
             f"device: {device}; torch {torch.__version__}, {torch.get_num_threads()} threads, "
             f"{os.cpu_count()} cores; load average {load_before}"
         )
-        results = []
-        for key in args.cases:
+        for key in throughput_cases:
             case = CASES[key]
             quick = args.quick
             common = dict(
@@ -1087,7 +1136,8 @@ def main(argv=None) -> int:
     epochs = pathmnist_epochs(results)
     if epochs:
         report["pathmnist_epoch"] = epochs
-    print("\n" + format_table(results))
+    if any(c.get("kind") != "time_to_target" for c in results):
+        print("\n" + format_table(results))
     for line in verdicts(results):
         print(line)
     if epochs:

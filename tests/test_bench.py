@@ -169,3 +169,126 @@ def test_xception_epoch_time_is_the_training_split_over_the_throughput():
     assert epochs["baseline_s"] == pytest.approx(89_996 / 100, abs=0.1)
     assert epochs["report_minutes"] == [10, 16]
     assert T.pathmnist_epochs([{**e, "case": "c"}]) is None
+
+
+# ------------------------------------------------------------------ case (h): time to target (issue 28)
+from benchmarks import time_to_target as TT  # noqa: E402
+
+PUB = {"acc": 0.854, "auc": 0.944}
+
+
+def _e(epoch, clock, val_auc, acc=None, auc=None):
+    return TT.Epoch(epoch, clock, val_auc, acc, auc)
+
+
+def test_rule_stops_at_first_epoch_where_best_val_checkpoint_reaches_both():
+    epochs = [
+        _e(1, 10.0, 0.90, 0.70, 0.95),  # AUC reached, ACC not
+        _e(2, 20.0, 0.95, 0.86, 0.93),  # ACC reached, AUC not
+        _e(3, 30.0, 0.94, 0.99, 0.99),  # would reach, but not the best-val checkpoint: ignored
+        _e(4, 40.0, 0.96, 0.854, 0.944),  # best val, both exactly at the published values
+        _e(5, 50.0, 0.97, 0.90, 0.99),
+    ]
+    r = TT.apply_rule(epochs, PUB)
+    assert r["reached"] is True
+    assert (r["epoch"], r["seconds"], r["checkpoint_epoch"]) == (4, 40.0, 4)
+    assert (r["test_acc"], r["test_auc"]) == (0.854, 0.944)
+
+
+def test_rule_counts_a_later_epoch_whose_best_checkpoint_is_older():
+    # epoch 2 reaches; epoch 3 does not improve val, its clock is later: the rule stopped at 2 already
+    r = TT.apply_rule([_e(1, 5.0, 0.8, 0.5, 0.5), _e(2, 9.0, 0.9, 0.9, 0.95), _e(3, 12.0, 0.85)], PUB)
+    assert (r["epoch"], r["seconds"]) == (2, 9.0)
+
+
+def test_rule_rounds_to_the_published_decimals():
+    # 0.8535 rounds to 0.854 (reached, dive.benchmark.verdict's rule); 0.8534 rounds to 0.853 (not)
+    assert TT.apply_rule([_e(1, 1.0, 0.9, 0.8536, 0.95)], PUB)["reached"]
+    assert not TT.apply_rule([_e(1, 1.0, 0.9, 0.8534, 0.95)], PUB)["reached"]
+
+
+def test_never_reached_is_not_reached_with_its_last_clock():
+    r = TT.apply_rule([_e(1, 5.0, 0.8, 0.5, 0.5), _e(2, 9.0, 0.7), _e(3, 14.0, 0.9, 0.85, 0.99)], PUB)
+    assert r["reached"] is False
+    assert (r["seconds"], r["epochs_run"], r["checkpoint_epoch"]) == (14.0, 3, 3)
+
+
+def test_rule_refuses_an_improving_epoch_without_test_score():
+    with pytest.raises(ValueError, match="test score is missing"):
+        TT.apply_rule([_e(1, 1.0, 0.9)], PUB)
+
+
+def test_median_time_counts_not_reached_seeds():
+    def run(s, ok=True):
+        return {"seconds": s, "reached": ok}
+
+    m = TT.median_time([run(10.0), run(30.0), run(20.0)])
+    assert m == {"median_s": 20.0, "bound": "=", "reached": 3, "n": 3}
+    # one seed not reached (infinitely slow): the median is still the measured 30 s
+    m = TT.median_time([run(10.0), run(30.0), run(5.0, ok=False)])
+    assert (m["median_s"], m["bound"], m["reached"]) == (30.0, "=", 2)
+    # two not reached: the median is only bounded below, by the median of the clocks they stopped at
+    m = TT.median_time([run(10.0), run(400.0, ok=False), run(300.0, ok=False)])
+    assert (m["median_s"], m["bound"], m["reached"]) == (300.0, ">=", 1)
+
+
+def test_ratio_of_medians_and_its_direction():
+    assert TT.ratio_of_medians({"median_s": 374.0, "bound": "="}, {"median_s": 37.4, "bound": "="}) == {
+        "ratio": pytest.approx(10.0),
+        "bound": "=",
+    }
+    assert TT.ratio_of_medians({"median_s": 300.0, "bound": ">="}, {"median_s": 30.0, "bound": "="})["bound"] == ">="
+    assert TT.ratio_of_medians({"median_s": 300.0, "bound": "="}, {"median_s": 30.0, "bound": ">="})["bound"] == "<="
+    assert TT.ratio_of_medians({"median_s": 300.0, "bound": ">="}, {"median_s": 30.0, "bound": ">="})["ratio"] is None
+
+
+def test_one_sample_verdict_follows_the_interval():
+    above = TT.one_sample([0.90, 0.91, 0.92], 0.854)
+    assert above["verdict"] == "above the published" and above["ci"][0] > 0.854 and above["p"] < 0.05
+    below = TT.one_sample([0.80, 0.81, 0.82], 0.854)
+    assert below["verdict"] == "below the published" and below["ci"][1] < 0.854
+    noisy = TT.one_sample([0.80, 0.90, 0.86], 0.854)
+    assert noisy["verdict"] == "cannot tell" and noisy["p"] > 0.05
+    assert TT.one_sample([0.9], 0.854)["verdict"].startswith("cannot tell")
+    row = TT.honest_row([{"test_acc": a, "test_auc": 0.95 + a / 100} for a in (0.90, 0.91, 0.92)], PUB)
+    assert row["test_acc"]["verdict"] == "above the published"
+
+
+def test_summarise_case_reports_the_schema():
+    official = [
+        {"seconds": s, "reached": ok, "epoch": e, "epoch_seconds": [s / e] * e}
+        for s, ok, e in ((370.0, True, 2), (380.0, True, 2), (200.0, False, 1))
+    ]
+    dive = [
+        {
+            "seconds": s,
+            "reached": True,
+            "epoch": 3,
+            "epoch_seconds": [s / 3] * 3,
+            "train_and_val_s": s * 0.8,
+            "final": {"test_acc": a, "test_auc": a + 0.09, "seconds": s * 2},
+        }
+        for s, a in ((30.0, 0.86), (36.0, 0.88), (33.0, 0.87))
+    ]
+    c = TT.summarise_case("pneumoniamnist", PUB, official, dive, "simplecnn", {"lr": 0.001}, 100)
+    for key in ("rule", "ratio", "ratio_prescribed", "published_acc", "published_auc", "honest", "verdict"):
+        assert key in c, key
+    for side in ("official", "dive"):
+        for key in ("seconds", "median_s", "reached", "recipe"):
+            assert key in c[side], (side, key)
+    assert c["official"]["reached"] == 2 and c["official"]["median_s"] == 380.0  # median of 370, 380, not reached
+    assert c["dive"]["median_s"] == 33.0
+    assert c["ratio"] == pytest.approx(380.0 / 33.0) and c["ratio_bound"] == "="
+    assert "meets the 10x target" in c["verdict"]
+    assert "not measured" in c["prescribed_label"] and c["prescribed_s"] == pytest.approx(100 * 185.0)
+    assert {"mean", "ci", "p", "verdict"} <= set(c["honest"]["test_acc"])
+    assert "official" in TT.format_case(c) and "honest row" in TT.format_case(c)
+
+
+def test_target_status_with_bounds():
+    assert TT.target_status(12.0, "=", True) == "meets"
+    assert TT.target_status(12.0, ">=", True) == "meets"
+    assert TT.target_status(8.0, "=", True) == "misses"
+    assert TT.target_status(5.9, ">=", True).startswith("cannot tell")  # only a lower bound below 10
+    assert TT.target_status(12.0, "<=", True).startswith("cannot tell")
+    assert TT.target_status(50.0, "=", False) == "misses"  # a dive seed did not reach
