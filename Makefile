@@ -28,7 +28,7 @@ LINT_PATHS := dive tests benchmarks notebooks
 help:
 	@echo "make setup    create .venv and install dive with its pinned dependencies"
 	@echo "make test     run the test suite (sets up first)"
-	@echo "make test-fast  unit tests only: no notebook runs, no real data, no Ray (under 2 minutes)"
+	@echo "make test-fast  unit tests only: no notebook runs, no real data, no Ray (minutes, not the 20 of make test)"
 	@echo "make test-ray-report  the smoke report of every notebook through Ray against the local one (about 10 minutes)"
 	@echo "make lint     ruff check + ruff format --check over $(LINT_PATHS)"
 	@echo "make report   run every notebook with PROFILE=$(PROFILE), render HTML + PDF ($(PDF_ENGINE)) into reports/$(PROFILE)/"
