@@ -1,5 +1,6 @@
 """run_many without a Ray cluster: the local executor, bad input, Ray missing, an unreachable address."""
 
+import os
 import subprocess
 import sys
 
@@ -97,7 +98,8 @@ def test_ray_missing_names_the_extra(path_data, tmp_path, monkeypatch):
 
 
 def test_unreachable_address_is_named_before_any_run(path_data, tmp_path):
-    pytest.importorskip("ray")
+    if os.environ.get("DIVE_REQUIRE_RAY", "") in ("", "0"):  # CI sets it: a missing Ray fails there, never skips
+        pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]'); CI sets DIVE_REQUIRE_RAY=1")
     with pytest.raises(executors.ClusterUnreachableError, match=r"Ray cluster at '127\.0\.0\.1:1' is not reachable"):
         executors.run_many(
             path_data,
