@@ -330,26 +330,16 @@ def run(
     if checkpoints is None:
         checkpoints = bool(getattr(outputs, "checkpoints", True)) if outputs is not None else True
 
+    def train(notes_: list[str], run_dir_: Path | None, ckpt_dir: Path | None, callbacks_) -> RunResult:
+        return _train(
+            data, config, key, data_fp, plan, dev, run_name, notes_, run_dir_, ckpt_dir, resume, quiet, callbacks_,
+            evaluate_test, outputs,
+        )  # fmt: skip
+
     run_dir = Path(store) / key if store is not None else None
     if run_dir is None:
         ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None and checkpoints else None
-        return _train(
-            data,
-            config,
-            key,
-            data_fp,
-            plan,
-            dev,
-            run_name,
-            notes,
-            None,
-            ckpt_dir,
-            resume,
-            quiet,
-            callbacks,
-            evaluate_test,
-            outputs,
-        )
+        return train(notes, None, ckpt_dir, callbacks)
 
     record_ = {"key": key, "name": run_name, "config": config.to_dict(), "data": data_fp, "plan": plan.as_dict()}
 
@@ -377,23 +367,7 @@ def run(
         why = _check_config_file(run_dir, key)
         early += [f"{run_name}: {why}"] if why else []
         S.save_json(record_, run_dir / CONFIG_NAME)
-        return _train(
-            data,
-            config,
-            key,
-            data_fp,
-            plan,
-            dev,
-            run_name,
-            notes + early,
-            run_dir,
-            run_dir if checkpoints else None,
-            resume,
-            quiet,
-            [*callbacks, lock.touch],
-            evaluate_test,
-            outputs,
-        )
+        return train(notes + early, run_dir, run_dir if checkpoints else None, [*callbacks, lock.touch])
 
 
 def _train(
