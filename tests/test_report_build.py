@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -826,3 +827,71 @@ def test_a_no_difference_claim_gets_its_equivalence_margin_in_the_forest_rows(tm
     assert margin == pytest.approx(0.01)  # MedMNIST: one accuracy point
     assert row.claim_id == "batchnorm" and row.margin == pytest.approx(100 * margin)
     assert row.label == "with batch norm vs without batch norm"
+
+
+def _kernel_manager(tmp_path):
+    from jupyter_client.kernelspec import NATIVE_KERNEL_NAME
+
+    config = execute.kernel_config()
+    km = config.NotebookClient.kernel_manager_class(kernel_name=NATIVE_KERNEL_NAME, config=config)
+    signals = []
+    send = km._async_signal_kernel
+
+    async def recording(signum):
+        signals.append(signum)
+        await send(signum)
+
+    km._async_signal_kernel = recording
+    return km, signals
+
+
+@pytest.mark.notebooks
+def test_a_finished_kernel_is_stopped_without_sigint(tmp_path):
+    """The kernel of a notebook that has finished is stopped by the shutdown request, not by SIGINT (which,
+    landing while ipykernel closes the last cell's handler, printed "KeyboardInterrupt caught in kernel." under
+    a green build)."""
+    import asyncio
+    import signal
+
+    km, signals = _kernel_manager(tmp_path)
+
+    async def go():
+        await km.start_kernel()
+        kc = km.client()
+        kc.start_channels()
+        await kc.wait_for_ready(timeout=60)
+        reply = await kc.execute_interactive("x = 1")
+        assert reply["content"]["status"] == "ok"
+        kc.stop_channels()
+        await km.shutdown_kernel()
+        return await km.is_alive()
+
+    assert asyncio.run(go()) is False
+    assert signal.SIGINT not in signals
+
+
+@pytest.mark.notebooks
+def test_a_kernel_still_busy_at_shutdown_is_still_stopped(tmp_path):
+    """Where dropping the SIGINT must not matter: a cell that never returns (a timed-out notebook) still has its
+    kernel ended, by jupyter_client's SIGTERM/SIGKILL within ``shutdown_wait_time``."""
+    import asyncio
+    import signal
+
+    km, signals = _kernel_manager(tmp_path)
+    km.shutdown_wait_time = 2.0
+
+    async def go():
+        await km.start_kernel()
+        kc = km.client()
+        kc.start_channels()
+        await kc.wait_for_ready(timeout=60)
+        kc.execute("import time\nwhile True: time.sleep(0.05)")
+        await asyncio.sleep(1.0)
+        kc.stop_channels()
+        started = time.monotonic()
+        await km.shutdown_kernel()
+        return await km.is_alive(), time.monotonic() - started
+
+    alive, took = asyncio.run(go())
+    assert alive is False and took < 30
+    assert signal.SIGINT not in signals

@@ -8,6 +8,7 @@ and then executes the notebooks one by one with papermill into ``<reports>/<prof
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -392,9 +393,35 @@ def kernel_transport() -> str:
     return "tcp" if os.name == "nt" else "ipc"
 
 
+@functools.cache
+def _kernel_manager_class():
+    """jupyter_client's kernel manager, less its SIGINT at shutdown (:class:`FinishedKernelManager`)."""
+    from jupyter_client import AsyncKernelManager
+
+    class FinishedKernelManager(AsyncKernelManager):
+        """Stops a notebook's kernel with the shutdown request alone.
+
+        ``AsyncKernelManager.shutdown_kernel`` first sends the kernel SIGINT, in case a cell is still running.
+        When papermill stops a kernel its last cell has finished, but ipykernel may still be closing that
+        cell's message handler (the reply goes out before the handler returns); a SIGINT landing there makes
+        ipykernel print "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel." to the terminal under a
+        build that succeeded (seen in CI, 2026-12-04). Without it, a kernel that is somehow still busy and
+        ignores the request is still ended by jupyter_client's SIGTERM, then SIGKILL, within
+        ``shutdown_wait_time`` (tested).
+        """
+
+        async def _async_interrupt_kernel(self) -> None:
+            if self.shutting_down:
+                return
+            await super()._async_interrupt_kernel()
+
+    return FinishedKernelManager
+
+
 def kernel_config():
-    """The traitlets config papermill's notebook client gives the kernel manager it starts
-    (:func:`kernel_transport`). Over IPC each kernel gets sockets of its own name in Jupyter's runtime
+    """The traitlets config papermill's notebook client gives the kernel manager it starts: the transport
+    (:func:`kernel_transport`) and a manager that stops the kernel without a SIGINT
+    (:func:`_kernel_manager_class`). Over IPC each kernel gets sockets of its own name in Jupyter's runtime
     directory (the default, ``kernel-ipc-N`` in the working directory, is shared by notebooks started side by
     side, and their messages then cross); the kernel manager removes them when the kernel stops."""
     import uuid
@@ -402,6 +429,7 @@ def kernel_config():
     from traitlets.config import Config
 
     config = Config()
+    config.NotebookClient.kernel_manager_class = _kernel_manager_class()
     config.KernelManager.transport = kernel_transport()
     if config.KernelManager.transport == "ipc":
         from jupyter_core.paths import jupyter_runtime_dir
