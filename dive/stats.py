@@ -19,6 +19,9 @@ over several seeds and compared as follows (scipy does the arithmetic):
   The verdict words and their exact rules: :data:`VERDICTS`.
 * :func:`compare_to_reference` -- several configurations each against one reference, with the
   Holm step-down correction of the paired t-tests' p-values (:func:`holm`) and the adjusted verdict.
+* :func:`holm_levels` and :func:`dual_interval` -- the interval a family-corrected verdict rests on: each
+  comparison's interval at its own Holm level, which leaves out 0 exactly when Holm rejects it (what the
+  report's forest figure draws).
 * :func:`summary_table`, :func:`comparison_table` -- the tables a notebook shows; the latter sets
   mean ± CI and n beside the original report's single value (from :mod:`dive.reference`).
 
@@ -62,7 +65,9 @@ __all__ = [
     "permutation_p",
     "compare_to_reference",
     "comparison_table",
+    "dual_interval",
     "holm",
+    "holm_levels",
     "per_config",
     "summarize",
     "summary_table",
@@ -457,6 +462,72 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
         running = max(running, min(1.0, (m - rank) * p_values[i]))
         out[i] = running
     return out
+
+
+def holm_levels(p_values: Sequence[float | None], *, alpha: float = ALPHA) -> list[float | None]:
+    """Each comparison's own level in Holm's step-down procedure, chosen so that the interval of the comparison
+    at confidence ``1 - level`` (:func:`dual_interval`) leaves out 0 exactly when Holm rejects it at ``alpha``.
+
+    With the m p-values sorted ascending (as :func:`holm` sorts them), the comparison of rank r is tested at
+    Holm's level ``alpha / (m - r + 1)``, provided every smaller p was rejected. Its level here is
+
+        level = min(alpha / (m - r + 1), alpha * p / p_holm)
+
+    where ``p_holm`` is its Holm-adjusted p (:func:`holm`). Where the step-down reached its rank, p_holm = (m - r
+    + 1) p and both terms are Holm's level at that rank; where it stopped earlier (an earlier comparison was not
+    rejected), p_holm is larger and the second term lowers the level so that this comparison's interval cannot
+    leave out 0 either. Hence p < level exactly when p_holm < alpha (if p_holm < alpha, level = alpha p / p_holm
+    > p; otherwise level <= alpha p / p_holm <= p), and for a test whose interval is dual to its p-value (the
+    t-tests, :func:`dual_interval`) "interval at 1 - level without 0" is "Holm rejects". The intervals so drawn
+    are not simultaneous confidence intervals in the strict sense (those compatible with Holm's procedure give
+    no upper bound for a rejected comparison; Strassburger & Bretz 2008); they are each comparison's interval
+    at the level its verdict was decided at. ``None`` p-values stay ``None`` and do not count in m.
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"holm_levels: alpha must lie in (0, 1), got {alpha!r}")
+    adjusted = holm(p_values)
+    idx = [i for i, p in enumerate(p_values) if p is not None and math.isfinite(p)]
+    order = sorted(idx, key=lambda i: p_values[i])  # the order holm() uses
+    m = len(order)
+    out: list[float | None] = [None] * len(p_values)
+    for rank, i in enumerate(order):
+        level = alpha / (m - rank)
+        p, ph = float(p_values[i]), float(adjusted[i])
+        if p > 0 and ph > 0:
+            level = min(level, alpha * p / ph)
+        out[i] = level
+    return out
+
+
+def dual_interval(a, b, *, level: float) -> tuple[float, float] | None:
+    """The interval of A - B at confidence ``1 - level`` that is dual to :func:`compare`'s test: it leaves out 0
+    exactly when ``compare(a, b).p_value < level``. ``a``, ``b`` as for :func:`compare` (paired by seed or pair
+    key; unpaired when they share none).
+
+    Where the test is a t-test (paired t, or Welch t when nothing is paired) this is the t interval at
+    confidence ``1 - level``. Where the differences have no spread, :func:`compare` uses an exact permutation
+    test, whose p-value for "A - B = delta" is 1 at delta = the observed difference and the test's smallest
+    possible p everywhere else; inverting it, the interval is the observed difference alone when that smallest p
+    is below ``level`` and the whole line ``(-inf, inf)`` when it is not (too few seeds for the exact test to
+    reject at this level: 2 / 2^n with n pairs). ``None`` with one pair (no test).
+
+    Used with :func:`holm_levels` (the interval each family-corrected verdict rests on), and with ``level =
+    2 alpha`` for :func:`equivalence`: TOST at alpha says "equivalent" exactly when this interval lies inside
+    (-margin, margin), and "different" exactly when it lies wholly beyond one end.
+    """
+    if not (isinstance(level, (int, float)) and 0 < level < 1):
+        raise ValueError(f"dual_interval: level must lie in (0, 1), got {level!r}")
+    c = compare(a, b, confidence=1 - level)
+    if c.p_value is None:
+        return None
+    if "no spread" not in c.method:
+        return float(c.ci_low), float(c.ci_high)
+    if c.method.startswith("exact sign-flip"):
+        smallest = min(1.0, 2.0 / 2**c.n)  # paired_p's exact test, any shift away from the observed difference
+    else:  # unpaired, both without spread: every relabelling, shifted away from the observed difference
+        x, y = list(_seeded(a, "dual_interval: A").values()), list(_seeded(b, "dual_interval: B").values())
+        smallest = permutation_p(x, y, paired=False, shift=c.diff - max(1.0, abs(c.diff)))
+    return (c.diff, c.diff) if smallest < level else (-math.inf, math.inf)
 
 
 def per_config(data, metric: str | None = None, *, config: str = "config", seed: str = "seed") -> dict[str, dict]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -311,3 +312,69 @@ def test_bootstrap_verdict_agrees_with_its_own_p():
     assert c.verdict == "within noise" and c.method == "paired bootstrap interval, paired t p"
     strong = stats.compare([0.82, 0.84, 0.83, 0.85, 0.84], [0.80, 0.81, 0.79, 0.80, 0.80], method="bootstrap")
     assert strong.p_value < 0.05 and strong.ci_low > 0 and strong.verdict == "A better"
+
+
+def test_holm_levels_by_hand():
+    # sorted 0.01 (rank 1 of 3: 0.05 / 3), 0.035 (rank 2: 0.05 / 2), 0.5 (rank 3: 0.05)
+    assert stats.holm_levels([0.035, 0.01, 0.5]) == pytest.approx([0.025, 0.05 / 3, 0.05])
+    # the step-down stops at rank 1 (0.03 * 2 = 0.06): rank 2's own level (0.05) is lowered to 0.05 * 0.03 / 0.06
+    # = 0.025, below its p, so its interval keeps 0 as Holm keeps its hypothesis
+    assert stats.holm_levels([0.03, 0.03]) == pytest.approx([0.025, 0.025])
+    assert stats.holm_levels([0.4, None]) == [pytest.approx(0.05), None]
+
+
+def test_dual_interval_leaves_out_zero_exactly_when_the_test_rejects():
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        n = int(rng.integers(2, 7))
+        a = rng.normal(0.8, 0.02, n)
+        b = a - rng.normal(rng.choice([0.0, 0.01, 0.03]), 0.015, n)
+        level = float(rng.choice([0.05, 0.025, 0.0125, 0.1]))
+        lo, hi = stats.dual_interval(list(a), list(b), level=level)
+        assert (lo > 0 or hi < 0) == (stats.compare(list(a), list(b)).p_value < level)
+    # no spread: the exact sign-flip test rejects at 0.05 only from 6 pairs (2 / 2^6 < 0.05): the point, else the line
+    assert stats.dual_interval([0.9] * 3, [0.85] * 3, level=0.05) == (-math.inf, math.inf)
+    assert stats.dual_interval([0.9] * 6, [0.85] * 6, level=0.05) == pytest.approx((0.05, 0.05))
+    # unpaired without spread: 2 / C(6, 3) = 0.1 is the smallest p
+    assert stats.dual_interval({1: 0.9, 2: 0.9, 3: 0.9}, {4: 0.8, 5: 0.8, 6: 0.8}, level=0.2) == pytest.approx(
+        (0.1, 0.1)
+    )
+    assert stats.dual_interval({1: 0.9, 2: 0.9, 3: 0.9}, {4: 0.8, 5: 0.8, 6: 0.8}, level=0.05)[0] == -math.inf
+    assert stats.dual_interval([0.9], [0.8], level=0.05) is None
+    with pytest.raises(ValueError, match="level"):
+        stats.dual_interval([0.9, 0.8], [0.8, 0.7], level=1.5)
+
+
+def test_holm_level_intervals_agree_with_holm_verdicts():
+    """A family of comparisons: each interval at its Holm level leaves out 0 exactly when the Holm-adjusted p is
+    below alpha -- including where the step-down stops before a comparison whose own p is small."""
+    rng = np.random.default_rng(7)
+    agreed_rejections = 0
+    for _ in range(60):
+        m = int(rng.integers(2, 7))
+        pairs = []
+        for _ in range(m):
+            n = int(rng.integers(3, 6))
+            a = rng.normal(0.8, 0.02, n)
+            pairs.append((list(a), list(a - rng.normal(rng.choice([0.0, 0.01, 0.02]), 0.01, n))))
+        ps = [stats.compare(a, b).p_value for a, b in pairs]
+        for (a, b), p_holm, level in zip(pairs, stats.holm(ps), stats.holm_levels(ps), strict=True):
+            lo, hi = stats.dual_interval(a, b, level=level)
+            assert (lo > 0 or hi < 0) == (p_holm < stats.ALPHA)
+            agreed_rejections += p_holm < stats.ALPHA
+    assert agreed_rejections > 10  # the families did reject somewhere
+
+
+def test_equivalence_agrees_with_the_dual_interval_at_twice_alpha():
+    rng = np.random.default_rng(11)
+    for _ in range(100):
+        n = int(rng.integers(2, 7))
+        a = rng.normal(0.8, 0.01, n)
+        b = a - rng.normal(rng.choice([0.0, 0.005, 0.02]), 0.004, n)
+        e = stats.equivalence(list(a), list(b), 0.01)
+        lo, hi = stats.dual_interval(list(a), list(b), level=2 * e.alpha)
+        assert (e.verdict == stats.EQUIVALENT) == (-0.01 < lo and hi < 0.01)
+        assert (e.verdict == stats.DIFFERENT) == (lo > 0.01 or hi < -0.01)
+    two = stats.equivalence([0.9, 0.9], [0.9, 0.9], 0.01)  # no spread, n = 2: the exact TOST cannot say
+    assert two.verdict == stats.CANNOT_TELL
+    assert stats.dual_interval([0.9, 0.9], [0.9, 0.9], level=0.1) == (-math.inf, math.inf)
