@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -379,6 +380,7 @@ class _Evaluated:
     comps: list  # stats.Comparison per other group (claims of a direction)
     eqs: list  # stats.Equivalence per other group (claims of no difference)
     notes: list[str]
+    inputs: list = None  # per comparison, the (A, B) values its test was given (for its interval)
 
 
 def _prepare(claim: Claim, m: dict, confidence: float) -> _Evaluated | str:
@@ -401,9 +403,10 @@ def _prepare(claim: Claim, m: dict, confidence: float) -> _Evaluated | str:
         return "; ".join(why)
     summaries = [stats.summarize(list(data[n].values()), confidence=confidence) for n in names]
     a = names[0]
-    comps, eqs, notes = [], [], []
+    comps, eqs, notes, inputs = [], [], [], []
     for b in names[1:]:
         if claim.expected == stats.A_BETTER:
+            inputs.append((data[a], data[b]))
             comps.append(
                 stats.compare(
                     data[a], data[b], names=(a, b), higher_is_better=claim.higher_is_better, confidence=confidence
@@ -414,14 +417,13 @@ def _prepare(claim: Claim, m: dict, confidence: float) -> _Evaluated | str:
         if common:
             if len(common) < max(len(data[a]), len(data[b])):
                 notes.append(f"{a} vs {b} paired on the {len(common)} seeds both have")
-            eqs.append(
-                stats.equivalence(
-                    {k: data[a][k] for k in common}, {k: data[b][k] for k in common}, claim.margin, alpha=1 - confidence
-                )
-            )
+            pa, pb = {k: data[a][k] for k in common}, {k: data[b][k] for k in common}
+            inputs.append((pa, pb))
+            eqs.append(stats.equivalence(pa, pb, claim.margin, alpha=1 - confidence))
         else:
+            inputs.append((data[a], data[b]))  # no common seed: dual_interval is unpaired (Welch) as well
             eqs.append(stats.equivalence(data[a], data[b], claim.margin, paired=False, alpha=1 - confidence))
-    return _Evaluated(claim, names, summaries, comps, eqs, notes)
+    return _Evaluated(claim, names, summaries, comps, eqs, notes, inputs)
 
 
 def _claimed(claim: Claim, i: int) -> float | None:
@@ -448,8 +450,26 @@ def _num(x: float | None, scale: float, digits: int) -> str:
     return "—" if x is None else f"{x * scale:.{digits}f}"
 
 
-def _finish(ev: _Evaluated, adjusted: list[float | None], family: int, confidence: float) -> dict:
-    """The row of one claim from its tests and the family-adjusted p-values of its directional ones."""
+def _interval_text(diff: float, iv: tuple[float, float] | None, scale: float, digits: int) -> str:
+    """``"+0.94 [-0.12, +2.00]"``; the difference alone without an interval (one pair) or where the interval is
+    the point (no spread, the exact test rejects); ``[-∞, +∞]`` where the exact test cannot reject."""
+    d = f"{diff * scale:+.{digits}f}"
+    if iv is None or iv[0] == iv[1]:
+        return d
+
+    def end(x: float) -> str:
+        return ("+∞" if x > 0 else "−∞") if math.isinf(x) else f"{x * scale:+.{digits}f}"
+
+    return f"{d} [{end(iv[0])}, {end(iv[1])}]"
+
+
+def _finish(
+    ev: _Evaluated, adjusted: list[float | None], family: int, confidence: float, levels: list[float | None]
+) -> tuple[dict, list[dict]]:
+    """The row of one claim from its tests and the family-adjusted p-values of its directional ones (``levels``:
+    their Holm levels, :func:`dive.stats.holm_levels`), and one record per comparison: the interval its verdict
+    rests on (:func:`dive.stats.dual_interval`), which leaves out 0 (a direction) or lies inside the margin
+    (no difference) exactly when the verdict says so."""
     claim = ev.claim
     scale, digits = _scale(claim.metric)
     alpha = 1 - confidence
@@ -475,6 +495,12 @@ def _finish(ev: _Evaluated, adjusted: list[float | None], family: int, confidenc
             mde.append(_num(stats.min_detectable(c.sd, c.n, alpha=alpha) if c.sd is not None else None, scale, digits))
             diffs.append(c.format_diff(scale, digits) if c.ci_low != c.ci_high else f"{c.diff * scale:+.{digits}f}")
         named = [_name(v, c.a, c.b, margin) for c, v in zip(ev.comps, verdicts, strict=True)]
+        intervals = [
+            None if lvl is None else stats.dual_interval(xa, xb, level=lvl)
+            for (xa, xb), lvl in zip(ev.inputs, levels, strict=True)
+        ]
+        kinds = ["none" if lvl is None else f"{1 - lvl:.2%} (Holm level {lvl:.3g} of {family})" for lvl in levels]
+        centres = [c.diff for c in ev.comps]
         if stats.SINGLE_RUN in verdicts:
             holds = "cannot tell (single run)"
         elif all(v == stats.A_BETTER for v in verdicts):
@@ -512,21 +538,43 @@ def _finish(ev: _Evaluated, adjusted: list[float | None], family: int, confidenc
         tested = f"equivalence within ±{margin} (TOST, {1 - 2 * alpha:.0%} interval)"
         how = ", ".join(sorted({e.method for e in ev.eqs if e.method != "none"})) or "none"
         ns = [e.n for e in ev.eqs]
+        intervals = [
+            None if e.n < 2 else stats.dual_interval(xa, xb, level=2 * alpha)
+            for (xa, xb), e in zip(ev.inputs, ev.eqs, strict=True)
+        ]
+        kinds = ["none" if e.n < 2 else f"{1 - 2 * alpha:.0%} (TOST)" for e in ev.eqs]
+        centres = [e.diff for e in ev.eqs]
     if ev.notes:
         how += "; " + "; ".join(ev.notes)
+    records = [
+        {
+            "claim_id": claim.id,
+            "a": names[0],
+            "b": b,
+            "n": n,
+            "diff": d,
+            "lo": None if iv is None else iv[0],
+            "hi": None if iv is None else iv[1],
+            "interval": kind,
+            "text": _interval_text(d, iv, scale, digits),
+            "verdict": v,
+        }
+        for b, n, d, iv, kind, v in zip(others, ns, centres, intervals, kinds, verdicts, strict=True)
+    ]
     return {
         "this run": this,
         "n": min(s.n for s in ev.summaries),
         "n (pairs)": _joined([str(n) for n in ns], others),
         "tested": tested,
         "difference (A - B)": _joined(diffs, others),
+        "difference [tested interval]": _joined([r["text"] for r in records], others),
         "half-width": _joined(half, others),
         "detectable (80 % power)": _joined(mde, others),
         "p": _joined(padj, others),
         "verdict": _joined(named, others),
         "holds": holds,
         "how": how,
-    }
+    }, records
 
 
 def claims_table(
@@ -547,12 +595,21 @@ def claims_table(
     single runs, percent for accuracies), ``this run`` (mean ± half-width of the t interval, n), ``n``
     (fewest seeds of the groups), ``n (pairs)`` per comparison, ``tested`` (the direction or the margin),
     ``difference (A - B)`` (paired by seed, with its interval: 95 % for a direction, 90 % for equivalence),
+    ``difference [tested interval]`` (the interval each verdict rests on: for a direction the interval at the
+    comparison's Holm level, :func:`dive.stats.holm_levels` and :func:`dive.stats.dual_interval`, which leaves out
+    0 exactly when the family-corrected test rejects; for no difference the TOST interval, inside the margin
+    exactly when equivalent; ``[−∞, +∞]`` where an exact test without spread cannot reject),
     ``half-width`` of that interval, ``detectable (80 % power)`` (the smallest difference this n detects from
     the observed spread, :func:`dive.stats.min_detectable`), ``p`` (a direction: Holm-adjusted over the page's
     family; equivalence: the larger TOST p), ``verdict`` (words of
     :data:`dive.stats.VERDICTS`; a comparison that shows no direction says "cannot tell" when its half-width
     exceeds the report's claimed difference, or the margin where the report gave none), ``holds``
     (:data:`HOLDS`), ``data`` (the dataset, or SYNTHETIC) and ``how`` (the test, or why the claim was not run).
+
+    ``frame.attrs["comparisons"]``: one record per comparison of the claims that ran (what the report's forest
+    figure draws): ``claim_id``, ``a``, ``b``, ``n``, ``diff``, ``lo`` / ``hi`` (the tested interval, in the
+    metric's units; ``None`` with one pair), ``interval`` (its confidence and kind), ``text`` and ``verdict`` (the
+    comparison's verdict word of :data:`dive.stats.VERDICTS`).
     """
     base = Path(reports_dir) / profile
     cache: dict[str, dict | None] = {}
@@ -575,6 +632,7 @@ def claims_table(
             "n (pairs)": "",
             "tested": "",
             "difference (A - B)": "",
+            "difference [tested interval]": "",
             "half-width": "",
             "detectable (80 % power)": "",
             "p": "",
@@ -598,16 +656,23 @@ def claims_table(
     slots = [(k, j) for k, ev in enumerate(prepared) if ev is not None for j in range(len(ev.comps))]
     ps = [prepared[k].comps[j].p_value for k, j in slots]
     adjusted_all = stats.holm(ps)
+    levels_all = stats.holm_levels(ps, alpha=1 - confidence)
     family = sum(p is not None for p in adjusted_all)
     adjusted: dict[int, list] = {}
-    for (k, _j), p in zip(slots, adjusted_all, strict=True):
+    levels: dict[int, list] = {}
+    for (k, _j), p, lvl in zip(slots, adjusted_all, levels_all, strict=True):
         adjusted.setdefault(k, []).append(p)
+        levels.setdefault(k, []).append(lvl)
+    comparisons: list[dict] = []
     for k, ev in enumerate(prepared):
         if ev is not None:
-            rows[k].update(_finish(ev, adjusted.get(k, []), family, confidence))
+            row, records = _finish(ev, adjusted.get(k, []), family, confidence, levels.get(k, []))
+            rows[k].update(row)
+            comparisons += records
     df = pd.DataFrame(rows)
     df["n"] = df["n"].astype("Int64")
     df.attrs["family"] = family
+    df.attrs["comparisons"] = comparisons
     df.attrs["caption"] = (
         f"Each claim of the original report (its single-run numbers) against this run's groups over "
         f"seeds: mean ± half-width of the {confidence:.0%} t interval (n seeds); difference A - B "
@@ -615,6 +680,9 @@ def claims_table(
         f"sign-flip test where the differences have no spread), Holm's correction over the page's whole "
         f"family of {family} directional comparisons, {confidence:.0%} intervals. Claims of no difference: "
         f"equivalence (TOST) within the stated margin, {1 - 2 * (1 - confidence):.0%} intervals. "
+        f"'difference [tested interval]' is the interval each verdict rests on: for a direction, the interval at "
+        f"the comparison's Holm level (it leaves out 0 exactly when Holm rejects; dive.stats.holm_levels), for no "
+        f"difference the TOST interval (inside the margin exactly when equivalent). "
         f"'detectable' is the smallest difference this n detects at 80 % power from the observed spread. "
         f"Accuracies in percent, losses as they are."
     )

@@ -501,12 +501,16 @@ def forest(
     marks: Mapping[str, str] | None = None,
     save=None,
     synthetic: bool = False,
+    interval_label: str = "this run: mean difference, interval",
 ) -> Figure:
     """One row per comparison: the difference A - B with its interval, a line at zero, the equivalence margin
     shaded where a row has one, and the original report's single-run difference as a hollow triangle.
 
     ``rows``: a data frame (or records) with ``claim``, ``label``, ``unit``, ``diff``, ``lo``, ``hi``
-    (``None``/NaN: no interval), ``verdict``, ``margin`` and ``report_diff`` (both optional). One panel per
+    (``None``/NaN: no interval; an infinite end, an interval without bound, is drawn dotted to the panel's edge
+    with an arrow), ``verdict``, ``margin`` and ``report_diff`` (both optional). The intervals are drawn as
+    given: the report passes the ones its verdicts rest on (:func:`dive.claims.claims_table`'s
+    ``attrs["comparisons"]``; nothing is computed here), and ``interval_label`` names them in the legend. One panel per
     ``unit`` (accuracy points and a loss are not drawn on one axis), rows in the given order, top to bottom.
     The marker's shape and fill carry the verdict in black-and-white print (:data:`VERDICT_MARKERS`);
     ``marks`` (verdict -> symbol) are written at the right end of each row too. The y tick labels are the
@@ -533,13 +537,26 @@ def forest(
     for ax, unit in zip(axes[:, 0], units, strict=True):
         part = df[df["unit"] == unit].reset_index(drop=True)
         y = np.arange(len(part))[::-1].astype(float)
+        finite = [0.0] + [
+            float(v)
+            for col in ("diff", "lo", "hi", "report_diff")
+            for v in part[col]
+            if v is not None and not pd.isna(v) and np.isfinite(float(v))
+        ]
+        finite += [float(v) for v in part["margin"] if v is not None and not pd.isna(v) for v in (v, -v)]
+        left, right = min(finite), max(finite)
+        pad = 0.08 * (right - left) or 1.0
+        left, right = left - pad, right + pad
+        unbounded = []
         for yi, r in zip(y, part.itertuples(index=False), strict=True):
             margin = r.margin if r.margin is not None and not pd.isna(r.margin) else None
             if margin:
                 ax.fill_betweenx([yi - 0.4, yi + 0.4], -margin, margin, color="#2166ac", alpha=0.15, lw=0)
             colour = _VERDICT_COLOURS.get(r.verdict, "#444444")
             marker, filled = VERDICT_MARKERS.get(r.verdict, ("o", False))
-            if r.lo is not None and not pd.isna(r.lo):
+            if r.lo is not None and not pd.isna(r.lo) and (np.isinf(r.lo) or np.isinf(r.hi)):
+                unbounded.append((yi, r, colour))
+            elif r.lo is not None and not pd.isna(r.lo):
                 ax.plot([r.lo, r.hi], [yi, yi], color=colour, lw=2, solid_capstyle="butt")
                 ax.plot([r.lo, r.lo], [yi - 0.15, yi + 0.15], color=colour, lw=1.2)
                 ax.plot([r.hi, r.hi], [yi - 0.15, yi + 0.15], color=colour, lw=1.2)
@@ -567,6 +584,14 @@ def forest(
                     fontsize=8,
                     color=colour,
                 )
+        for yi, r, colour in unbounded:  # no bound: dotted to the edge, an arrow where it goes on
+            lo = left if np.isinf(r.lo) else r.lo
+            hi = right if np.isinf(r.hi) else r.hi
+            ax.plot([lo, hi], [yi, yi], color=colour, lw=1.5, ls=":")
+            for end, inf, m in ((lo, np.isinf(r.lo), "<"), (hi, np.isinf(r.hi), ">")):
+                if inf:
+                    ax.plot([end], [yi], marker=m, ms=5, color=colour, ls="none", clip_on=False)
+        ax.set_xlim(left, right)
         ax.axvline(0, color="black", lw=0.8)
         ax.set_yticks(y)
         ax.set_yticklabels(
@@ -578,14 +603,15 @@ def forest(
         ax.tick_params(axis="x", labelsize=8)
         ax.grid(axis="x", color="#dddddd", lw=0.6)
     handles = [
-        plt.Line2D([], [], color="#444444", lw=2, marker="o", mfc="white", label="this run: mean difference, interval"),
+        plt.Line2D([], [], color="#444444", lw=2, marker="o", mfc="white", label=interval_label),
         plt.Line2D([], [], ls="none", marker="^", mfc="none", mec="black", label="original report (single run)"),
     ]
     if df["margin"].notna().any():
         from matplotlib.patches import Patch
 
         handles.append(Patch(color="#2166ac", alpha=0.15, label="equivalence margin"))
-    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=7, frameon=False)
+    ncols = len(handles) if len(interval_label) <= 45 else 1  # a long label: one entry per line
+    fig.legend(handles=handles, loc="outside lower center", ncols=ncols, fontsize=7, frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
     return _finish(fig, save, synthetic)

@@ -7,6 +7,7 @@ Tests marked ``notebooks`` execute small notebooks through papermill; the others
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -29,6 +30,7 @@ PARAMS_CELL = 'profile = "quick"\nepochs = None\nlr = None\ntag = "default"\n'
 
 BODY = """
 import json
+import math
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -730,10 +732,11 @@ def test_what_holds_up_lines_forest_and_claims_table_agree(tmp_path):
     )
     forest = pd.read_csv(reports / "quick" / "claims" / "forest.csv")
     assert len(forest) == 2 and 'data-rows="2"' in holds  # one row per comparison that has data
-    diffs = table.loc[table["notebook"] == "04_alexnet_balancing", "difference (A - B)"]
+    diffs = table.loc[table["notebook"] == "04_alexnet_balancing", "difference [tested interval]"]
     for r, text in zip(forest.itertuples(), diffs, strict=True):
         assert r.text == text and f"{r.diff:+.2f} [{r.lo:+.2f}, {r.hi:+.2f}]" == text
         assert r.verdict == "supported" and r.label.startswith("balanced, ")
+        assert r.interval == "97.50% (Holm level 0.025 of 2)" and r.lo > 0  # the family of 2: at Holm's levels
     assert forest["report_diff"].round(2).tolist() == [5.47, 2.24]  # the report's single-run differences
     for ext in ("png", "svg"):
         assert (reports / "quick" / "claims" / f"forest.{ext}").stat().st_size > 1000
@@ -895,3 +898,126 @@ def test_a_kernel_still_busy_at_shutdown_is_still_stopped(tmp_path):
     alive, took = asyncio.run(go())
     assert alive is False and took < 30
     assert signal.SIGINT not in signals
+
+
+def _family_project(tmp_path: Path) -> tuple[Path, Path]:
+    """Notebooks 01 and 04 with four seeds, one Holm family of 4 directional comparisons: learning rate 0.001
+    beats 0.1 clearly and 0.01 narrowly (p = 0.04 on its own, ranked third of 4: Holm level 0.025, not rejected);
+    balancing wins with fixed epochs and is noise with early stopping; batch size makes no difference (tight
+    values) and the activation compares noisy groups."""
+    nbdir, reports = tmp_path / "notebooks", tmp_path / "reports"
+    nbdir.mkdir()
+    write_sections(nbdir)
+    values = {
+        "01_mnist_simplecnn": {
+            "table5_learning_rate_0.001": [0.990, 0.988, 0.991, 0.989],
+            "table5_learning_rate_0.01": [0.985, 0.985, 0.983, 0.987],  # +0.5, +0.3, +0.8, +0.2 points
+            "table5_learning_rate_0.1": [0.10, 0.11, 0.12, 0.10],
+            "table5_batch_size_32": [0.9890, 0.9885, 0.9892, 0.9880],
+            "table5_batch_size_16": [0.9888, 0.9889, 0.9890, 0.9883],
+            "table5_batch_size_64": [0.9893, 0.9882, 0.9889, 0.9885],
+            "activation_leaky_relu": [0.980, 0.990, 0.970, 0.985],
+            "activation_relu": [0.985, 0.975, 0.990, 0.980],
+        },
+        "04_alexnet_balancing": {
+            "alexnet_balanced_fixed": [0.80, 0.83, 0.81, 0.84],
+            "alexnet_unbalanced_fixed": [0.75, 0.77, 0.76, 0.80],
+            "alexnet_balanced_early_stopping": [0.80, 0.78, 0.82, 0.79],
+            "alexnet_unbalanced_early_stopping": [0.79, 0.80, 0.78, 0.81],
+        },
+    }
+    for stem, groups in values.items():
+        write_notebook(nbdir / f"{stem}.ipynb", stem, ['profile = "quick"'])
+        out = Outputs(
+            reports / "quick" / stem,
+            notebook=stem,
+            profile="quick",
+            dataset="mnist" if stem.startswith("01") else "pathmnist",
+            synthetic=True,
+            device="cpu",
+            seed=22,
+        )
+        seeded_groups(out, groups)
+        out.write()
+    return nbdir, reports
+
+
+def test_forest_intervals_are_the_ones_the_family_corrected_verdicts_rest_on(tmp_path):
+    """Each row of the forest figure: its interval leaves out 0 exactly when the comparison's family-corrected
+    (Holm) verdict gives a direction, and for a claim of no difference it lies inside the margin exactly when the
+    comparison is equivalent; the row's text is the readable Claims table's. A comparison whose own p is below
+    0.05 but not below its Holm level must show an interval with 0 in it."""
+    import math
+
+    from dive import claims, stats
+    from dive.report import claims_page
+
+    nbdir, reports = _family_project(tmp_path)
+    page = assembly.assemble("quick", notebooks_dir=nbdir, reports_dir=reports).read_text()
+    table = claims.claims_table(reports, "quick")
+    forest = pd.read_csv(reports / "quick" / "claims" / "forest.csv")
+    by_id = {c.id: c for c in claims.CLAIMS}
+    assert len(forest) == len(table.attrs["comparisons"]) == 7
+    directional = [r for r in forest.itertuples() if by_id[r.claim_id].expected == stats.A_BETTER]
+    assert len(directional) == table.attrs["family"] == 4  # lr (2) and balancing (1 + 1): one Holm family
+    raw = {}
+    for r in forest.itertuples():
+        claim = by_id[r.claim_id]
+        assert not math.isnan(r.lo) and not math.isnan(r.hi), r.label
+        if claim.expected == stats.A_BETTER:
+            excludes_zero = r.lo > 0 or r.hi < 0
+            assert excludes_zero == (r.test in (stats.A_BETTER, stats.B_BETTER)), r.label
+            raw[r.b] = stats.compare(
+                *(claims._per_seed(g, claim.metric) for g in _groups(reports, claim.notebook, r.a, r.b))
+            )
+        else:
+            margin = r.margin
+            assert (-margin < r.lo and r.hi < margin) == (r.test == stats.EQUIVALENT), r.label
+            assert r.interval == "90% (TOST)"
+        rows = table[table["claim"] == claim.text]["difference [tested interval]"].iloc[0]
+        assert r.text == rows or f"vs {r.b}: {r.text}" in rows
+    # learning rate 0.01: p < 0.05 on its own (its 95 % interval leaves out 0), yet Holm does not reject it
+    narrow = raw["table5_learning_rate_0.01"]
+    assert narrow.p_value < 0.05 and narrow.ci_low > 0
+    (row,) = [r for r in directional if r.b == "table5_learning_rate_0.01"]
+    assert row.lo <= 0 <= row.hi and row.test == stats.WITHIN_NOISE
+    assert {r.test for r in directional} >= {stats.A_BETTER, stats.WITHIN_NOISE}
+    # the claim verdicts agree with the rows: supported exactly when every row of the claim shows A better
+    lines, _ = claims_page.claim_evidence(reports, "quick")
+    for line in lines:
+        if line.comparisons and by_id[line.id].expected == stats.A_BETTER:
+            assert (line.verdict == "supported") == all(c.lo > 0 for c in line.comparisons), line.id
+    claims_part = page[page.index('id="claims"') : page.index('id="discussion"')]
+    assert "difference A - B [tested interval]" in claims_part and "Holm level" in claims_part
+
+
+def _groups(reports: Path, notebook: str, *names: str) -> list[dict]:
+    groups = {g["name"]: g for g in json.loads((reports / "quick" / notebook / "metrics.json").read_text())["groups"]}
+    return [groups[n] for n in names]
+
+
+def test_forest_draws_an_interval_without_bound_to_the_panel_edge():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from dive import plots
+
+    rows = pd.DataFrame(
+        {
+            "claim": ["a", "b"],
+            "label": ["x vs y", "p vs q"],
+            "unit": ["accuracy points"] * 2,
+            "higher_is_better": [True, True],
+            "diff": [5.0, 1.0],
+            "lo": [-math.inf, 0.5],
+            "hi": [math.inf, 1.5],
+            "verdict": ["cannot tell", "supported"],
+        }
+    )
+    fig = plots.forest(rows, interval_label="tested interval")
+    (ax,) = fig.axes
+    left, right = ax.get_xlim()
+    assert math.isfinite(left) and math.isfinite(right) and left < 0.5 and right > 5.0
+    dotted = [ln for ln in ax.lines if ln.get_linestyle() == ":"]
+    assert len(dotted) == 1 and list(dotted[0].get_xdata()) == [left, right]
+    assert [t.get_text() for t in fig.legends[0].get_texts()][0] == "tested interval"

@@ -158,6 +158,12 @@ def test_what_holds_up_comes_first_with_a_verdict_on_every_claim_and_the_forest_
     assert holds_pages and holds_pages[0] == 0  # on the first page, right after the title
 
 
+def pd_isna(x) -> bool:
+    import pandas as pd
+
+    return bool(pd.isna(x))
+
+
 def pd_read(path):
     import pandas as pd
 
@@ -174,11 +180,20 @@ def test_figure_and_verdicts_match_the_claims_table(smoke_report):
     forest = pd_read(smoke_report / "claims" / "forest.csv")
     for claim, row in zip(claims.CLAIMS, table.to_dict("records"), strict=True):
         mine = forest[forest["claim_id"] == claim.id]
+        tested = row["difference [tested interval]"]
         if len(mine) == 1:
-            assert mine["text"].iloc[0] == row["difference (A - B)"], claim.id
+            assert mine["text"].iloc[0] == tested, claim.id
         for r in mine.itertuples():
-            assert f"vs {r.b}: {r.text}" in row["difference (A - B)"] or r.text == row["difference (A - B)"]
+            assert f"vs {r.b}: {r.text}" in tested or r.text == tested
             assert r.verdict == claims_page.verdict_word(row["holds"])[0]
+            # the drawn interval is the one the verdict rests on: without 0 exactly when the family-corrected
+            # test found a direction; inside the margin exactly when equivalent (a single run has none)
+            if pd_isna(r.lo):
+                assert r.test == "single run: no interval" or r.n < 2, claim.id
+            elif claim.expected == "no difference":
+                assert (-r.margin < r.lo and r.hi < r.margin) == r.test.startswith("equivalent"), claim.id
+            else:
+                assert (r.lo > 0 or r.hi < 0) == (r.test in ("A better", "B better")), claim.id
     html = unescape((smoke_report / "report.html").read_text())
     holds = html[html.index('id="what-holds-up"') : html.index('<nav class="toc">')]
     shown = re.findall(r'data-claim="([^"]+)"><td class="verdict"><span class="mark">[^<]+</span> ([^<]+)', holds)

@@ -456,7 +456,7 @@ def claims_section(lines: list, synthetic: bool, family: int | None = None) -> t
             "claim": line.claim,
             "original": line.original,
             "this run: mean ± 95 % interval (n)": line.this_run,
-            "difference A - B [interval]": line.difference,
+            "difference A - B [tested interval]": line.difference,
             "tested": line.tested,
             "verdict": f"{line.mark} {line.verdict}" + (f" ({line.detail})" if line.detail else ""),
         }
@@ -466,8 +466,11 @@ def claims_section(lines: list, synthetic: bool, family: int | None = None) -> t
         rows = [{k: v for k, v in r.items() if k != "tested"} for r in rows]
     intro = (
         "<p>Each finding of the original report, its own single-run numbers, and what this run's seeds say: "
-        "mean ± half-width of the 95 % t interval over the seeds (n), the difference paired by seed with its "
-        "95 % interval, and the verdict. "
+        "mean ± half-width of the 95 % t interval over the seeds (n), the difference paired by seed with the "
+        "interval its verdict rests on (for a claim of a direction: the interval at the comparison's Holm level in "
+        "the page's family, which leaves out 0 exactly when the family-corrected test rejects; for a claim of no "
+        "difference: the 90 % interval of the two one-sided tests, inside the margin exactly when equivalent), "
+        "and the verdict. "
         "A is the configuration the report found better (or no different); the groups compared and the tests "
         'are in <a href="#claims-details">the appendix</a>. A single seed gives no interval.</p>'
     )

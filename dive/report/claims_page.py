@@ -61,12 +61,14 @@ class ComparisonRow:
     higher_is_better: bool
     n: int
     diff: float
-    lo: float | None
+    lo: float | None  # the interval the verdict rests on (``[-inf, inf]`` where an exact test cannot reject)
     hi: float | None
     text: str  # the difference as the Claims table prints it, "+1.25 [-0.50, +3.00]"
     verdict: str  # the claim's verdict word
     margin: float | None = None  # an equivalence margin (± this) for a "no difference" claim, when one is set
     report_diff: float | None = None  # the original report's own single-run difference A - B
+    interval: str = ""  # what the interval is: "98.75% (Holm level 0.0125 of 4)", "90% (TOST)", "none"
+    test: str = ""  # this comparison's own verdict (dive.stats.VERDICTS): "A better", "within noise", ...
 
 
 @dataclass
@@ -138,15 +140,19 @@ def claim_evidence(reports_dir: str | os.PathLike, profile: str) -> tuple[list[C
     """THE adapter between :mod:`dive.claims` and the report: one :class:`ClaimLine` per claim, and the
     Claims table as :func:`dive.claims.claims_table` returns it (saved whole in the appendix).
 
-    The comparisons' numbers are :func:`dive.stats.compare` on the per-seed values of the groups that
-    :func:`dive.claims.claims_table` compared (same groups, metric, direction and confidence), so each
-    row's ``text`` is the table's difference string. Today the intervals are the per-comparison 95 %
-    intervals the table shows (Holm adjusts the p-values, not the intervals); a claim of no difference gets
-    its equivalence margin (:func:`equivalence_margin`).
+    The comparisons are the table's own (``attrs["comparisons"]``): each row's interval is the one its verdict
+    rests on -- for a claim of a direction the interval at the comparison's Holm level in the page's family
+    (:func:`dive.stats.holm_levels`, :func:`dive.stats.dual_interval`: it leaves out 0 exactly when the
+    family-corrected test rejects), for a claim of no difference the TOST interval (inside the margin exactly
+    when equivalent) with its equivalence margin (:func:`equivalence_margin`); ``text`` is the table's
+    ``difference [tested interval]``.
     """
     from dive import claims, stats
 
     table = claims.claims_table(reports_dir, profile)
+    tested = {}
+    for r in table.attrs.get("comparisons") or []:
+        tested.setdefault(r["claim_id"], []).append(r)
     base = Path(reports_dir) / profile
     cache: dict[str, dict | None] = {}
     lines = []
@@ -168,7 +174,7 @@ def claim_evidence(reports_dir: str | os.PathLike, profile: str) -> tuple[list[C
             original=row["original"],
             # "(n=1)" says it: no ± means no interval (the Claims table keeps stats' longer wording)
             this_run=_words(row["this run"], names).replace(f", {stats.SINGLE_RUN})", ")") or "—",
-            difference=_words(row["difference (A - B)"], names) or "—",
+            difference=_words(row["difference [tested interval]"], names) or "—",
             verdict=word,
             detail=detail,
             n=None if n is None or pd.isna(n) else int(n),
@@ -179,36 +185,45 @@ def claim_evidence(reports_dir: str | os.PathLike, profile: str) -> tuple[list[C
             details={k: _words(str(row[k]), names) for k in DETAIL_COLUMNS if row.get(k)},
         )
         if word != "not run" and all(found):
-            scale, digits = claims._scale(claim.metric)
-            data = {name: claims._per_seed(groups[name], claim.metric) for name in found}
-            a = found[0]
+            scale, _digits = claims._scale(claim.metric)
             margin = equivalence_margin(claim, m)
-            for b, orig_b in zip(found[1:], claim.original[1:], strict=True):
-                c = stats.compare(
-                    data[a], data[b], names=(a, b), higher_is_better=claim.higher_is_better, confidence=stats.CONFIDENCE
-                )
-                orig_a = claim.original[0]
+            orig_a = claim.original[0]
+            for r, orig_b in zip(tested.get(claim.id, []), claim.original[1:], strict=True):
                 line.comparisons.append(
                     ComparisonRow(
                         claim_id=claim.id,
                         claim=claim.text,
-                        label=f"{claims.label(a)} vs {claims.label(b)}",
-                        a=a,
-                        b=b,
+                        label=f"{claims.label(r['a'])} vs {claims.label(r['b'])}",
+                        a=r["a"],
+                        b=r["b"],
                         unit="accuracy points" if scale == 100 else claim.metric.replace("_", " "),
                         higher_is_better=claim.higher_is_better,
-                        n=c.n,
-                        diff=c.diff * scale,
-                        lo=None if c.ci_low is None else c.ci_low * scale,
-                        hi=None if c.ci_high is None else c.ci_high * scale,
-                        text=c.format_diff(scale, digits),
+                        n=r["n"],
+                        diff=r["diff"] * scale,
+                        lo=None if r["lo"] is None else r["lo"] * scale,
+                        hi=None if r["hi"] is None else r["hi"] * scale,
+                        text=r["text"],
                         verdict=word,
                         margin=None if margin is None else margin * scale,
                         report_diff=None if orig_a is None or orig_b is None else (orig_a - orig_b) * scale,
+                        interval=r["interval"],
+                        test=r["verdict"],
                     )
                 )
         lines.append(line)
     return lines, table
+
+
+def interval_label() -> str:
+    """What the forest figure's intervals are (its legend): the ones the verdicts rest on
+    (:func:`dive.claims.claims_table`, ``difference [tested interval]``)."""
+    from dive import stats
+
+    return (
+        "this run: mean difference with the interval its verdict rests on -- a direction: at the comparison's Holm "
+        f"level in the page's family (without 0 exactly when Holm rejects); no difference: the "
+        f"{1 - 2 * stats.ALPHA:.0%} TOST interval (inside the margin exactly when equivalent)"
+    )
 
 
 def comparisons_frame(lines: list[ClaimLine]) -> pd.DataFrame:
@@ -270,7 +285,9 @@ def write_outputs(lines: list[ClaimLine], table: pd.DataFrame, out_dir: Path, *,
     frame.to_csv(out_dir / "forest.csv", index=False)
     paths = {"claims": out_dir / "claims.csv", "forest_csv": out_dir / "forest.csv"}
     if len(frame):
-        fig = plots.forest(frame, synthetic=synthetic, marks={w: m[0] for w, m in MARKS.items()})
+        fig = plots.forest(
+            frame, synthetic=synthetic, marks={w: m[0] for w, m in MARKS.items()}, interval_label=interval_label()
+        )
         for ext in ("png", "svg"):
             fig.savefig(out_dir / f"forest.{ext}", dpi=plots.DPI, bbox_inches="tight")
             paths[f"forest_{ext}"] = out_dir / f"forest.{ext}"
