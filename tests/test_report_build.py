@@ -623,13 +623,21 @@ def test_one_local_ray_instance_for_the_whole_report(monkeypatch, capsys):
 def test_build_prints_one_line_per_notebook_and_no_kernel_transport_warning(tmp_path):
     """The command line as a user runs it (a subprocess: the kernels' own stderr is the terminal's): one
     line per notebook, a closing line, and not ipykernel's "running over TCP without encryption" (the
-    kernels talk over IPC, :func:`dive.report.execute.kernel_transport`)."""
+    kernels talk over IPC, :func:`dive.report.execute.kernel_transport`), nor papermill's "Passed unknown
+    parameter" for an override that one notebook declares and the other does not (``-p tag``: 01_beta sets its
+    own tag; each notebook is given only the parameters it declares)."""
     import subprocess
 
     project = make_project(tmp_path)
+    write_notebook(  # 01_beta without ``tag`` among its parameters
+        project["nbdir"] / "01_beta.ipynb",
+        "Beta experiment",
+        ['profile = "quick"\nepochs = None\nlr = None\n', 'tag = "own"\n' + BODY.format(stem="01_beta", dataset="x")],
+        kernel="not-installed-kernel",
+    )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(execute.REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.run(
-        [sys.executable, "-m", "dive.report", *cli(project, "--no-pdf")],
+        [sys.executable, "-m", "dive.report", *cli(project, "--no-pdf", "-p", "tag", "from-cli")],
         capture_output=True,
         text=True,
         env=env,
@@ -645,6 +653,9 @@ def test_build_prints_one_line_per_notebook_and_no_kernel_transport_warning(tmp_
     assert len(out) == 3 and out[2].startswith("notebooks: 2 in ")
     assert err == [line for line in err if "not-installed-kernel" in line]  # only the note on 01_beta's kernel
     assert execute.kernel_transport() == ("tcp" if os.name == "nt" else "ipc")
+    executed = project["reports"] / "quick" / "executed"
+    assert assembly.injected_parameters(executed / "00_alpha.ipynb")["tag"] == "from-cli"  # where it is declared
+    assert "tag" not in assembly.injected_parameters(executed / "01_beta.ipynb")  # and only there
 
 
 def seeded_groups(out: Outputs, values: dict[str, list[float]], metric: str = "val_accuracy") -> None:

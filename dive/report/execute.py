@@ -220,11 +220,12 @@ class Plan:
         return self.src.stem
 
     def parameters(self, profile: str, overrides: dict | None) -> dict:
-        """What papermill injects: ``profile``, the declared profile values, every override."""
-        params: dict[str, Any] = {"profile": profile}
-        params.update({k: v for k, v in self.values.items() if k in self.declared and k != "profile"})
-        params.update(overrides or {})  # also where the notebook does not declare them, as papermill -p does
-        return params
+        """What papermill injects: ``profile``, the profile's values and the overrides, each only where the
+        notebook's ``parameters`` cell declares it. A name the notebook does not declare would be injected and
+        ignored (papermill says "Passed unknown parameter" on the terminal for each); an override that *no*
+        selected notebook declares is an error before any notebook runs (:func:`plan_notebooks`)."""
+        params: dict[str, Any] = {"profile": profile, **self.values, **(overrides or {})}
+        return {k: v for k, v in params.items() if k in self.declared}
 
 
 def plan_notebooks(
@@ -292,8 +293,8 @@ def run_notebooks(
 ) -> list[Path]:
     """Execute the notebooks with papermill; returns the executed notebooks' paths, in order.
 
-    Parameters per notebook: ``profile``, then the profile's values (common + the notebook's
-    section) for the names its ``parameters`` cell defines, then ``overrides`` (which win).
+    Parameters per notebook: ``profile``, the profile's values (common + the notebook's section) and
+    ``overrides`` (which win), each only where its ``parameters`` cell declares it (:meth:`Plan.parameters`).
     Before the first notebook starts, every notebook's values are checked and (``preflight``) every
     data file and weights file they need (:func:`dive.report.preflight.check`).
 
