@@ -685,6 +685,59 @@ def test_long_and_per_seed_tables_go_to_the_appendix_linked_from_their_chapter(t
     assert '<ul class="toc-appendix">' in toc and 'href="#runs-01_first"' in toc  # the appendix apart
 
 
+def test_secondary_figures_long_notes_and_wordy_tables_go_to_the_appendix(tmp_path):
+    """A chapter keeps the original report's figures (fig<N>_...) and its other figures while they fit
+    CHAPTER_FIGURE_CM of printed height, its first notes, and its tables of short cells; the rest is in the
+    appendix, linked from the chapter, and nothing is lost."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    nbdir, reports = tmp_path / "notebooks", tmp_path / "reports"
+    nbdir.mkdir()
+    write_sections(nbdir)
+    stem = "04_alexnet_balancing"
+    write_notebook(nbdir / f"{stem}.ipynb", "AlexNet and class balancing", ['profile = "quick"'])
+    out = Outputs(
+        reports / "quick" / stem,
+        notebook=stem,
+        profile="quick",
+        dataset="pathmnist",
+        synthetic=True,
+        device="cpu",
+        seed=22,
+    )
+    wordy = pd.DataFrame(
+        {"data set": [f"set{i}" for i in range(10)], "status": ["not available: place " + "x" * 200] * 10}
+    )
+    assert len(wordy) <= assembly.CHAPTER_ROWS and assembly.table_chars(wordy) > assembly.CHAPTER_CHARS
+    out.table(pd.DataFrame({"balancing": [True, False], "val_acc": [0.8, 0.7]}), "table1_balancing", caption="t1")
+    out.table(wordy, "availability", caption="which data sets are there")
+    for n in range(12):
+        out.note(f"note {n:02d}: " + "y" * 150)
+    names = ["curves_a", "fig09_confusion", "curves_b", "curves_c", "curves_d"]  # 2.7 : 1, each 6.5 cm printed
+    for name in names:
+        fig, ax = plt.subplots(figsize=(8.1, 3.0))
+        ax.plot([0, 1], [0, 1])
+        out.figure(fig, name, caption=f"caption of {name}")
+        plt.close(fig)
+    out.write()
+    page = assembly.assemble("quick", notebooks_dir=nbdir, reports_dir=reports).read_text()
+    chapter = page[page.index('id="experiments"') : page.index('id="claims"')]
+    appendix = page[page.index(f'id="runs-{stem}"') :]
+    shown = [n for n in names if f'alt="{n}"' in chapter]
+    moved = [n for n in names if f'alt="{n}"' in appendix]
+    # the report's figure stays; 6.5 + 6.5 cm fit the 14 cm, a third does not: from there on, the appendix
+    assert shown == ["curves_a", "fig09_confusion"] and moved == ["curves_b", "curves_c", "curves_d"]
+    assert "Figure A1</b>: caption of curves_b" in appendix and "Figure A1, Figure A2, Figure A3" in chapter
+    notes_shown = re.findall(r"note (\d\d):", chapter)
+    assert notes_shown and len(notes_shown) <= assembly.CHAPTER_NOTES
+    assert re.findall(r"note (\d\d):", appendix) == [f"{n:02d}" for n in range(len(notes_shown), 12)]
+    assert "which data sets are there" in appendix and "which data sets are there" not in chapter
+    assert "t1" in chapter and f'href="#runs-{stem}"' in chapter
+
+
 def balancing_project(tmp_path: Path, balanced: list[float], unbalanced: list[float]) -> tuple[Path, Path]:
     """Notebook 04's outputs with the four groups of its two claims (early stopping: the same values + 1 point)."""
     nbdir, reports = tmp_path / "notebooks", tmp_path / "reports"

@@ -216,9 +216,12 @@ def test_the_appendix_holds_every_run_table_and_no_chapter_a_long_one(smoke_repo
             assert f'data-name="Runs of {nb.stem}"' in appendix and f'data-name="Runs of {nb.stem}"' not in chapters
             assert f'href="#runs-{nb.stem}"' in chapters  # linked from its chapter
         for t in m["tables"]:
-            rows = len(pd_read(smoke_report / nb.stem / t["csv"]))
-            if assembly.appendix_table(t["name"], rows):
+            frame = pd_read(smoke_report / nb.stem / t["csv"])
+            if assembly.appendix_table(t["name"], len(frame), assembly.table_chars(frame)):
                 assert f"({t['name']})" in appendix and f"({t['name']})" not in chapters, t["name"]
+        for f in m.get("figures") or []:  # every figure once: in its chapter, or (a further one) in the appendix
+            where = (f'alt="{f["name"]}"' in chapters, f'alt="{f["name"]}"' in appendix)
+            assert where in ((True, False), (False, True)), f["name"]
     assert "_seeds" in appendix  # the per-seed tables are there
     for body in re.findall(r"<tbody>(.*?)</tbody>", chapters, flags=re.S):
         assert body.count("<tr") <= assembly.CHAPTER_ROWS

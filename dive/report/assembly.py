@@ -14,8 +14,11 @@ What holds up   right after the title: one line per claim of the original report
 6, 7, ...       every later notebook (``09_*``, ``10_*``, ...): beyond the original report, one section
                 each, titled by the notebook's first heading
 Appendix: all runs   the claims' groups and tests, how the report was made (profile, notebooks, run
-                times), then per notebook its runs and its long tables (per-seed tables and any table of more
-                than :data:`CHAPTER_ROWS` rows), each linked from its chapter
+                times), then per notebook its runs, its long tables (per-seed tables and any table of more
+                than :data:`CHAPTER_ROWS` rows or :data:`CHAPTER_CHARS` characters), its further notes
+                (:func:`chapter_notes`) and its further figures (:func:`chapter_figures`: a chapter keeps the
+                original report's figures and as many of its others as fit :data:`CHAPTER_FIGURE_CM`), each
+                linked from its chapter
 
 The notebook list comes from the files (:func:`dive.report.execute.find_notebooks`), so any number
 of notebooks works; a notebook that has not run yet is listed with its status.
@@ -68,6 +71,19 @@ HEADER_PIECE = 6
 MANY_COLUMNS = 8
 #: A chapter keeps its tables of at most this many rows; longer ones (and every per-seed table) go to the appendix.
 CHAPTER_ROWS = 15
+#: ... and of at most this many characters in their cells (a table of a dozen rows of long text fills pages).
+CHAPTER_CHARS = 1500
+#: A chapter shows its first notes up to this many characters (at least one note, at most CHAPTER_NOTES); the rest
+#: (e.g. one line per data set that is not available) go to the appendix.
+CHAPTER_NOTE_CHARS, CHAPTER_NOTES = 1000, 4
+#: A chapter's figures as printed (``report.css``): at most this high (cm), half-width ones at most HALF_FIGURE_CM.
+FIGURE_CM, HALF_FIGURE_CM = 6.5, 7.0
+#: A chapter shows the original report's figures (``fig<N>_...``) and, after them, its other figures in order while
+#: all of them together stay within this printed height (cm; two half-width figures share a line); the rest go to
+#: the appendix, linked from the chapter.
+CHAPTER_FIGURE_CM = 14.0
+#: The printed text width in cm (A4 less 16 mm margins).
+TEXT_WIDTH_CM = (210 - 2 * 16) / 10
 
 
 # --- small helpers -----------------------------------------------------------------------------
@@ -148,16 +164,63 @@ def png_data_uri(path: Path) -> str:
 HALF_ASPECT = 1.45
 
 
-def half_width(png: Path) -> bool:
-    """Whether a figure is narrow enough (:data:`HALF_ASPECT`) to share a line with the next one."""
+def _aspect(png: Path) -> float | None:
     try:
         from PIL import Image
 
         with Image.open(png) as im:
             width, height = im.size
     except (OSError, ImportError):
-        return False
-    return height > 0 and width / height < HALF_ASPECT
+        return None
+    return width / height if height > 0 else None
+
+
+def half_width(png: Path) -> bool:
+    """Whether a figure is narrow enough (:data:`HALF_ASPECT`) to share a line with the next one."""
+    aspect = _aspect(png)
+    return aspect is not None and aspect < HALF_ASPECT
+
+
+def printed_height_cm(png: Path) -> float:
+    """The height a chapter's figure takes on the printed page (cm): full width up to :data:`FIGURE_CM` high, or
+    half the text width up to :data:`HALF_FIGURE_CM` (counted half: two share a line)."""
+    aspect = _aspect(png)
+    if aspect is None:
+        return 1.0  # a missing file: its one-line note
+    if aspect < HALF_ASPECT:
+        return min(HALF_FIGURE_CM, 0.485 * TEXT_WIDTH_CM / aspect) / 2
+    return min(FIGURE_CM, TEXT_WIDTH_CM / aspect)
+
+
+def chapter_figures(figures: list[dict], budget_cm: float = CHAPTER_FIGURE_CM) -> tuple[list[dict], list[dict]]:
+    """(the figures a chapter shows, the ones that go to the appendix), each list in the notebook's order.
+
+    The original report's figures (named ``fig<N>_...``) stay; the others follow in order while the chapter's
+    figures together stay within ``budget_cm`` of printed height (:func:`printed_height_cm`); from the first that
+    does not fit, the rest go to the appendix."""
+    kept = {id(f) for f in figures if re.match(r"fig\d", f["name"])}
+    used = sum(printed_height_cm(Path(f["path"])) for f in figures if id(f) in kept)
+    for f in figures:
+        if id(f) in kept:
+            continue
+        h = printed_height_cm(Path(f["path"]))
+        if used + h > budget_cm:
+            break
+        kept.add(id(f))
+        used += h
+    return [f for f in figures if id(f) in kept], [f for f in figures if id(f) not in kept]
+
+
+def chapter_notes(notes: list[str]) -> tuple[list[str], list[str]]:
+    """(the notes a chapter shows, the rest for the appendix): the first ones up to :data:`CHAPTER_NOTE_CHARS`
+    characters and :data:`CHAPTER_NOTES` notes, at least one."""
+    shown, used = [], 0
+    for n in notes:
+        if shown and (used + len(n) > CHAPTER_NOTE_CHARS or len(shown) >= CHAPTER_NOTES):
+            break
+        shown.append(n)
+        used += len(n)
+    return shown, notes[len(shown) :]
 
 
 def runs_frame(runs: list[dict], notebook: str | None = None) -> pd.DataFrame:
@@ -305,6 +368,8 @@ class Block:
     ran: bool = False
     appendix_tables: list[dict] = field(default_factory=list)  # its long tables, shown in the appendix
     dots: list[dict] = field(default_factory=list)  # dot-and-interval figures, each beside its table (``beside``)
+    appendix_figures: list[dict] = field(default_factory=list)  # its further figures (:func:`chapter_figures`)
+    appendix_notes: list[str] = field(default_factory=list)  # its further notes (:func:`chapter_notes`)
 
     @property
     def appendix_anchor(self) -> str:
@@ -312,7 +377,7 @@ class Block:
 
     @property
     def in_appendix(self) -> bool:
-        return bool(self.runs or self.appendix_tables)
+        return bool(self.runs or self.appendix_tables or self.appendix_figures or self.appendix_notes)
 
 
 @dataclass
@@ -332,13 +397,20 @@ class _Counter:
         self.table = 0
         self.figure = 0
         self.appendix = 0
+        self.appendix_figure = 0
 
 
-def appendix_table(name: str, rows: int) -> bool:
+def appendix_table(name: str, rows: int, chars: int = 0) -> bool:
     """Whether a notebook's table goes to the appendix: a per-seed table (``*per_seed*``, or a ``*_seeds*``
     table of each configuration over its seeds, which the chapter shows as a dot-and-interval figure and the
-    Claims table as verdicts), or one of more than :data:`CHAPTER_ROWS` rows."""
-    return "per_seed" in name or "_seeds" in name or rows > CHAPTER_ROWS
+    Claims table as verdicts), one of more than :data:`CHAPTER_ROWS` rows, or one whose cells hold more than
+    :data:`CHAPTER_CHARS` characters (:func:`table_chars`)."""
+    return "per_seed" in name or "_seeds" in name or rows > CHAPTER_ROWS or chars > CHAPTER_CHARS
+
+
+def table_chars(frame: pd.DataFrame) -> int:
+    """The characters of a table's cells as printed (:func:`fmt`)."""
+    return sum(len(fmt(v)) for c in frame.columns for v in frame[c].astype(object))
 
 
 def collect(profile: str, notebooks_dir: Path, reports_dir: Path) -> list[dict]:
@@ -384,7 +456,7 @@ def _block(info: dict, heading: str, counter: _Counter, dots: list[dict] | None 
     dots = dots or []
     if info["parameters"]:
         b.parameters = ", ".join(f"{k}={v!r}" for k, v in info["parameters"].items())
-    b.notes = [str(n) for n in m.get("notes") or []]
+    b.notes, b.appendix_notes = chapter_notes([str(n) for n in m.get("notes") or []])
     base = info["metrics_path"].parent
     for t in m.get("tables", []):
         csv = base / t["csv"]
@@ -399,7 +471,7 @@ def _block(info: dict, heading: str, counter: _Counter, dots: list[dict] | None 
             "original": Table.from_frame(original) if original is not None else None,
             "original_in": None,  # where the original report's table is when it is not beside this one
         }
-        if frame is not None and appendix_table(t["name"], len(frame)):
+        if frame is not None and appendix_table(t["name"], len(frame), table_chars(frame)):
             counter.appendix += 1
             b.appendix_tables.append(entry | {"number": f"A{counter.appendix}"})
             continue
@@ -423,19 +495,19 @@ def _block(info: dict, heading: str, counter: _Counter, dots: list[dict] | None 
         beside = beside or (b.tables[0]["name"] if b.tables else None)
         counter.figure += 1
         b.dots.append(d | {"number": counter.figure, "beside": beside})
-    for f in m.get("figures", []):
+    figures = [
+        {"caption": f.get("caption"), "name": f["name"], "path": str(base / f["png"])} for f in m.get("figures", [])
+    ]
+    shown, further = chapter_figures(figures)
+    for f in shown:
         counter.figure += 1
-        png = base / f["png"]
-        b.figures.append(
-            {
-                "number": counter.figure,
-                "caption": f.get("caption"),
-                "name": f["name"],
-                "path": str(png),
-                "src": png_data_uri(png) if png.is_file() else None,
-                "half": half_width(png),
-            }
-        )
+        b.figures.append(f | {"number": counter.figure})
+    for f in further:
+        counter.appendix_figure += 1
+        b.appendix_figures.append(f | {"number": f"A{counter.appendix_figure}"})
+    for f in b.figures + b.appendix_figures:
+        png = Path(f["path"])
+        f |= {"src": png_data_uri(png) if png.is_file() else None, "half": half_width(png)}
     if m.get("runs"):
         b.runs = Table.from_frame(runs_frame(m["runs"]))
     return b
@@ -457,13 +529,10 @@ def claims_section(lines: list, synthetic: bool, family: int | None = None) -> t
             "original": line.original,
             "this run: mean ± 95 % interval (n)": line.this_run,
             "difference A - B [tested interval]": line.difference,
-            "tested": line.tested,
             "verdict": f"{line.mark} {line.verdict}" + (f" ({line.detail})" if line.detail else ""),
         }
         for line in lines
     ]
-    if not any(line.tested for line in lines):  # (a Claims table without the column)
-        rows = [{k: v for k, v in r.items() if k != "tested"} for r in rows]
     intro = (
         "<p>Each finding of the original report, its own single-run numbers, and what this run's seeds say: "
         "mean ± half-width of the 95 % t interval over the seeds (n), the difference paired by seed with the "
@@ -471,8 +540,8 @@ def claims_section(lines: list, synthetic: bool, family: int | None = None) -> t
         "the page's family, which leaves out 0 exactly when the family-corrected test rejects; for a claim of no "
         "difference: the 90 % interval of the two one-sided tests, inside the margin exactly when equivalent), "
         "and the verdict. "
-        "A is the configuration the report found better (or no different); the groups compared and the tests "
-        'are in <a href="#claims-details">the appendix</a>. A single seed gives no interval.</p>'
+        "A is the configuration the report found better (or no different); the groups compared, what was tested "
+        'and how are in <a href="#claims-details">the appendix</a>. A single seed gives no interval.</p>'
     )
     if family is not None:  # dive.claims: one Holm family over every directional test on the page
         intro += (
@@ -482,7 +551,10 @@ def claims_section(lines: list, synthetic: bool, family: int | None = None) -> t
         )
     if synthetic:
         intro = f'<p class="warn">{SYNTHETIC_LINE}</p>' + intro
-    return intro, (Table.from_frame(pd.DataFrame(rows)) if rows else None)
+    table = Table.from_frame(pd.DataFrame(rows)) if rows else None
+    if table is not None:
+        table.long = True  # it may start under its introduction and continue overleaf (rows are not split)
+    return intro, table
 
 
 def claims_legend() -> str:
@@ -503,6 +575,7 @@ def claims_details(lines: list) -> Table | None:
             "source": line.source,
             "groups (A vs B)": line.groups,
             "n": line.n,
+            **({"tested": line.tested} if any(x.tested for x in lines) else {}),
             "verdict": line.verdict + (f" ({line.detail})" if line.detail else ""),
             **{k: line.details.get(k, "") for k in claims_page.DETAIL_COLUMNS if any(x.details for x in lines)},
             "how": line.how,
