@@ -11,6 +11,7 @@ No backend is chosen here; tests and headless runs use Agg (``MPLBACKEND=Agg``).
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -537,13 +538,16 @@ def forest(
     for ax, unit in zip(axes[:, 0], units, strict=True):
         part = df[df["unit"] == unit].reset_index(drop=True)
         y = np.arange(len(part))[::-1].astype(float)
-        finite = [0.0] + [
-            float(v)
-            for col in ("diff", "lo", "hi", "report_diff")
-            for v in part[col]
-            if v is not None and not pd.isna(v) and np.isfinite(float(v))
-        ]
-        finite += [float(v) for v in part["margin"] if v is not None and not pd.isna(v) for v in (v, -v)]
+
+        def values(col: str, part=part) -> list[float]:
+            return [float(v) for v in part[col] if v is not None and not pd.isna(v) and np.isfinite(float(v))]
+
+        # the axis spans this run's evidence; a report difference far outside it (more than that span again)
+        # is drawn at the edge with its value, so that one outlier does not shrink every interval to a dot
+        finite = [0.0] + values("diff") + values("lo") + values("hi")
+        finite += [s * v for v in values("margin") for s in (1, -1)]
+        span = (max(finite) - min(finite)) or 1.0
+        finite += [v for v in values("report_diff") if min(finite) - span <= v <= max(finite) + span]
         left, right = min(finite), max(finite)
         pad = 0.08 * (right - left) or 1.0
         left, right = left - pad, right + pad
@@ -572,7 +576,19 @@ def forest(
                 zorder=3,
             )
             if r.report_diff is not None and not pd.isna(r.report_diff):
-                ax.plot([r.report_diff], [yi], marker="^", ms=7, mfc="none", mec="black", mew=1.2, ls="none", zorder=4)
+                x = min(max(r.report_diff, left), right)
+                ax.plot(
+                    [x], [yi], marker="^", ms=7, mfc="none", mec="black", mew=1.2, ls="none", zorder=4, clip_on=False
+                )
+                if x != r.report_diff:  # off the axis: at its edge, with its value
+                    ax.annotate(
+                        f"{r.report_diff:+.3g}",
+                        (x, yi),
+                        xytext=(-5 if x == right else 5, 5),
+                        textcoords="offset points",
+                        ha="right" if x == right else "left",
+                        fontsize=6.5,
+                    )
             if marks:
                 ax.annotate(
                     f"{marks.get(r.verdict, '?')} {r.verdict}",
@@ -592,6 +608,7 @@ def forest(
                 if inf:
                     ax.plot([end], [yi], marker=m, ms=5, color=colour, ls="none", clip_on=False)
         ax.set_xlim(left, right)
+        ax.xaxis.set_major_locator(MaxNLocator(7))
         ax.axvline(0, color="black", lw=0.8)
         ax.set_yticks(y)
         ax.set_yticklabels(
@@ -603,7 +620,7 @@ def forest(
         ax.tick_params(axis="x", labelsize=8)
         ax.grid(axis="x", color="#dddddd", lw=0.6)
     handles = [
-        plt.Line2D([], [], color="#444444", lw=2, marker="o", mfc="white", label=interval_label),
+        plt.Line2D([], [], color="#444444", lw=2, marker="o", mfc="white", label=textwrap.fill(interval_label, 100)),
         plt.Line2D([], [], ls="none", marker="^", mfc="none", mec="black", label="original report (single run)"),
     ]
     if df["margin"].notna().any():

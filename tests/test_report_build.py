@@ -1076,6 +1076,7 @@ def test_forest_draws_an_interval_without_bound_to_the_panel_edge():
             "lo": [-math.inf, 0.5],
             "hi": [math.inf, 1.5],
             "verdict": ["cannot tell", "supported"],
+            "report_diff": [None, 90.0],  # far beyond this run's evidence: at the edge, with its value
         }
     )
     fig = plots.forest(rows, interval_label="tested interval")
@@ -1085,3 +1086,6 @@ def test_forest_draws_an_interval_without_bound_to_the_panel_edge():
     dotted = [ln for ln in ax.lines if ln.get_linestyle() == ":"]
     assert len(dotted) == 1 and list(dotted[0].get_xdata()) == [left, right]
     assert [t.get_text() for t in fig.legends[0].get_texts()][0] == "tested interval"
+    assert right < 90 and [t.get_text() for t in ax.texts] == ["+90"]
+    (report,) = [ln for ln in ax.lines if ln.get_marker() == "^"]
+    assert list(report.get_xdata()) == [right]

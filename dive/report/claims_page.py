@@ -220,9 +220,9 @@ def interval_label() -> str:
     from dive import stats
 
     return (
-        "this run: mean difference with the interval its verdict rests on -- a direction: at the comparison's Holm "
-        f"level in the page's family (without 0 exactly when Holm rejects); no difference: the "
-        f"{1 - 2 * stats.ALPHA:.0%} TOST interval (inside the margin exactly when equivalent)"
+        "this run: mean difference and the interval its verdict rests on (a direction: at the comparison's Holm "
+        f"level in the page's family, without 0 exactly when Holm rejects; no difference: the "
+        f"{1 - 2 * stats.ALPHA:.0%} TOST interval, inside the margin exactly when equivalent)"
     )
 
 
