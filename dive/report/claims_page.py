@@ -33,7 +33,7 @@ MARKS: dict[str, tuple[str, str]] = {
     "not run": ("\u25cb", "v-notrun"),  # white circle
 }
 #: Columns of the Claims table shown only in the appendix's "Claims: groups and tests" (when the table has them).
-DETAIL_COLUMNS = ("half-width", "min. detectable (80 % power)")
+DETAIL_COLUMNS = ("half-width", "detectable (80 % power)")
 #: The order verdicts are counted in, in the page's summary sentence.
 ORDER = (
     "supported",
