@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import pytest
 
-from dive import claims, reference
+from dive import claims, reference, stats
 from dive.outputs import Outputs
 
 T1 = 12.706204736174703  # t(0.975, df=1)
@@ -362,3 +362,33 @@ def test_ensemble_pairs_with_member_two_through_the_recorded_pair_key(tmp_path):
         **{("resnet34_member2", s + 3): s for s in (22, 23, 24)},
         **{("ensemble_resnet34_x2", s): s for s in (22, 23, 24)},
     }
+
+
+def test_tested_intervals_are_at_each_comparisons_holm_level(reports):
+    """attrs["comparisons"] (what the forest figure draws) and 'difference [tested interval]': for a direction the
+    paired t interval at the comparison's Holm level (t with 1 degree of freedom here), which leaves out 0 exactly
+    when the Holm-adjusted verdict gives a direction; for no difference the 90 % TOST interval."""
+    from scipy import stats as st
+
+    t = claims.claims_table(reports, "quick")
+    records = t.attrs["comparisons"]
+    directional = [r for r in records if "Holm" in r["interval"]]
+    assert len(directional) == t.attrs["family"] == 7
+    levels = stats.holm_levels([p_df1(x) for x in FAMILY_T])
+    for r, level, tval in zip(directional, levels, FAMILY_T, strict=True):
+        assert r["interval"] == f"{1 - level:.2%} (Holm level {level:.3g} of 7)"
+        # a paired t interval with 2 seeds: diff ± t(1 - level / 2, 1) * |diff| / t  (the t statistic is diff / se)
+        half = st.t.ppf(1 - level / 2, 1) * abs(r["diff"]) / tval
+        assert (r["lo"], r["hi"]) == pytest.approx((r["diff"] - half, r["diff"] + half))
+        assert (r["lo"] > 0 or r["hi"] < 0) == (r["verdict"] in (stats.A_BETTER, stats.B_BETTER))
+    assert {r["verdict"] for r in directional} >= {stats.A_BETTER, stats.WITHIN_NOISE}
+    opt = _row(t, "optimizer")
+    assert opt["difference [tested interval]"].count("vs resnet18_optimizer_") == 3
+    bn = [r for r in records if r["claim_id"] == "batchnorm"][0]
+    assert (
+        bn["interval"] == "90% (TOST)"
+        and _row(t, "batchnorm")["difference [tested interval]"]
+        == (
+            _row(t, "batchnorm")["difference (A - B)"]  # the TOST interval the table already showed
+        )
+    )
