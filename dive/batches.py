@@ -22,6 +22,10 @@ from dive.utils import DEFAULT_SEED, resolve_device
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+#: How inputs are normalised (:meth:`Preprocess.for_model`): ``auto`` (the pretrained weights' statistics, else
+#: the training data's), ``imagenet``, ``dataset`` (the training data's, the report's); ``"none"`` (no
+#: normalisation) is for callers that pass their own ``mean``/``std``.
+NORMALIZATIONS = ("auto", "imagenet", "dataset")
 
 
 @dataclass(frozen=True)
@@ -221,8 +225,8 @@ class Preprocess:
         the training split's (mean, std)) or ``"auto"`` (the spec's when it has them, else the dataset's).
         """
         size = size or spec.input_size
-        if normalize not in ("auto", "imagenet", "dataset", "none"):
-            raise ValueError(f"unknown normalize {normalize!r}; valid: auto, imagenet, dataset, none")
+        if normalize not in (*NORMALIZATIONS, "none"):
+            raise ValueError(f"unknown normalize {normalize!r}; valid: {', '.join(NORMALIZATIONS)}, none")
         if mean is None and normalize != "none":
             use_spec = normalize == "imagenet" or (normalize == "auto" and spec.mean is not None)
             if use_spec:

@@ -36,6 +36,8 @@ MNIST_FILES = {  # split -> (images file, labels file); md5s are torchvision's o
 }
 SYNTHETIC_MARKER = "SYNTHETIC.json"
 REPORT_DATASETS = ("mnist", "pathmnist")  # what the original report used
+#: How a data set is split (:func:`load`): ``official`` train/val/test, or the ``report``'s seeded 80/20 split of train.
+SPLITS = ("official", "report")
 
 
 def _medmnist_info() -> dict:
@@ -509,8 +511,8 @@ def load(
     official training set into train/val (``seed`` 22 by default), test = official test.
     """
     name = check_name(name)
-    if split not in ("official", "report"):
-        raise ValueError(f"unknown split {split!r}; valid: official, report")
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
     root = resolve_root(root)
     ensure_files(name, root, size, download_missing=download)
     synthetic = is_synthetic_root(root)

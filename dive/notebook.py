@@ -21,7 +21,8 @@ import torch
 
 from dive import data as ddata
 from dive.outputs import Outputs
-from dive.profiles import PARAMETERS, Params, resolve
+from dive.parameters import NOTEBOOK_PARAMETERS, PARAMETERS
+from dive.profiles import Params, resolve
 from dive.utils import device_name, resolve_device
 
 
@@ -75,8 +76,6 @@ def split_seed(p: Mapping[str, Any]) -> int:
 def parameters_from(namespace: Mapping[str, Any], notebook: str | None = None) -> dict[str, Any]:
     """The notebook parameters found in ``namespace`` (a notebook's ``globals()``): every name that
     :data:`dive.profiles.PARAMETERS` declares, plus ``profile``. ``None`` means "the profile's value"."""
-    from dive.profiles import NOTEBOOK_PARAMETERS
-
     names = set(PARAMETERS) | set(NOTEBOOK_PARAMETERS.get(notebook or "", {}))
     return {k: namespace[k] for k in names if k in namespace}
 

@@ -37,7 +37,7 @@ import torch
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 CHANNELS_LAST = ("auto", True, False)
-COMPILE = (False, True, "auto")
+COMPILE = ("auto", True, False)
 
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 

@@ -30,7 +30,8 @@ import torch.nn.functional as F
 
 from dive import precision as P
 from dive import store as S
-from dive.config import DEFAULT_WEIGHT_DECAY, OPTIMIZERS, SCHEDULERS, RunConfig
+from dive.config import RunConfig
+from dive.optim import make_optimizer, make_scheduler  # noqa: F401 - re-exported (dive.train.make_optimizer)
 from dive.store import CHECKPOINT_NAME, DamagedFile  # noqa: F401 - re-exported
 from dive.utils import resolve_device, seed_everything
 
@@ -41,50 +42,6 @@ class NonFiniteLossError(FloatingPointError):
 
 class CheckpointMismatch(RuntimeError):
     """A checkpoint belongs to another run (other configuration or other data)."""
-
-
-def make_optimizer(name: str, params, lr: float = 1e-3, weight_decay: float | None = None, momentum: float = 0.9):
-    """``sgd`` (with ``momentum``), ``adam``, ``nadam``, ``adagrad`` or ``adamw`` by name.
-
-    ``weight_decay=None`` is the optimizer's default (:data:`dive.config.DEFAULT_WEIGHT_DECAY`: 0.01 for
-    AdamW, 0 for the others); an explicit 0 is 0.
-    """
-    key = str(name).lower()
-    if key not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; valid: {', '.join(OPTIMIZERS)}")
-    wd = float(DEFAULT_WEIGHT_DECAY.get(key, 0.0) if weight_decay is None else weight_decay)
-    if key == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=wd)
-    cls = {
-        "adam": torch.optim.Adam,
-        "nadam": torch.optim.NAdam,
-        "adagrad": torch.optim.Adagrad,
-        "adamw": torch.optim.AdamW,
-    }[key]
-    return cls(params, lr=lr, weight_decay=wd)
-
-
-def make_scheduler(name, optimizer, epochs: int, **kwargs):
-    """``None``/``"none"``; ``"plateau"``: the report's adaptive learning rate (ReduceLROnPlateau on the
-    monitored validation metric, factor 0.1, patience 3 unless given); ``"step"``: StepLR (every third of
-    the epochs, gamma 0.1); ``"multistep"``: MultiStepLR (MedMNIST's recipe: ``milestones=[50, 75]``,
-    gamma 0.1; default milestones at half and three quarters of ``epochs``); ``"cosine"``:
-    CosineAnnealingLR over ``epochs``."""
-    key = None if name in (None, "none") else str(name).lower()
-    if key not in SCHEDULERS:
-        raise ValueError(f"unknown scheduler {name!r}; valid: none, {', '.join(s for s in SCHEDULERS if s)}")
-    if key is None:
-        return None
-    lr_s = torch.optim.lr_scheduler
-    if key == "plateau":
-        return lr_s.ReduceLROnPlateau(optimizer, **{"mode": "max", "factor": 0.1, "patience": 3, **kwargs})
-    if key == "step":
-        return lr_s.StepLR(optimizer, **{"step_size": max(1, epochs // 3), "gamma": 0.1, **kwargs})
-    if key == "multistep":
-        return lr_s.MultiStepLR(
-            optimizer, **{"milestones": [max(1, epochs // 2), max(1, 3 * epochs // 4)], "gamma": 0.1, **kwargs}
-        )
-    return lr_s.CosineAnnealingLR(optimizer, **{"T_max": max(1, epochs), **kwargs})
 
 
 # ----------------------------------------------------------------------------------- results
