@@ -253,16 +253,12 @@ def test_unknown_profile_engine_and_selection(tmp_path, capsys):
         build.find_notebooks(project["nbdir"], ["07"])
 
 
-def test_bad_data_flag_or_model_stops_before_running(tmp_path, capsys, monkeypatch):
-    from dive import profiles
-
-    monkeypatch.setattr(profiles, "_datasets", lambda: ("mnist", "pathmnist"))
-    monkeypatch.setattr(profiles, "_model_names", lambda: ("alexnet", "resnet18"))
+def test_bad_data_flag_or_model_stops_before_running(tmp_path, capsys):
     project = make_project(tmp_path)
     assert build.main(cli(project, "-p", "data_flag", "cifar10", "--no-pdf")) == 1
     assert "valid data flags: mnist, pathmnist" in capsys.readouterr().err
     assert build.main(cli(project, "-p", "models", "[alexnet, vgg]", "--no-pdf")) == 1
-    assert "valid models: alexnet, resnet18" in capsys.readouterr().err
+    assert "valid models: simplecnn_v1, simplecnn, alexnet, resnet18" in capsys.readouterr().err
     assert not (project["reports"] / "quick" / "executed").exists()
 
 
