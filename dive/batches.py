@@ -389,38 +389,3 @@ class Batches:
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
-
-
-def make_batches(
-    bundle,
-    preprocess: Preprocess,
-    batch_size: int = 64,
-    *,
-    balanced: bool = False,
-    augment_train: bool = True,
-    device="auto",
-    seed: int = DEFAULT_SEED,
-    eval_batch_size: int | None = None,
-    **kwargs,
-) -> dict[str, Batches]:
-    """``{"train", "val", "test"}`` batches of a :class:`~dive.data.DatasetBundle`.
-
-    The training batches are shuffled (or class-balanced) and augmented when the preprocess has an
-    augmentation; validation and test batches keep their order and are never augmented.
-    """
-    eb = eval_batch_size or max(batch_size, 256)
-    return {
-        "train": Batches(
-            bundle.train,
-            batch_size,
-            preprocess,
-            device=device,
-            shuffle=True,
-            balanced=balanced,
-            train=augment_train,
-            seed=seed,
-            **kwargs,
-        ),
-        "val": Batches(bundle.val, eb, preprocess, device=device, seed=seed, **kwargs),
-        "test": Batches(bundle.test, eb, preprocess, device=device, seed=seed, **kwargs),
-    }

@@ -31,6 +31,9 @@ from dive.utils import DEFAULT_SEED
 #: What early stopping, the plateau scheduler and ``restore_best`` watch.
 MONITORS = ("val_acc", "val_auc")
 FINGERPRINT_LENGTH = 16
+#: Evaluation batch size when a config gives none: the training batch size, but at least this
+#: (evaluation keeps no activations for a backward pass).
+EVAL_BATCH_SIZE = 128
 
 _SIZE = {"kind": "int", "min": 1, "nullable": True}
 
@@ -70,7 +73,7 @@ FIELDS: dict[str, Param] = {
     "balanced": Param("bool", "class balancing (WeightedRandomSampler, weight 1/class count)"),
     # --- optimisation
     "batch_size": Param("int", "batch size", min=1),
-    "eval_batch_size": Param(help="batch size of evaluation (None: the larger of batch_size and 128)", **_SIZE),
+    "eval_batch_size": Param(help="batch size of evaluation (None: batch_size, at least EVAL_BATCH_SIZE)", **_SIZE),
     "optimizer": Param("choice", "the optimizer", choices=optim.OPTIMIZERS),
     "lr": Param("float", "learning rate", above=0),
     "weight_decay": Param("float", "weight decay (None: the optimizer's default)", min=0),
@@ -195,6 +198,11 @@ class RunConfig:
         if self.pretrained is True and self.model in models.MODELS and models.weights_url(self.model) is None:
             p.append(f"{self.model} has no pretrained weights; use pretrained=False")
         return p
+
+    def evaluation_batch_size(self) -> int:
+        """The batch size of validation and test passes: ``eval_batch_size``, else :data:`EVAL_BATCH_SIZE` or
+        ``batch_size`` if larger."""
+        return self.eval_batch_size or max(self.batch_size, EVAL_BATCH_SIZE)
 
     # --- identity -------------------------------------------------------------------------
 

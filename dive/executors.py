@@ -1,15 +1,16 @@
 """Many runs at once: one after another in this process (``"local"``), or one Ray task each (``"ray"``).
 
-:func:`run_many` takes the configs a notebook built and returns their :class:`~dive.experiment.RunResult`
-in the order of the configs, whichever executor ran them and in whatever order they finished:
+:func:`run_many` takes the configs a notebook built and returns their :class:`~dive.runner.RunResult`
+in the order of the configs, whichever executor ran them and in whatever order they finished;
+:func:`run_grid` runs named configs once per seed through it (:class:`GridResult`):
 
-* ``"local"`` (default): :func:`dive.experiment.run` in a loop, here, with the same arguments.
+* ``"local"`` (default): :func:`dive.runner.run` in a loop, here, with the same arguments.
 * ``"ray"``: one Ray task per run with the resources it asks for (default 1 CPU, and 1 GPU where the
   cluster has GPUs), on an existing cluster (``ray_address="auto"``, ``"host:6379"`` or
   ``"ray://host:10001"``), on the Ray instance this process is already connected to, or on a local
   Ray instance started by the first call. The connection stays open for the next call (whose tasks then
   reuse the same worker processes) until ``ray.shutdown()`` or the end of the process. Each worker
-  runs :func:`dive.experiment.run` with the run store: a per-epoch checkpoint lands in
+  runs :func:`dive.runner.run` with the run store: a per-epoch checkpoint lands in
   ``<store>/<key>/``, so a task whose worker died is retried by Ray (``max_retries``) and resumes from
   its last finished epoch. Runs the store already holds are loaded.
 
@@ -19,7 +20,8 @@ the data root (``data=None``, or ``transfer="disk"``: the root must be the same 
 For PathMNIST (89,996 + 10,004 + 7,180 images of 28x28x3) the object store costs about 0.5 s once
 (``ray.put``) and milliseconds per worker; loading from disk costs 3 to 4 s per worker.
 
-Ray is imported only here and only when ``executor="ray"``: ``import dive.experiment`` never imports it.
+Ray is imported only here and only when ``executor="ray"`` (:func:`_import_ray`): it is an optional extra, and
+``import dive.experiment`` never imports it.
 """
 
 from __future__ import annotations
@@ -29,12 +31,16 @@ import os
 import socket
 import time
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 import torch
 
+from dive import runner
 from dive.config import RunConfig
-from dive.data import DatasetBundle, Split
+from dive.data import DatasetBundle, Split, default_root, load_for
+from dive.utils import DEFAULT_SEED, resolve_device
 
 EXECUTORS = ("local", "ray")
 TRANSFERS = ("auto", "object_store", "disk")
@@ -71,7 +77,7 @@ def _check_args(data, configs, names, executor, transfer, resources, ray_address
     if transfer not in TRANSFERS:
         raise ValueError(f"unknown transfer {transfer!r}; valid: {', '.join(TRANSFERS)}")
     if isinstance(configs, RunConfig):
-        raise TypeError("configs must be a list of RunConfig (for one run use dive.experiment.run)")
+        raise TypeError("configs must be a list of RunConfig (for one run use dive.runner.run)")
     configs = list(configs)
     bad = [f"#{i}: {type(c).__name__}" for i, c in enumerate(configs) if not isinstance(c, RunConfig)]
     if bad:
@@ -86,11 +92,9 @@ def _check_args(data, configs, names, executor, transfer, resources, ray_address
             f"data must be a dive.data.DatasetBundle or None (load from data_root), not {type(data).__name__}"
         )
     if data is not None:
-        from dive.experiment import check_data
-
         for i, c in enumerate(configs):
             try:
-                check_data(c, data)
+                runner.check_data(c, data)
             except ValueError as err:
                 raise ValueError(f"run {_label(i, names[i], c)}: {err}") from None
     if executor == "local" and (resources is not None or ray_address is not None):
@@ -121,8 +125,6 @@ def _progress(done: int, total: int, name: str, seconds: float, result, where: s
 
 def _load_data(config: RunConfig, root) -> DatasetBundle:
     """The full bundle ``config`` needs, from the data root (what every worker can rebuild alone)."""
-    from dive.data import load_for
-
     return load_for(config, root)
 
 
@@ -151,9 +153,9 @@ def run_many(
     callbacks=(),
     quiet: bool | None = None,
 ) -> list:
-    """Run every config and return the :class:`~dive.experiment.RunResult` list in the order of ``configs``.
+    """Run every config and return the :class:`~dive.runner.RunResult` list in the order of ``configs``.
 
-    ``data``: the full bundle the configs describe (as for :func:`dive.experiment.run`), or ``None``:
+    ``data``: the full bundle the configs describe (as for :func:`dive.runner.run`), or ``None``:
     each run loads its own data set from ``data_root`` (default ``$DIVE_DATA``). ``store``: the run
     store (default ``outputs.run_store``); with ``"ray"`` it must be on storage every node sees, as
     must ``data_root`` when workers load from disk. ``outputs``: every result is recorded there, in
@@ -209,8 +211,6 @@ def run_many(
 
 
 def _run_local(data, configs, names, *, store, outputs, evaluate_test, data_root, device, callbacks, quiet):
-    from dive import experiment
-
     loaded: dict[tuple, DatasetBundle] = {}
     results = []
     for i, (config, name) in enumerate(zip(configs, names, strict=True)):
@@ -223,7 +223,7 @@ def _run_local(data, configs, names, *, store, outputs, evaluate_test, data_root
             bundle = loaded[key]
         t0 = time.perf_counter()
         try:
-            r = experiment.run(
+            r = runner.run(
                 bundle,
                 config,
                 name=name,
@@ -478,9 +478,7 @@ def _worker_data(config: RunConfig, packed: dict | None, source: dict) -> Datase
     bundle = _WORKER_DATA[key]
     expected = source.get("fingerprint")
     if expected is not None:
-        from dive.experiment import data_fingerprint
-
-        got = data_fingerprint(bundle)
+        got = runner.data_fingerprint(bundle)
         if got != expected:
             raise ValueError(
                 f"the data loaded from {source['root']} on node {socket.gethostname()} differ from "
@@ -506,8 +504,6 @@ def _ray_task(
 
     ``packed``: the data from the object store (Ray resolves a task's top-level references before
     it starts), or None: the worker loads them as ``source`` says."""
-    from dive import experiment
-
     t0 = time.perf_counter()
     if threads >= 1:
         torch.set_num_threads(threads)
@@ -517,7 +513,7 @@ def _ray_task(
             "storage every node sees, under the same path"
         )
     data = _worker_data(config, packed, source)
-    r = experiment.run(
+    r = runner.run(
         data,
         config,
         name=name,
@@ -552,9 +548,6 @@ def _run_ray(
     callbacks,
     quiet,
 ):
-    from dive import experiment
-    from dive.utils import resolve_device
-
     ray = _import_ray()
     if transfer == "object_store" and data is None:
         raise ValueError("transfer='object_store' needs the data in memory (data=None loads them from data_root)")
@@ -578,7 +571,7 @@ def _run_ray(
             packed, source = ray.put(_pack(data)), {"kind": "object_store"}
         else:
             root = Path(data.root if data is not None else (data_root or _default_root())).expanduser().resolve()
-            fp = experiment.data_fingerprint(data) if data is not None else None
+            fp = runner.data_fingerprint(data) if data is not None else None
             packed, source = None, {"kind": "disk", "root": str(root), "fingerprint": fp}
         task = ray.remote(_ray_task).options(**opts)
         first: dict[str, int] = {}  # identical configs run once (they would share one run-store folder)
@@ -652,11 +645,96 @@ def _run_ray(
         ) from failures[0][3]
     if outputs is not None:
         for r in results:
-            experiment.record(outputs, r)
+            runner.record(outputs, r)
     return results
 
 
 def _default_root():
-    from dive.data import default_root
-
     return default_root()
+
+
+# ------------------------------------------------------------------------------ grids of configs and seeds
+
+
+def seed_list(seeds, first: int | None = None) -> list[int]:
+    """``seeds``: a count (the report's seed 22 first, then 23, 24, ...; ``first`` replaces 22) or an
+    explicit list. Every configuration of a notebook runs once per seed."""
+    start = DEFAULT_SEED if first is None else int(first)
+    if isinstance(seeds, bool) or seeds is None:
+        raise ValueError(f"seeds must be a count >= 1 or a non-empty list of integers, got {seeds!r}")
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise ValueError(f"seeds must be a count >= 1 or a non-empty list of integers, got {seeds!r}")
+        return [start + i for i in range(seeds)]
+    out = [int(s) for s in seeds]
+    if not out or len(set(out)) != len(out):
+        raise ValueError(f"seeds must be a non-empty list of distinct integers, got {seeds!r}")
+    return out
+
+
+@dataclass
+class GridResult:
+    """The runs of :func:`run_grid`: ``runs[name]`` holds one result per seed (in the order of ``seeds``);
+    ``failed[name]`` the seeds whose run failed with an allowed error, with the error."""
+
+    seeds: list[int]
+    runs: dict[str, list[runner.RunResult]]
+    failed: dict[str, dict[int, BaseException]] = field(default_factory=dict)
+
+    def first(self) -> dict[str, runner.RunResult]:
+        """One run per configuration: the first seed's (the report's seed 22 by default), where it ran."""
+        return {name: rs[0] for name, rs in self.runs.items() if rs and rs[0].seed == self.seeds[0]}
+
+    def values(self, metric: str = "accuracy", split: str = "val") -> pd.DataFrame:
+        """A long frame ``config, seed, value`` for :mod:`dive.stats`."""
+        return pd.DataFrame(
+            [
+                {"config": name, "seed": r.seed, "value": (r.val if split == "val" else r.test)[metric]}
+                for name, rs in self.runs.items()
+                for r in rs
+            ]
+        )
+
+    def histories(self) -> dict[str, list[list[dict]]]:
+        """``{name: [history per seed]}`` for :func:`dive.plots.learning_curves` (mean with a band)."""
+        return {name: [r.history for r in rs] for name, rs in self.runs.items() if rs}
+
+
+def run_grid(
+    data, configs: dict[str, RunConfig], seeds=1, *, allow: tuple[type[BaseException], ...] = (), **kwargs
+) -> GridResult:
+    """Every named config once per seed, through :func:`run_many` (so ``executor="ray"`` spreads them all).
+
+    Each seed changes the initial weights, the sampler and the augmentation draws (``config.seed``); the data
+    split and subsets stay (``split_seed``), so configurations are compared on the same images, seed by seed.
+    ``allow``: errors that are results, not failures (a diverging learning rate raises
+    :class:`~dive.train.NonFiniteLossError`): such runs are listed in ``failed`` and the others go on.
+    """
+    seeds = seed_list(seeds)
+    jobs = [(name, cfg.replace(seed=s)) for name, cfg in configs.items() for s in seeds]
+    results: list[runner.RunResult | None] = [None] * len(jobs)
+    failed: dict[str, dict[int, BaseException]] = {}
+    todo = list(range(len(jobs)))
+    while todo:
+        try:
+            done = run_many(data, [jobs[i][1] for i in todo], names=[jobs[i][0] for i in todo], **kwargs)
+            for i, r in zip(todo, done, strict=True):
+                results[i] = r
+            todo = []
+        except RunFailedError as err:
+            fatal = [f for f in err.failures if not isinstance(f[3], allow)]
+            if fatal:
+                raise
+            gone = set()
+            for k, r in enumerate(err.results):
+                if r is not None:
+                    results[todo[k]] = r
+            for k, _name, cfg, cause in err.failures:
+                failed.setdefault(jobs[todo[k]][0], {})[cfg.seed] = cause
+                gone.add(todo[k])
+            todo = [i for i in todo if results[i] is None and i not in gone]
+    runs: dict[str, list[runner.RunResult]] = {name: [] for name in configs}
+    for (name, _), r in zip(jobs, results, strict=True):
+        if r is not None:
+            runs[name].append(r)
+    return GridResult(seeds, runs, failed)

@@ -52,6 +52,10 @@ class DamagedFile(Exception):
         self.path, self.why = Path(path), why
 
 
+class OtherRun(DamagedFile):
+    """A stored file that belongs to another run (another key or config)."""
+
+
 class StoreWriteError(OSError):
     """Writing a store file failed (the previous file, if any, is intact)."""
 
@@ -153,6 +157,36 @@ def set_aside(path: str | os.PathLike, why: str) -> str:
     return f"{why}; it was set aside as {target}"
 
 
+def load_result(run_dir: str | os.PathLike, key: str, config: dict) -> dict | None:
+    """The finished run in ``run_dir`` (its ``result.pt``, NumPy arrays back as arrays), or None when there is none.
+
+    Raises :class:`DamagedFile` when the file cannot be read without running code, is damaged or is not a run's
+    result, and :class:`OtherRun` when it is the result of another run than ``key`` with ``config``."""
+    path = Path(run_dir) / RESULT_NAME
+    saved = load_torch(path)
+    if saved is None:
+        return None
+    if not isinstance(saved, dict) or not {"key", "config", "model", "fit", "val"} <= set(saved):
+        raise DamagedFile(path, f"is not a dive run result (a {type(saved).__name__} without key, model, fit)")
+    if saved.get("key") != key or saved.get("config") != config:
+        raise OtherRun(path, f"is the result of run {saved.get('key')!r}, not {key!r}")
+    return from_plain(saved)
+
+
+def check_record(run_dir: str | os.PathLike, key: str) -> str | None:
+    """``config.json`` of ``run_dir`` must be run ``key``'s record: one that is not, or is damaged, is set aside
+    (returned: a note saying so; None: it is this run's, or there is none)."""
+    path = Path(run_dir) / CONFIG_NAME
+    try:
+        rec = load_json(path)
+    except DamagedFile as err:
+        return set_aside(path, f"the run record {err}") + "; a new one is written"
+    if rec is not None and rec.get("key") != key:
+        why = f"the run record {path} names run {rec.get('key')!r}, not {key!r}"
+        return set_aside(path, why) + "; a new one is written"
+    return None
+
+
 # ------------------------------------------------------------------------------ write
 
 
@@ -179,6 +213,11 @@ def _write_atomic(path: Path, write) -> None:
 def save_torch(obj, path: str | os.PathLike) -> None:
     """``torch.save(obj)`` to a temporary file beside ``path``, then renamed over it (all or nothing)."""
     _write_atomic(Path(path), lambda tmp: torch.save(obj, tmp))
+
+
+def save_result(run_dir: str | os.PathLike, result: dict) -> None:
+    """A finished run's ``result.pt`` in ``run_dir`` (NumPy arrays as tensors: :func:`to_plain`), all or nothing."""
+    save_torch(to_plain(result), Path(run_dir) / RESULT_NAME)
 
 
 def save_json(obj: dict, path: str | os.PathLike) -> None:
