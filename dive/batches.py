@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Sampler
+from torchvision.transforms.v2.functional import adjust_hue
 
 from dive.data import Split
 from dive.samplers import make_sampler
@@ -131,8 +132,6 @@ class Augment:
                 g = _grey(x)
                 x = ((x - g) * factors(self.saturation) + g).clamp(0, 1)
             elif op == 3 and self.hue > 0 and x.shape[1] == 3:
-                from torchvision.transforms.v2.functional import adjust_hue
-
                 shifts = ((torch.rand(n, generator=generator) * 2 - 1) * self.hue).tolist()
                 x = torch.stack([adjust_hue(img, s) for img, s in zip(x, shifts, strict=False)])
         return x

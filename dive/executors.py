@@ -248,6 +248,7 @@ def _run_local(data, configs, names, *, store, outputs, evaluate_test, data_root
 
 
 def _import_ray():
+    """Ray, imported here only: it is an optional extra (``pip install -e '.[ray]'``) that local runs never need."""
     try:
         import ray
     except ImportError as err:
@@ -373,8 +374,7 @@ def start_local_ray(attempts: int = 3, *, pauses_s=RAY_RETRY_PAUSES_S, **init_kw
     ``$RAY_agent_register_timeout_ms`` is set); only a start-up timeout is tried again. Raises RuntimeError
     naming every try's error.
     """
-    import ray
-
+    ray = _import_ray()
     errors = []
     for attempt in range(1, attempts + 1):
         env_key = "RAY_agent_register_timeout_ms"

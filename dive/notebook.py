@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 from dive import data as ddata
+from dive.executors import seed_list
 from dive.outputs import Outputs
 from dive.parameters import NOTEBOOK_PARAMETERS, PARAMETERS
 from dive.profiles import Params, resolve
@@ -46,8 +47,6 @@ class NotebookSetup:
     def seeds(self) -> list[int]:
         """The seeds every configuration runs with: the ``seeds`` parameter (a count from ``seed`` on, or a
         list); one run with ``seed`` when the notebook has no such parameter."""
-        from dive.experiment import seed_list
-
         seeds = self.p.get("seeds")
         return seed_list(seeds if seeds is not None else 1, first=self.p["seed"])
 
