@@ -15,7 +15,9 @@ loads besides its ``data_flag``. :func:`dive.profiles.validate` checks a noteboo
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from dive import benchmark, data, executors, explain, optim
 from dive.config import FIELDS
@@ -150,8 +152,9 @@ NOTEBOOK_PARAMETERS: dict[str, dict[str, Param]] = {
     },
 }
 
-#: The models a notebook trains whatever its parameters say; its image sizes (``model_min`` parameters)
-#: must be at least the smallest input of each of these and of its ``model``/``models``/``deep_model`` values.
+#: The models a notebook trains whatever its parameters say (besides the values of its ``model``-kind parameters:
+#: ``model``, ``models``, ``deep_model``). Its image sizes (``model_min`` parameters) must be at least the smallest
+#: input of each, and :mod:`dive.report.preflight` checks their ImageNet weights when ``pretrained`` is True.
 NOTEBOOK_MODELS: dict[str, tuple[str, ...]] = {
     "03_resnet18_baseline": ("resnet18",),
     "04_alexnet_balancing": ("alexnet",),
@@ -160,11 +163,11 @@ NOTEBOOK_MODELS: dict[str, tuple[str, ...]] = {
     "07_resnet_tuning": ("resnet18",),
     "08_xception": ("xception",),
     "09_medmnist_benchmark": ("resnet18",),  # report_image_size: the report recipe's ResNet-18
+    "10_explanations": ("resnet18",),  # notebook 07's ResNet18, explained
     "11_search": ("resnet18",),
 }
 
-
-#: The data sets a notebook loads whatever its parameters say (besides its ``data_flag``, when it declares one).
+#: The data sets a notebook loads whatever its parameters say (besides the ``data_flag`` it declares, if any).
 NOTEBOOK_DATASETS: dict[str, tuple[str, ...]] = {
     "00_datasets": ("mnist",),
     "01_mnist_simplecnn": ("mnist",),
@@ -175,3 +178,31 @@ def param_spec(notebook: str, name: str) -> Param | None:
     """The :class:`Param` that checks ``name`` in ``notebook`` (its own, else the shared one; None: undeclared)."""
     own = NOTEBOOK_PARAMETERS.get(notebook_stem(notebook), {})
     return own[name] if name in own else PARAMETERS.get(name)
+
+
+def _names(value: Any) -> list[str]:
+    names = value.split(",") if isinstance(value, str) else list(value)
+    return [str(n).strip().lower().replace("-", "_") for n in names if str(n).strip()]
+
+
+def notebook_models(notebook: str, values: Mapping[str, Any]) -> list[str]:
+    """The models ``notebook`` trains with the parameter ``values``: :data:`NOTEBOOK_MODELS` and the values of its
+    ``model``-kind parameters (``model``, ``models``, ``deep_model``), each once, as :data:`dive.models.MODELS`
+    spells them."""
+    stem = notebook_stem(notebook)
+    names = list(NOTEBOOK_MODELS.get(stem, ()))
+    for key, value in values.items():
+        spec = param_spec(stem, key)
+        if spec is not None and spec.kind == "model" and value is not None:
+            names += _names(value)
+    return list(dict.fromkeys(names))
+
+
+def notebook_datasets(notebook: str, values: Mapping[str, Any], declared: Iterable[str]) -> list[str]:
+    """The data sets ``notebook`` loads: the ``data_flag`` of ``values`` when the notebook ``declared`` that
+    parameter (a notebook that copes with absent files, like 09's ``flags``, declares none), and
+    :data:`NOTEBOOK_DATASETS`; each once."""
+    stem = notebook_stem(notebook)
+    names = [str(values["data_flag"])] if "data_flag" in set(declared) and values.get("data_flag") else []
+    names += NOTEBOOK_DATASETS.get(stem, ())
+    return list(dict.fromkeys(n.lower() for n in names))

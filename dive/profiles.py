@@ -49,13 +49,12 @@ from dive.parameters import (  # noqa: F401 - PARAMETERS, NOTEBOOK_PARAMETERS, P
     NOTEBOOK_PARAMETERS,
     PARAMETERS,
     PROFILES,
+    notebook_models,
     notebook_stem,
     param_spec,
 )
 from dive.schema import Param, _Bad, check_data_flag, check_models  # noqa: F401 - re-exported
-from dive.utils import DEFAULT_SEED
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from dive.utils import DEFAULT_SEED, REPO_ROOT  # noqa: F401 - REPO_ROOT re-exported (dive.report.execute)
 
 #: Values every notebook gets unless the profile or the caller says otherwise.
 DEFAULTS: dict[str, Any] = {
@@ -126,14 +125,6 @@ class ParameterError(ValueError):
         super().__init__(head + ":\n" + "\n".join(f"  - {p}" for p in self.problems))
 
 
-_MODEL_KEYS = ("model", "models", "deep_model")
-
-
-def _model_list(value: Any) -> list[str]:
-    names = value.split(",") if isinstance(value, str) else list(value)
-    return [str(n).strip().lower().replace("-", "_") for n in names]
-
-
 def validate(notebook: str, profile: str, **given: Any) -> dict:
     """The parameters of ``notebook`` under ``profile``, merged as :func:`resolve` merges them
     (defaults < common < the notebook's section < ``given``; a ``None`` means "not set"), each
@@ -186,10 +177,7 @@ def validate(notebook: str, profile: str, **given: Any) -> dict:
             problems.append(f"{key} = {value!r} ({source[key]}) in notebook {stem}: {what}")
     sizes = [k for k in ok if merged[k] is not None and param_spec(stem, k).model_min]
     if sizes:
-        names = list(NOTEBOOK_MODELS.get(stem, ()))
-        for key in _MODEL_KEYS:
-            if key in ok:
-                names += _model_list(merged[key])
+        names = notebook_models(stem, {k: merged[k] for k in ok})
         floors = {name: int(models.min_image_size(name)) for name in dict.fromkeys(names)}
         need = max(floors.values(), default=0)
         which = ", ".join(f"{n} {m} px" for n, m in floors.items() if m == need)
