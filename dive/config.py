@@ -9,7 +9,9 @@ the stopping rule, precision and memory format, the seed and deterministic mode.
   they live here only: ``experiment.run`` and ``train.fit`` build a ``RunConfig`` from their
   keywords instead of keeping copies.
 * A config validates itself on construction and lists every problem at once; unknown names list
-  the valid ones.
+  the valid ones. Each field's kind, range and meaning is declared once, in :data:`FIELDS`, whose choices are
+  their owners' registries (models, data sets, optimizers, schedulers, precisions, ...); the notebooks'
+  parameters of the same names are these very specs.
 * ``to_json()`` / ``from_json()`` round-trip exactly; ``fingerprint()`` is a hash of the canonical
   JSON, stable across processes and machines; ``replace(**changes)`` gives a one-at-a-time variant.
 """

@@ -7,31 +7,18 @@ stem (``01_mnist_simplecnn:``) that overrides ``common``. :func:`resolve` merges
     built-in defaults < common < the notebook's section < values given by the caller
 
 where a given value of ``None`` means "take the profile's value" (that is how a notebook's
-``parameters`` cell says "not set"). Shared keys mean the same thing in every notebook:
+``parameters`` cell says "not set"). Two values are derived here rather than read:
 
-=============  ==============================================================================
-profile        smoke | quick | full
-data_flag      ``mnist`` or a MedMNIST 2D flag (default ``pathmnist``); checked against
-               ``dive.data.DATASETS``
-data_root      given (or set in the profile) -> used; else ``synthetic: true`` ->
-               ``dive.synthetic.ensure_synthetic_root(<repo>/data/synthetic)``; else the
-               environment variable ``DIVE_DATA``; else ``dive.data.default_root()``
-synthetic      whether the data are the generated stand-ins (every output then says so)
-seed           22, the report's seed
-device         ``auto`` (CUDA, else MPS, else CPU) or a torch device string
-pretrained     ImageNet weights: true (required), "auto" (when cached; default), false
-out_dir        ``<reports>/<profile>/<notebook>/`` (``<reports>`` = ``DIVE_REPORTS_DIR`` or
-               ``<repo>/reports``); created
-model/models   checked against ``dive.models.MODEL_NAMES``
-=============  ==============================================================================
+* ``data_root``: given (or set in the profile) -> used; else ``synthetic: true`` ->
+  ``dive.synthetic.ensure_synthetic_root(<repo>/data/synthetic)``; else the environment variable ``DIVE_DATA``;
+  else ``dive.data.default_root()``;
+* ``out_dir``: ``<reports>/<profile>/<notebook>/`` (``<reports>`` = ``DIVE_REPORTS_DIR`` or ``<repo>/reports``);
+  created.
 
-Every parameter any notebook or profile uses is declared once, in :data:`PARAMETERS` (kind, range,
-choices, help). :func:`validate` merges as :func:`resolve` does and checks and converts every value
-without side effects, listing every bad value at once in a :class:`ParameterError`; :func:`resolve`
-calls it first, so a notebook stops in its first cell, before any data are loaded.
-
-The parameters themselves (names, kinds, ranges, meanings) are declared in :mod:`dive.parameters`, and how a
-value is checked in :mod:`dive.schema`; this module reads the profiles and merges and checks the values.
+What each parameter means, its kind and range are declared once, in :data:`dive.parameters.PARAMETERS` (how a value
+is checked: :mod:`dive.schema`). :func:`validate` merges as :func:`resolve` does and checks and converts every value
+without side effects, listing every bad value at once in a :class:`ParameterError`; :func:`resolve` calls it first,
+so a notebook stops in its first cell, before any data are loaded.
 """
 
 from __future__ import annotations

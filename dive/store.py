@@ -14,6 +14,8 @@ This module is the one place that reads and writes those files:
 * :func:`save_torch` / :func:`save_json` write to a temporary file in the same folder and rename it over the
   old one: a write that fails (a full disk) leaves the previous file as it was and raises
   :class:`StoreWriteError` naming the path and the cause.
+* :func:`load_result` / :func:`save_result` read and write a finished run's ``result.pt`` (one of another run
+  raises :class:`OtherRun`); :func:`check_record` sets aside a ``config.json`` that is not the run's.
 * :class:`RunLock` is one lock file per run folder, created atomically (``O_CREAT | O_EXCL``) with the owner's
   host and pid: a second process that needs the same run waits for it and then loads the result. A lock
   whose owner is gone (a dead pid on this host, or no sign of life for :data:`STALE_AFTER_S` seconds on
