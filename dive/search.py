@@ -262,8 +262,8 @@ def search(
     """
     import optuna
 
-    if executor not in ("local", "ray"):
-        raise ValueError(f"unknown executor {executor!r}; valid: local, ray")
+    if executor not in executors.EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; valid: {', '.join(executors.EXECUTORS)}")
     if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
         raise ValueError(f"n_trials must be an integer >= 1, got {n_trials!r}")
     if not isinstance(base, RunConfig):
