@@ -33,7 +33,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from dive import benchmark, executors, experiment, reference, stats
+from dive import benchmark, executors, experiment, ray_cluster, reference, stats
 from dive.config import RunConfig
 from dive.executors import _unpack
 from dive.train import NonFiniteLossError
@@ -382,7 +382,7 @@ def _search_ray(
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
-    ray = executors._import_ray()
+    ray = ray_cluster.import_ray()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name=name, storage=url, load_if_exists=True, direction="maximize")
     dists = space.distributions()
