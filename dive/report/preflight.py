@@ -74,9 +74,11 @@ def notebook_datasets(plan) -> list[str]:
 
 
 def notebook_models(plan) -> list[str]:
-    """Model names the notebook of ``plan`` trains (as it declares them); names of no model are left out (the
-    parameter check reports those)."""
-    return [m for m in parameters.notebook_models(plan.stem, plan.effective) if m in MODELS]
+    """Model names the notebook of ``plan`` trains (as it declares them: only the model parameters its ``parameters``
+    cell declares count, the values it is given); names of no model are left out (the parameter check reports
+    those)."""
+    given = {k: v for k, v in plan.effective.items() if k in plan.declared}
+    return [m for m in parameters.notebook_models(plan.stem, given) if m in MODELS]
 
 
 def needs(plans) -> list[Need]:
