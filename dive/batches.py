@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Sampler
+from torchvision.transforms.v2.functional import adjust_hue
 
 from dive.data import Split
 from dive.samplers import make_sampler
@@ -22,6 +23,10 @@ from dive.utils import DEFAULT_SEED, resolve_device
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+#: How inputs are normalised (:meth:`Preprocess.for_model`): ``auto`` (the pretrained weights' statistics, else
+#: the training data's), ``imagenet``, ``dataset`` (the training data's, the report's); ``"none"`` (no
+#: normalisation) is for callers that pass their own ``mean``/``std``.
+NORMALIZATIONS = ("auto", "imagenet", "dataset")
 
 
 @dataclass(frozen=True)
@@ -127,8 +132,6 @@ class Augment:
                 g = _grey(x)
                 x = ((x - g) * factors(self.saturation) + g).clamp(0, 1)
             elif op == 3 and self.hue > 0 and x.shape[1] == 3:
-                from torchvision.transforms.v2.functional import adjust_hue
-
                 shifts = ((torch.rand(n, generator=generator) * 2 - 1) * self.hue).tolist()
                 x = torch.stack([adjust_hue(img, s) for img, s in zip(x, shifts, strict=False)])
         return x
@@ -221,8 +224,8 @@ class Preprocess:
         the training split's (mean, std)) or ``"auto"`` (the spec's when it has them, else the dataset's).
         """
         size = size or spec.input_size
-        if normalize not in ("auto", "imagenet", "dataset", "none"):
-            raise ValueError(f"unknown normalize {normalize!r}; valid: auto, imagenet, dataset, none")
+        if normalize not in (*NORMALIZATIONS, "none"):
+            raise ValueError(f"unknown normalize {normalize!r}; valid: {', '.join(NORMALIZATIONS)}, none")
         if mean is None and normalize != "none":
             use_spec = normalize == "imagenet" or (normalize == "auto" and spec.mean is not None)
             if use_spec:
@@ -385,38 +388,3 @@ class Batches:
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
-
-
-def make_batches(
-    bundle,
-    preprocess: Preprocess,
-    batch_size: int = 64,
-    *,
-    balanced: bool = False,
-    augment_train: bool = True,
-    device="auto",
-    seed: int = DEFAULT_SEED,
-    eval_batch_size: int | None = None,
-    **kwargs,
-) -> dict[str, Batches]:
-    """``{"train", "val", "test"}`` batches of a :class:`~dive.data.DatasetBundle`.
-
-    The training batches are shuffled (or class-balanced) and augmented when the preprocess has an
-    augmentation; validation and test batches keep their order and are never augmented.
-    """
-    eb = eval_batch_size or max(batch_size, 256)
-    return {
-        "train": Batches(
-            bundle.train,
-            batch_size,
-            preprocess,
-            device=device,
-            shuffle=True,
-            balanced=balanced,
-            train=augment_train,
-            seed=seed,
-            **kwargs,
-        ),
-        "val": Batches(bundle.val, eb, preprocess, device=device, seed=seed, **kwargs),
-        "test": Batches(bundle.test, eb, preprocess, device=device, seed=seed, **kwargs),
-    }

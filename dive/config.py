@@ -9,7 +9,9 @@ the stopping rule, precision and memory format, the seed and deterministic mode.
   they live here only: ``experiment.run`` and ``train.fit`` build a ``RunConfig`` from their
   keywords instead of keeping copies.
 * A config validates itself on construction and lists every problem at once; unknown names list
-  the valid ones.
+  the valid ones. Each field's kind, range and meaning is declared once, in :data:`FIELDS`, whose choices are
+  their owners' registries (models, data sets, optimizers, schedulers, precisions, ...); the notebooks'
+  parameters of the same names are these very specs.
 * ``to_json()`` / ``from_json()`` round-trip exactly; ``fingerprint()`` is a hash of the canonical
   JSON, stable across processes and machines; ``replace(**changes)`` gives a one-at-a-time variant.
 """
@@ -23,21 +25,83 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dive.batches import Augment
+from dive import data, models, optim, precision
+from dive.batches import NORMALIZATIONS, Augment
+from dive.schema import Param
 from dive.utils import DEFAULT_SEED
 
-#: Optimizers by name (see :func:`dive.train.make_optimizer`).
-OPTIMIZERS = ("sgd", "adam", "nadam", "adagrad", "adamw")
-#: Learning-rate schedulers by name (see :func:`dive.train.make_scheduler`); ``None`` = constant.
-SCHEDULERS = (None, "plateau", "step", "multistep", "cosine")
-SPLITS = ("report", "official")
-NORMALIZATIONS = ("auto", "imagenet", "dataset")
 #: What early stopping, the plateau scheduler and ``restore_best`` watch.
 MONITORS = ("val_acc", "val_auc")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-#: Weight decay an optimizer gets when none is given (AdamW's own default is 0.01; the others 0).
-DEFAULT_WEIGHT_DECAY = {"adamw": 0.01}
 FINGERPRINT_LENGTH = 16
+#: Evaluation batch size when a config gives none: the training batch size, but at least this
+#: (evaluation keeps no activations for a backward pass).
+EVAL_BATCH_SIZE = 128
+
+_SIZE = {"kind": "int", "min": 1, "nullable": True}
+
+#: Each field's kind, range and meaning (checked as given, without conversion: :meth:`Param.problem`). The
+#: choices are their owners' registries; the notebooks' parameters of the same name are these very specs
+#: (:data:`dive.parameters.PARAMETERS`). ``augment``, ``scheduler_kwargs`` and ``file_size`` (whose sizes
+#: depend on the data set) are checked in :meth:`RunConfig._problems`.
+FIELDS: dict[str, Param] = {
+    # --- model
+    "model": Param("model", "the model (dive.models.MODELS)", many=False),
+    "pretrained": Param("bool", "start from the model's ImageNet weights"),
+    "batch_norm": Param("bool", "BatchNorm layers (None: the model's default)", nullable=True),
+    "dropout": Param("bool", "dropout layers (None: the model's default)", nullable=True),
+    "activation": Param(
+        "choice", "the activation (None: the model's default)", choices=models.ACTIVATIONS, nullable=True
+    ),
+    # --- data
+    "dataset": Param("dataset", "the dataset: mnist or a MedMNIST 2D flag (report: pathmnist)"),
+    "split": Param(
+        "choice",
+        "official: the dataset's train/val/test; report: the report's 80/20 split of train",
+        choices=data.SPLITS,
+    ),
+    "split_seed": Param("int", "seed of the report's 80/20 split and of the subsets"),
+    "train_size": Param(help="training images (a stratified subset; None: all)", **_SIZE),
+    "val_size": Param(help="validation images (a stratified subset; None: all)", **_SIZE),
+    "test_size": Param(help="test images (None: all)", **_SIZE),
+    # --- preprocessing and sampling
+    "image_size": Param(
+        help="side the network sees, at least its smallest input (None: the model's own)", model_min=True, **_SIZE
+    ),
+    "normalize": Param(
+        "choice",
+        "auto: the weights' statistics, else the data's; imagenet; dataset (the report's)",
+        choices=NORMALIZATIONS,
+    ),
+    "balanced": Param("bool", "class balancing (WeightedRandomSampler, weight 1/class count)"),
+    # --- optimisation
+    "batch_size": Param("int", "batch size", min=1),
+    "eval_batch_size": Param(help="batch size of evaluation (None: batch_size, at least EVAL_BATCH_SIZE)", **_SIZE),
+    "optimizer": Param("choice", "the optimizer", choices=optim.OPTIMIZERS),
+    "lr": Param("float", "learning rate", above=0),
+    "weight_decay": Param("float", "weight decay (None: the optimizer's default)", min=0),
+    "momentum": Param("float", "momentum (SGD)", min=0),
+    "scheduler": Param(
+        "choice",
+        "learning-rate schedule (plateau: the report's adaptive one; None: constant)",
+        choices=optim.SCHEDULERS,
+        nullable=True,
+    ),
+    # --- stopping
+    "epochs": Param("int", "training epochs (the most, where early stopping is on)", min=1),
+    "patience": Param("int", "early-stopping patience in epochs (None: no early stopping)", min=1, nullable=True),
+    "min_delta": Param("float", "the least improvement that counts for early stopping", min=0),
+    "restore_best": Param("bool", "load the best epoch's weights back at the end (None: with early stopping)"),
+    "monitor": Param("choice", "what early stopping, the plateau scheduler and restore_best watch", choices=MONITORS),
+    # --- speed
+    "precision": Param(
+        "choice", "numeric precision of training (auto: what was measured faster here)", choices=precision.PRECISIONS
+    ),
+    "channels_last": Param("choice", "channels_last memory format", choices=precision.CHANNELS_LAST),
+    "compile": Param("choice", "torch.compile the model", choices=precision.COMPILE),
+    # --- randomness
+    "seed": Param("int", "the seed (report: 22)", min=0),
+    "deterministic": Param("bool", "deterministic algorithms only (slower, bit-reproducible)"),
+}
 
 
 class ConfigError(ValueError):
@@ -46,20 +110,6 @@ class ConfigError(ValueError):
     def __init__(self, problems: list[str]):
         self.problems = list(problems)
         super().__init__("invalid run configuration: " + "; ".join(self.problems))
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _choice(problems: list, name: str, value: Any, valid) -> None:
-    if value not in valid:
-        shown = ", ".join("none" if v is None else str(v) for v in valid)
-        problems.append(f"unknown {name} {value!r}; valid: {shown}")
 
 
 @dataclass(frozen=True)
@@ -129,70 +179,32 @@ class RunConfig:
             set_(self, "augment", None)
         set_(self, "scheduler_kwargs", _plain(dict(self.scheduler_kwargs or {})))
         if self.weight_decay is None and isinstance(self.optimizer, str):
-            set_(self, "weight_decay", float(DEFAULT_WEIGHT_DECAY.get(self.optimizer, 0.0)))
+            set_(self, "weight_decay", optim.default_weight_decay(self.optimizer))
         if self.restore_best is None:
             set_(self, "restore_best", self.patience is not None)
         for name in ("lr", "momentum", "min_delta", "weight_decay"):
             v = getattr(self, name)
-            if _is_int(v):
-                set_(self, name, float(v))
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and type(v) is not float:
+                set_(self, name, float(v))  # an int, or a float subclass such as numpy's float64
         problems = self._problems()
         if problems:
             raise ConfigError(problems)
 
     def _problems(self) -> list[str]:
-        from dive.data import DATASET_TABLE, DATASETS, MEDMNIST_SIZES
-        from dive.models import ACTIVATIONS, MODEL_NAMES
-
-        p: list[str] = []
-        _choice(p, "model", self.model, MODEL_NAMES)
-        _choice(p, "dataset", self.dataset, DATASETS)
-        _choice(p, "optimizer", self.optimizer, OPTIMIZERS)
-        _choice(p, "scheduler", self.scheduler, SCHEDULERS)
-        _choice(p, "split", self.split, SPLITS)
-        _choice(p, "normalize", self.normalize, NORMALIZATIONS)
-        _choice(p, "monitor", self.monitor, MONITORS)
-        _choice(p, "precision", self.precision, PRECISIONS)
-        if self.activation is not None:
-            _choice(p, "activation", self.activation, ACTIVATIONS)
-        if self.channels_last not in ("auto", True, False):
-            p.append(f"channels_last must be 'auto', True or False, got {self.channels_last!r}")
-        if self.compile not in ("auto", True, False):
-            p.append(f"compile must be 'auto', True or False, got {self.compile!r}")
-        for name in ("pretrained", "balanced", "deterministic", "restore_best"):
-            if not isinstance(getattr(self, name), bool):
-                p.append(f"{name} must be True or False, got {getattr(self, name)!r}")
-        for name in ("batch_norm", "dropout"):
-            if getattr(self, name) not in (None, True, False):
-                p.append(f"{name} must be True, False or None (the model's default), got {getattr(self, name)!r}")
-        for name in ("epochs", "batch_size"):
-            v = getattr(self, name)
-            if not _is_int(v) or v < 1:
-                p.append(f"{name} must be an integer >= 1, got {v!r}")
-        for name in ("patience", "eval_batch_size", "train_size", "val_size", "test_size", "image_size"):
-            v = getattr(self, name)
-            if v is not None and (not _is_int(v) or v < 1):
-                p.append(f"{name} must be an integer >= 1 or None, got {v!r}")
-        for name in ("seed", "split_seed"):
-            if not _is_int(getattr(self, name)):
-                p.append(f"{name} must be an integer, got {getattr(self, name)!r}")
-        if not _is_number(self.lr) or not self.lr > 0:
-            p.append(f"lr must be a number > 0, got {self.lr!r}")
-        for name in ("weight_decay", "momentum", "min_delta"):
-            v = getattr(self, name)
-            if not _is_number(v) or v < 0:
-                p.append(f"{name} must be a number >= 0, got {v!r}")
-        sizes = DATASET_TABLE[self.dataset].sizes if self.dataset in DATASET_TABLE else MEDMNIST_SIZES
+        p = [why for name, spec in FIELDS.items() if (why := spec.problem(getattr(self, name), name))]
+        sizes = data.DATASET_TABLE[self.dataset].sizes if self.dataset in data.DATASET_TABLE else data.MEDMNIST_SIZES
         if self.file_size not in sizes:
             p.append(f"file_size {self.file_size!r} does not exist for {self.dataset}; valid: {sizes}")
         if self.augment is not None and not isinstance(self.augment, Augment):
             p.append(f"augment must be None, True or a dive.batches.Augment, got {type(self.augment).__name__}")
-        if self.pretrained is True and self.model in MODEL_NAMES:
-            from dive.models import weights_url
-
-            if weights_url(self.model) is None:
-                p.append(f"{self.model} has no pretrained weights; use pretrained=False")
+        if self.pretrained is True and self.model in models.MODELS and models.weights_url(self.model) is None:
+            p.append(f"{self.model} has no pretrained weights; use pretrained=False")
         return p
+
+    def evaluation_batch_size(self) -> int:
+        """The batch size of validation and test passes: ``eval_batch_size``, else :data:`EVAL_BATCH_SIZE` or
+        ``batch_size`` if larger."""
+        return self.eval_batch_size or max(self.batch_size, EVAL_BATCH_SIZE)
 
     # --- identity -------------------------------------------------------------------------
 
@@ -245,7 +257,7 @@ class RunConfig:
         if (
             "optimizer" in changes
             and "weight_decay" not in changes
-            and d["weight_decay"] == DEFAULT_WEIGHT_DECAY.get(self.optimizer, 0.0)
+            and d["weight_decay"] == optim.default_weight_decay(self.optimizer)
         ):
             d["weight_decay"] = None
         if "patience" in changes and "restore_best" not in changes and d["restore_best"] == (self.patience is not None):

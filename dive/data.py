@@ -23,8 +23,10 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
+import medmnist
 import numpy as np
 import torch
+from torchvision.datasets import MNIST
 
 from dive.utils import DEFAULT_SEED, REPO_ROOT
 
@@ -36,12 +38,12 @@ MNIST_FILES = {  # split -> (images file, labels file); md5s are torchvision's o
 }
 SYNTHETIC_MARKER = "SYNTHETIC.json"
 REPORT_DATASETS = ("mnist", "pathmnist")  # what the original report used
+#: How a data set is split (:func:`load`): ``official`` train/val/test, or the ``report``'s seeded 80/20 split of train.
+SPLITS = ("official", "report")
 
 
 def _medmnist_info() -> dict:
-    from medmnist import INFO
-
-    return INFO
+    return medmnist.INFO
 
 
 def _medmnist_2d_flags() -> tuple[str, ...]:
@@ -77,8 +79,6 @@ class DatasetEntry:
         if size not in self.sizes:
             raise ValueError(f"{self.name} exists at {', '.join(map(str, self.sizes))} px, not {size}")
         if self.source == "torchvision-mnist":
-            from torchvision.datasets import MNIST
-
             md5s = dict(MNIST.resources)
             return [
                 FileSpec(self.name, root / "MNIST" / "raw" / f, MNIST.mirrors[0] + f, md5s[f])
@@ -99,12 +99,8 @@ class DatasetEntry:
 
     def download(self, root: Path, size: int) -> None:
         if self.source == "torchvision-mnist":
-            from torchvision.datasets import MNIST
-
             MNIST(str(root), train=True, download=True)  # verifies and extracts; we read the .gz files it keeps
             return
-        import medmnist
-
         folder = root / "medmnist"
         folder.mkdir(parents=True, exist_ok=True)
         getattr(medmnist, _medmnist_info()[self.name]["python_class"])(
@@ -460,8 +456,6 @@ def _load_mnist(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _load_medmnist(name: str, root: Path, split: str, size: int) -> tuple[np.ndarray, np.ndarray]:
-    import medmnist
-
     cls = getattr(medmnist, _medmnist_info()[name]["python_class"])
     ds = cls(split=split, root=str(root / "medmnist"), download=False, size=size)
     imgs = np.asarray(ds.imgs)
@@ -509,8 +503,8 @@ def load(
     official training set into train/val (``seed`` 22 by default), test = official test.
     """
     name = check_name(name)
-    if split not in ("official", "report"):
-        raise ValueError(f"unknown split {split!r}; valid: official, report")
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
     root = resolve_root(root)
     ensure_files(name, root, size, download_missing=download)
     synthetic = is_synthetic_root(root)

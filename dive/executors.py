@@ -1,15 +1,16 @@
 """Many runs at once: one after another in this process (``"local"``), or one Ray task each (``"ray"``).
 
-:func:`run_many` takes the configs a notebook built and returns their :class:`~dive.experiment.RunResult`
-in the order of the configs, whichever executor ran them and in whatever order they finished:
+:func:`run_many` takes the configs a notebook built and returns their :class:`~dive.runner.RunResult`
+in the order of the configs, whichever executor ran them and in whatever order they finished;
+:func:`run_grid` runs named configs once per seed through it (:class:`GridResult`):
 
-* ``"local"`` (default): :func:`dive.experiment.run` in a loop, here, with the same arguments.
+* ``"local"`` (default): :func:`dive.runner.run` in a loop, here, with the same arguments.
 * ``"ray"``: one Ray task per run with the resources it asks for (default 1 CPU, and 1 GPU where the
   cluster has GPUs), on an existing cluster (``ray_address="auto"``, ``"host:6379"`` or
   ``"ray://host:10001"``), on the Ray instance this process is already connected to, or on a local
   Ray instance started by the first call. The connection stays open for the next call (whose tasks then
   reuse the same worker processes) until ``ray.shutdown()`` or the end of the process. Each worker
-  runs :func:`dive.experiment.run` with the run store: a per-epoch checkpoint lands in
+  runs :func:`dive.runner.run` with the run store: a per-epoch checkpoint lands in
   ``<store>/<key>/``, so a task whose worker died is retried by Ray (``max_retries``) and resumes from
   its last finished epoch. Runs the store already holds are loaded.
 
@@ -19,7 +20,8 @@ the data root (``data=None``, or ``transfer="disk"``: the root must be the same 
 For PathMNIST (89,996 + 10,004 + 7,180 images of 28x28x3) the object store costs about 0.5 s once
 (``ray.put``) and milliseconds per worker; loading from disk costs 3 to 4 s per worker.
 
-Ray is imported only here and only when ``executor="ray"``: ``import dive.experiment`` never imports it.
+Ray is imported only when ``executor="ray"`` (:func:`dive.ray_cluster.import_ray`, which also connects): it is an
+optional extra, and ``import dive.experiment`` never imports it.
 """
 
 from __future__ import annotations
@@ -29,27 +31,31 @@ import os
 import socket
 import time
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 import torch
 
+from dive import ray_cluster, runner
 from dive.config import RunConfig
-from dive.data import DatasetBundle, Split
+from dive.data import DatasetBundle, Split, default_root, load_for
+from dive.ray_cluster import (  # noqa: F401 - re-exported: run_many raises them; dive.report starts Ray through here
+    ClusterUnreachableError,
+    RayUnavailableError,
+    check_reachable,
+    current_address,
+    import_ray,
+    start_local_ray,
+)
+from dive.utils import DEFAULT_SEED, resolve_device
+
+_import_ray = import_ray  # the name dive.report.build calls (and its tests replace)
 
 EXECUTORS = ("local", "ray")
 TRANSFERS = ("auto", "object_store", "disk")
 #: Keys of ``resources`` (the options of a Ray task that say what one run needs).
 RESOURCE_KEYS = ("num_cpus", "num_gpus", "memory", "resources", "accelerator_type")
-RAY_EXTRA_HINT = "pip install -e '.[ray]'  (or: pip install 'dive[ray]')"
-CONNECT_TIMEOUT_S = 5.0
-
-
-class RayUnavailableError(ImportError):
-    """``executor="ray"`` was asked for, but Ray is not installed."""
-
-
-class ClusterUnreachableError(ConnectionError):
-    """The Ray cluster at the given address cannot be reached (raised before any run starts)."""
 
 
 class RunFailedError(RuntimeError):
@@ -71,7 +77,7 @@ def _check_args(data, configs, names, executor, transfer, resources, ray_address
     if transfer not in TRANSFERS:
         raise ValueError(f"unknown transfer {transfer!r}; valid: {', '.join(TRANSFERS)}")
     if isinstance(configs, RunConfig):
-        raise TypeError("configs must be a list of RunConfig (for one run use dive.experiment.run)")
+        raise TypeError("configs must be a list of RunConfig (for one run use dive.runner.run)")
     configs = list(configs)
     bad = [f"#{i}: {type(c).__name__}" for i, c in enumerate(configs) if not isinstance(c, RunConfig)]
     if bad:
@@ -86,11 +92,9 @@ def _check_args(data, configs, names, executor, transfer, resources, ray_address
             f"data must be a dive.data.DatasetBundle or None (load from data_root), not {type(data).__name__}"
         )
     if data is not None:
-        from dive.experiment import check_data
-
         for i, c in enumerate(configs):
             try:
-                check_data(c, data)
+                runner.check_data(c, data)
             except ValueError as err:
                 raise ValueError(f"run {_label(i, names[i], c)}: {err}") from None
     if executor == "local" and (resources is not None or ray_address is not None):
@@ -121,8 +125,6 @@ def _progress(done: int, total: int, name: str, seconds: float, result, where: s
 
 def _load_data(config: RunConfig, root) -> DatasetBundle:
     """The full bundle ``config`` needs, from the data root (what every worker can rebuild alone)."""
-    from dive.data import load_for
-
     return load_for(config, root)
 
 
@@ -151,9 +153,9 @@ def run_many(
     callbacks=(),
     quiet: bool | None = None,
 ) -> list:
-    """Run every config and return the :class:`~dive.experiment.RunResult` list in the order of ``configs``.
+    """Run every config and return the :class:`~dive.runner.RunResult` list in the order of ``configs``.
 
-    ``data``: the full bundle the configs describe (as for :func:`dive.experiment.run`), or ``None``:
+    ``data``: the full bundle the configs describe (as for :func:`dive.runner.run`), or ``None``:
     each run loads its own data set from ``data_root`` (default ``$DIVE_DATA``). ``store``: the run
     store (default ``outputs.run_store``); with ``"ray"`` it must be on storage every node sees, as
     must ``data_root`` when workers load from disk. ``outputs``: every result is recorded there, in
@@ -209,8 +211,6 @@ def run_many(
 
 
 def _run_local(data, configs, names, *, store, outputs, evaluate_test, data_root, device, callbacks, quiet):
-    from dive import experiment
-
     loaded: dict[tuple, DatasetBundle] = {}
     results = []
     for i, (config, name) in enumerate(zip(configs, names, strict=True)):
@@ -223,7 +223,7 @@ def _run_local(data, configs, names, *, store, outputs, evaluate_test, data_root
             bundle = loaded[key]
         t0 = time.perf_counter()
         try:
-            r = experiment.run(
+            r = runner.run(
                 bundle,
                 config,
                 name=name,
@@ -244,170 +244,6 @@ def _run_local(data, configs, names, *, store, outputs, evaluate_test, data_root
     return results
 
 
-# ------------------------------------------------------------------------------ ray: connection
-
-
-def _import_ray():
-    try:
-        import ray
-    except ImportError as err:
-        raise RayUnavailableError(
-            f"executor='ray' needs Ray, which is not installed here ({err}). Install dive's extra: {RAY_EXTRA_HINT}"
-        ) from err
-    return ray
-
-
-def _host_port(address: str) -> tuple[str, int] | None:
-    """``host:port`` of an explicit address (``ray://`` defaults to 10001, a bare host to 6379)."""
-    if address == "auto" or address.startswith("local"):
-        return None
-    rest, default = (address[len("ray://") :], 10001) if address.startswith("ray://") else (address, 6379)
-    rest = rest.split("/", 1)[0]
-    if rest.startswith("["):  # [ipv6]:port
-        host, _, port = rest[1:].partition("]")
-        port = port.lstrip(":")
-    else:
-        host, _, port = rest.rpartition(":") if rest.count(":") == 1 else (rest, "", "")
-    try:
-        return host, int(port) if port else default
-    except ValueError:
-        raise ClusterUnreachableError(
-            f"Ray address {address!r} is not 'auto', 'host:port' or 'ray://host:port'"
-        ) from None
-
-
-def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
-    """Raise :class:`ClusterUnreachableError` naming ``address`` when nothing answers there.
-
-    Ray itself waits a minute or more on an address that does not answer; this takes ``timeout`` s.
-    """
-    hp = _host_port(address)
-    if hp is None:
-        return
-    try:
-        with socket.create_connection(hp, timeout=timeout):
-            pass
-    except OSError as err:
-        raise ClusterUnreachableError(
-            f"the Ray cluster at {address!r} is not reachable ({hp[0]}:{hp[1]}: {err}). Start one with "
-            "`ray start --head` on the head node (and `ray start --address=<head>:6379` on the others), "
-            "or give ray_address=None for a local Ray instance."
-        ) from err
-
-
-#: The address :func:`_connect` connected this process with (absent: it has not, or Ray was shut down since).
-_CONNECTED: dict = {}
-
-
-def _connect(ray, address: str | None) -> None:
-    """Connect to Ray, once per process: the connection (and a local instance started here) stays open for
-    the next call, whose tasks then reuse the same worker processes; ``ray.shutdown()`` ends it."""
-    if address is None:
-        address = os.environ.get("RAY_ADDRESS") or None
-    if address is not None:
-        check_reachable(address)
-    if ray.is_initialized():
-        if "address" in _CONNECTED and address is not None and _CONNECTED["address"] != address:
-            ray.shutdown()  # an earlier call connected elsewhere; this one names another cluster
-        else:
-            how = "still connected from an earlier call" if "address" in _CONNECTED else "this process is connected to"
-            print(
-                f"run_many: the Ray instance {how}; resources {_resources_text(ray.cluster_resources())}",
-                flush=True,
-            )
-            return
-    _CONNECTED.clear()
-    try:
-        ctx = ray.init(address=address, log_to_driver=True) if address else start_local_ray()
-    except Exception as err:
-        where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
-        raise ClusterUnreachableError(
-            f"could not connect to {where}: {type(err).__name__}: {err}{_auth_hint(err)}"
-        ) from err
-    _CONNECTED["address"] = address
-    where = f"Ray cluster at {address}" if address else "a local Ray instance (started here; ray.shutdown() ends it)"
-    print(f"run_many: {where}; resources {_resources_text(ray.cluster_resources())}", flush=True)
-    url = getattr(ctx, "dashboard_url", None)
-    if url:
-        print(f"run_many: Ray dashboard at {url if '://' in url else 'http://' + url}", flush=True)
-
-
-def _auth_hint(err: BaseException) -> str:
-    """What to do when the cluster refused this process's (missing) token: Ray 2.60 (pinned here) starts clusters
-    (``ray start --head``) with token authentication, and a driver that joins by ``host:port`` sends the
-    token only with ``RAY_AUTH_MODE=token`` (``"auto"`` finds the mode itself)."""
-    seen, e = [], err
-    while e is not None and len(seen) < 10:
-        seen.append(f"{type(e).__name__}: {e}")
-        e = e.__cause__ or e.__context__
-    if not any("AuthToken" in t or "AuthenticationError" in t for t in seen):
-        return ""
-    return (
-        ". The cluster uses token authentication: set RAY_AUTH_MODE=token here, with the cluster's token in "
-        "~/.ray/auth_token (or $RAY_AUTH_TOKEN); on a node of the cluster, ray_address='auto' finds both"
-    )
-
-
-def current_address(ray=None) -> str | None:
-    """The GCS address (``host:port``) of the Ray cluster this process is connected to (None: not connected):
-    what other processes on the machine give as ``ray_address`` to join it."""
-    ray = ray or _import_ray()
-    if not ray.is_initialized():
-        return None
-    return ray.get_runtime_context().gcs_address
-
-
-#: Seconds to wait before each further try of :func:`start_local_ray` (the machine gets time to calm down).
-RAY_RETRY_PAUSES_S = (5.0, 20.0)
-#: How long Ray's raylet waits for its agents to register on a retry (ms, longer than Ray's default), set through
-#: Ray's own ``RAY_agent_register_timeout_ms`` for every try after the first.
-RAY_RETRY_AGENT_TIMEOUT_MS = 120_000
-
-
-def start_local_ray(attempts: int = 3, *, pauses_s=RAY_RETRY_PAUSES_S, **init_kwargs):
-    """``ray.init(**init_kwargs)`` for a local Ray instance, tried up to ``attempts`` times.
-
-    Ray's raylet gives up when its dashboard agent takes more than a fixed 15 s to start, which happens on a
-    machine whose cores are all busy (ray-project/ray#65983). Each further try waits first (``pauses_s``: 5 s,
-    then 20 s) and runs with a longer agent registration timeout (:data:`RAY_RETRY_AGENT_TIMEOUT_MS`, unless
-    ``$RAY_agent_register_timeout_ms`` is set); only a start-up timeout is tried again. Raises RuntimeError
-    naming every try's error.
-    """
-    import ray
-
-    errors = []
-    for attempt in range(1, attempts + 1):
-        env_key = "RAY_agent_register_timeout_ms"
-        longer = attempt > 1 and env_key not in os.environ
-        if longer:
-            os.environ[env_key] = str(RAY_RETRY_AGENT_TIMEOUT_MS)  # read by the raylet this ray.init starts
-        try:
-            return ray.init(**init_kwargs)
-        except Exception as err:
-            ray.shutdown()
-            errors.append(
-                f"try {attempt}: {type(err).__name__}: {str(err).strip().splitlines()[0] if str(err) else ''}"
-            )
-            if attempt == attempts or "timed out during startup" not in str(err):
-                raise RuntimeError(
-                    f"a local Ray instance did not start ({'; '.join(errors)}). Ray's node agent must start within "
-                    "15 s (ray-project/ray#65983); on a busy machine start Ray once by hand (`ray start --head`) and "
-                    "pass ray_address='auto'"
-                ) from err
-            pause = pauses_s[min(attempt - 1, len(pauses_s) - 1)] if pauses_s else 0.0
-            print(f"run_many: the local Ray instance did not start ({err}); trying again in {pause:g} s", flush=True)
-            time.sleep(pause)
-        finally:
-            if longer:
-                os.environ.pop(env_key, None)
-    raise AssertionError("unreachable")
-
-
-def _resources_text(res: dict) -> str:
-    keys = [k for k in ("CPU", "GPU") if res.get(k)]
-    return ", ".join(f"{res[k]:g} {k}" for k in keys) or "none"
-
-
 def _task_options(ray, resources: dict | None, max_retries: int) -> dict:
     """Ray options of one run, checked against the cluster's nodes (else the task would wait forever)."""
     total = ray.cluster_resources()
@@ -421,7 +257,7 @@ def _task_options(ray, resources: dict | None, max_retries: int) -> dict:
         need["memory"] = float(opts["memory"])
     nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
     if not any(all(n.get(k, 0) >= v for k, v in need.items() if v) for n in nodes):
-        have = "; ".join(_resources_text(n) for n in nodes) or "no live nodes"
+        have = "; ".join(ray_cluster.resources_text(n) for n in nodes) or "no live nodes"
         wanted = ", ".join(f"{v:g} {k}" for k, v in need.items() if v)
         raise ValueError(
             f"no node of the Ray cluster can hold one run ({wanted}); its nodes have: {have}. "
@@ -478,9 +314,7 @@ def _worker_data(config: RunConfig, packed: dict | None, source: dict) -> Datase
     bundle = _WORKER_DATA[key]
     expected = source.get("fingerprint")
     if expected is not None:
-        from dive.experiment import data_fingerprint
-
-        got = data_fingerprint(bundle)
+        got = runner.data_fingerprint(bundle)
         if got != expected:
             raise ValueError(
                 f"the data loaded from {source['root']} on node {socket.gethostname()} differ from "
@@ -506,8 +340,6 @@ def _ray_task(
 
     ``packed``: the data from the object store (Ray resolves a task's top-level references before
     it starts), or None: the worker loads them as ``source`` says."""
-    from dive import experiment
-
     t0 = time.perf_counter()
     if threads >= 1:
         torch.set_num_threads(threads)
@@ -517,7 +349,7 @@ def _ray_task(
             "storage every node sees, under the same path"
         )
     data = _worker_data(config, packed, source)
-    r = experiment.run(
+    r = runner.run(
         data,
         config,
         name=name,
@@ -552,16 +384,13 @@ def _run_ray(
     callbacks,
     quiet,
 ):
-    from dive import experiment
-    from dive.utils import resolve_device
-
-    ray = _import_ray()
+    ray = ray_cluster.import_ray()
     if transfer == "object_store" and data is None:
         raise ValueError("transfer='object_store' needs the data in memory (data=None loads them from data_root)")
     if store is not None:
         store = Path(store).expanduser().resolve()
         store.mkdir(parents=True, exist_ok=True)
-    _connect(ray, ray_address)
+    ray_cluster.connect(ray, ray_address)
     refs: dict = {}
     try:
         opts = _task_options(ray, resources, max_retries)
@@ -578,7 +407,7 @@ def _run_ray(
             packed, source = ray.put(_pack(data)), {"kind": "object_store"}
         else:
             root = Path(data.root if data is not None else (data_root or _default_root())).expanduser().resolve()
-            fp = experiment.data_fingerprint(data) if data is not None else None
+            fp = runner.data_fingerprint(data) if data is not None else None
             packed, source = None, {"kind": "disk", "root": str(root), "fingerprint": fp}
         task = ray.remote(_ray_task).options(**opts)
         first: dict[str, int] = {}  # identical configs run once (they would share one run-store folder)
@@ -652,11 +481,96 @@ def _run_ray(
         ) from failures[0][3]
     if outputs is not None:
         for r in results:
-            experiment.record(outputs, r)
+            runner.record(outputs, r)
     return results
 
 
 def _default_root():
-    from dive.data import default_root
-
     return default_root()
+
+
+# ------------------------------------------------------------------------------ grids of configs and seeds
+
+
+def seed_list(seeds, first: int | None = None) -> list[int]:
+    """``seeds``: a count (the report's seed 22 first, then 23, 24, ...; ``first`` replaces 22) or an
+    explicit list. Every configuration of a notebook runs once per seed."""
+    start = DEFAULT_SEED if first is None else int(first)
+    if isinstance(seeds, bool) or seeds is None:
+        raise ValueError(f"seeds must be a count >= 1 or a non-empty list of integers, got {seeds!r}")
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise ValueError(f"seeds must be a count >= 1 or a non-empty list of integers, got {seeds!r}")
+        return [start + i for i in range(seeds)]
+    out = [int(s) for s in seeds]
+    if not out or len(set(out)) != len(out):
+        raise ValueError(f"seeds must be a non-empty list of distinct integers, got {seeds!r}")
+    return out
+
+
+@dataclass
+class GridResult:
+    """The runs of :func:`run_grid`: ``runs[name]`` holds one result per seed (in the order of ``seeds``);
+    ``failed[name]`` the seeds whose run failed with an allowed error, with the error."""
+
+    seeds: list[int]
+    runs: dict[str, list[runner.RunResult]]
+    failed: dict[str, dict[int, BaseException]] = field(default_factory=dict)
+
+    def first(self) -> dict[str, runner.RunResult]:
+        """One run per configuration: the first seed's (the report's seed 22 by default), where it ran."""
+        return {name: rs[0] for name, rs in self.runs.items() if rs and rs[0].seed == self.seeds[0]}
+
+    def values(self, metric: str = "accuracy", split: str = "val") -> pd.DataFrame:
+        """A long frame ``config, seed, value`` for :mod:`dive.stats`."""
+        return pd.DataFrame(
+            [
+                {"config": name, "seed": r.seed, "value": (r.val if split == "val" else r.test)[metric]}
+                for name, rs in self.runs.items()
+                for r in rs
+            ]
+        )
+
+    def histories(self) -> dict[str, list[list[dict]]]:
+        """``{name: [history per seed]}`` for :func:`dive.plots.learning_curves` (mean with a band)."""
+        return {name: [r.history for r in rs] for name, rs in self.runs.items() if rs}
+
+
+def run_grid(
+    data, configs: dict[str, RunConfig], seeds=1, *, allow: tuple[type[BaseException], ...] = (), **kwargs
+) -> GridResult:
+    """Every named config once per seed, through :func:`run_many` (so ``executor="ray"`` spreads them all).
+
+    Each seed changes the initial weights, the sampler and the augmentation draws (``config.seed``); the data
+    split and subsets stay (``split_seed``), so configurations are compared on the same images, seed by seed.
+    ``allow``: errors that are results, not failures (a diverging learning rate raises
+    :class:`~dive.train.NonFiniteLossError`): such runs are listed in ``failed`` and the others go on.
+    """
+    seeds = seed_list(seeds)
+    jobs = [(name, cfg.replace(seed=s)) for name, cfg in configs.items() for s in seeds]
+    results: list[runner.RunResult | None] = [None] * len(jobs)
+    failed: dict[str, dict[int, BaseException]] = {}
+    todo = list(range(len(jobs)))
+    while todo:
+        try:
+            done = run_many(data, [jobs[i][1] for i in todo], names=[jobs[i][0] for i in todo], **kwargs)
+            for i, r in zip(todo, done, strict=True):
+                results[i] = r
+            todo = []
+        except RunFailedError as err:
+            fatal = [f for f in err.failures if not isinstance(f[3], allow)]
+            if fatal:
+                raise
+            gone = set()
+            for k, r in enumerate(err.results):
+                if r is not None:
+                    results[todo[k]] = r
+            for k, _name, cfg, cause in err.failures:
+                failed.setdefault(jobs[todo[k]][0], {})[cfg.seed] = cause
+                gone.add(todo[k])
+            todo = [i for i in todo if results[i] is None and i not in gone]
+    runs: dict[str, list[runner.RunResult]] = {name: [] for name in configs}
+    for (name, _), r in zip(jobs, results, strict=True):
+        if r is not None:
+            runs[name].append(r)
+    return GridResult(seeds, runs, failed)

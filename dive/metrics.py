@@ -43,6 +43,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from dive import precision as P
+
 # medmnist.INFO task names. "ordinal-regression" is scored like "multi-class", as MedMNIST's evaluator does.
 TASKS = ("multi-class", "binary-class", "multi-label, binary-class", "ordinal-regression")
 MULTILABEL = "multi-label, binary-class"
@@ -102,8 +104,6 @@ def predict(
     forward passes run under ``torch.inference_mode()`` and, with a :class:`dive.precision.Plan`, in the
     run's precision and memory format.
     """
-    from dive import precision as P
-
     plan = plan or P.Plan("fp32", False, False)
     modes = [(m, m.training) for m in model.modules()]
     model.eval()

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torchvision
+from torchvision.models import get_model_weights
 
 from dive.batches import IMAGENET_MEAN, IMAGENET_STD  # one home for ImageNet's statistics
 
@@ -210,8 +212,6 @@ def weights_url(name: str) -> str | None:
         return None
     if entry.weights == "pretrainedmodels":
         return _pretrainedmodels().pretrained_settings[entry.name]["imagenet"]["url"]
-    from torchvision.models import get_model_weights
-
     return get_model_weights(entry.name).DEFAULT.url
 
 
@@ -419,8 +419,6 @@ def _download_state_dict(key: str) -> dict:
         return torch.hub.load_state_dict_from_url(
             weights_url(key), map_location="cpu", progress=True, weights_only=True
         )
-    from torchvision.models import get_model_weights
-
     weights = get_model_weights(key).DEFAULT
     return weights.get_state_dict(progress=True, map_location="cpu", weights_only=True)
 
@@ -589,8 +587,6 @@ def _build_pretrainable(key: str, num_classes: int, use_weights: bool, weights_p
             model.load_state_dict(_xception_keys(state))
         model.num_classes = num_classes
     else:
-        import torchvision
-
         arch = key[: -len("_28")] if entry.family == "torchvision28" else key
         model = torchvision.models.get_model(arch, weights=None)
         if state is not None:

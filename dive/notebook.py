@@ -5,7 +5,7 @@
 
 resolves the profile's parameters (every value checked before any data is loaded), picks the device,
 creates the :class:`~dive.outputs.Outputs` (with the run store every notebook of the profile shares),
-records where the profile departs from the report's settings, and — unless ``load=False`` — loads the
+records where the profile departs from the report's settings, and loads the
 dataset with the notebook's split and draws the profile's stratified subsets (``split_seed``, else the
 report's seed, so every seed of a repeated run sees the same images).
 """
@@ -13,15 +13,17 @@ report's seed, so every seed of a repeated run sees the same images).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import torch
 
 from dive import data as ddata
+from dive.executors import seed_list
 from dive.outputs import Outputs
-from dive.profiles import PARAMETERS, Params, resolve
+from dive.parameters import NOTEBOOK_PARAMETERS, PARAMETERS
+from dive.profiles import Params, resolve
 from dive.utils import device_name, resolve_device
 
 
@@ -35,7 +37,6 @@ class NotebookSetup:
     departures: pd.DataFrame
     full_data: ddata.DatasetBundle | None = None
     data: ddata.DatasetBundle | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def split_seed(self) -> int:
@@ -45,8 +46,6 @@ class NotebookSetup:
     def seeds(self) -> list[int]:
         """The seeds every configuration runs with: the ``seeds`` parameter (a count from ``seed`` on, or a
         list); one run with ``seed`` when the notebook has no such parameter."""
-        from dive.experiment import seed_list
-
         seeds = self.p.get("seeds")
         return seed_list(seeds if seeds is not None else 1, first=self.p["seed"])
 
@@ -75,8 +74,6 @@ def split_seed(p: Mapping[str, Any]) -> int:
 def parameters_from(namespace: Mapping[str, Any], notebook: str | None = None) -> dict[str, Any]:
     """The notebook parameters found in ``namespace`` (a notebook's ``globals()``): every name that
     :data:`dive.profiles.PARAMETERS` declares, plus ``profile``. ``None`` means "the profile's value"."""
-    from dive.profiles import NOTEBOOK_PARAMETERS
-
     names = set(PARAMETERS) | set(NOTEBOOK_PARAMETERS.get(notebook or "", {}))
     return {k: namespace[k] for k in names if k in namespace}
 
@@ -85,13 +82,12 @@ def setup(
     notebook: str,
     namespace: Mapping[str, Any] | None = None,
     *,
-    load: bool = True,
     dataset: str | None = None,
     split: str | None = None,
     subsets: bool = True,
     **given: Any,
 ) -> NotebookSetup:
-    """Resolve, check, prepare outputs and (``load=True``) load the data of ``notebook``.
+    """Resolve, check, prepare outputs and load the data of ``notebook``.
 
     ``namespace``: the notebook's ``globals()`` (its parameters cell); ``given`` overrides it.
     ``dataset``: load this dataset instead of ``p.data_flag`` (notebook 01 loads MNIST); ``split``:
@@ -106,13 +102,10 @@ def setup(
     out = Outputs.from_params(p, device=device_name(dev), dataset=dataset)
     dep = out.note_departures(p)
     nb = NotebookSetup(p, dev, out, dep)
-    if load:
-        name = dataset or p.data_flag
-        mode = split or p.get("split") or "report"
-        nb.full_data = ddata.load(name, p.data_root, split=mode, seed=split_seed(p))
-        nb.data = nb.full_data
-        if subsets:
-            nb.data = nb.full_data.subsets(
-                train=p.get("train_size"), val=p.get("val_size"), test=p.get("test_size"), seed=split_seed(p)
-            )
+    mode = split or p.get("split") or "report"
+    nb.full_data = nb.data = ddata.load(dataset or p.data_flag, p.data_root, split=mode, seed=split_seed(p))
+    if subsets:
+        nb.data = nb.full_data.subsets(
+            train=p.get("train_size"), val=p.get("val_size"), test=p.get("test_size"), seed=split_seed(p)
+        )
     return nb

@@ -31,7 +31,11 @@ from typing import Any
 
 import pandas as pd
 
+from dive import profiles
 from dive.data import REPORT_DATASETS, SYNTHETIC_MARKER
+from dive.profiles import departures, departures_note
+from dive.stats import summarize
+from dive.utils import git_commit
 
 #: The datasets the original report used (MNIST for SimpleCNN, PathMNIST for the rest).
 ORIGINAL_DATASETS = REPORT_DATASETS
@@ -190,8 +194,6 @@ class Outputs:
         """The run store every notebook of this profile shares (``dive.experiment.run`` loads finished runs
         from it and resumes interrupted ones): ``$DIVE_RUN_STORE`` if set (e.g. shared storage of a cluster),
         else ``<reports>/<profile>/runs/``. ``make clean`` keeps it; ``make clean-runs`` removes it."""
-        from dive import profiles
-
         env = os.environ.get("DIVE_RUN_STORE")
         return Path(env) if env else profiles.reports_root() / str(self.profile or "default") / "runs"
 
@@ -223,7 +225,6 @@ class Outputs:
     def note_departures(self, p: Mapping, reference: str = "full") -> pd.DataFrame:
         """Note where the parameters ``p`` depart from the report's (``full`` profile) settings and
         return them as a table (empty when the run uses the report's settings)."""
-        from dive.profiles import departures, departures_note
 
         rows = departures(p, reference)
         text = departures_note(p, reference, rows)
@@ -448,7 +449,6 @@ class Outputs:
 
     def groups(self) -> list[dict]:
         """The ``groups`` of ``metrics.json``: per configuration its seeds, per-seed values and their summary."""
-        from dive.stats import summarize
 
         explicit = {g["name"]: g for g in self._explicit_groups}
         order = list(dict.fromkeys([r["group"] for r in self.runs] + list(explicit)))
@@ -506,8 +506,6 @@ class Outputs:
     def _git_commit(self) -> str | None:
         if self._commit is False:
             try:
-                from dive.utils import git_commit
-
                 self._commit = git_commit()
             except Exception:  # noqa: BLE001 - metadata only; never fail a notebook over it
                 self._commit = None

@@ -37,7 +37,7 @@ import torch
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 CHANNELS_LAST = ("auto", True, False)
-COMPILE = (False, True, "auto")
+COMPILE = ("auto", True, False)
 
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -57,37 +57,28 @@ class Measured(NamedTuple):
 #: was not measured: "auto" keeps float32 and contiguous tensors for it. An AMX CPU also has AVX512-BF16 (and
 #: AMX only makes bfloat16 faster), so a family without an ``"amx"`` row uses its ``"avx512_bf16"`` row.
 CPU_TABLE: dict[str, dict[str, Measured]] = {
-    # 2 cores, AVX512-BF16 without AMX, torch 2.14.1, 2026-11-29; ms per step fp32 / fp32+cl / bf16 / bf16+cl,
-    # median process CPU time at torch's default 2 threads (and at 1 thread):
+    # A CPU with AVX512-BF16 and no AMX, at torch's default threads (what a user runs); where 1 thread and the wall
+    # clock disagreed with the CPU time at 2 threads, the row follows what a user gets (the 2-thread wall clock).
     "avx512_bf16": {
-        # 28 px, batch 64: 48.9 / 38.1 / 32.7 / 21.2 (1 thread: 37.4 / 25.7 / 30.7 / 16.8); torch.compile(bf16+cl)
-        # 44.4 ms + 27 s compiling
         "simplecnn_v1": Measured(bf16=True, channels_last_fp32=True, channels_last_bf16=True, compile=False),
-        # 28 px, batch 64: 87.8 / 67.1 / 66.8 / 60.9 (1 thread: 86.7 / 63.8 / 55.9 / 39.2), but at 2 threads bf16
-        # was not faster by the wall clock (median 122 / 123 ms against fp32+cl's 115) and bf16+cl had steps of
-        # 0.3-0.7 s (CPU time up to 485 ms); torch.compile(bf16+cl, 1 thread) 56.5 ms + 228 s compiling
+        # bf16 not faster by the wall clock at 2 threads, and bf16 + channels_last had erratic slow steps
         "simplecnn": Measured(bf16=False, channels_last_fp32=True, channels_last_bf16=False, compile=False),
-        # 224 px, batch 32: 1594 / 1452 / 1041 / 1124 (1 thread: 1563 / 1517 / 1093 / 941), but at 2 threads the
-        # fastest wall-clock steps were fp32's (845 ms against 881 / 1031 / 1092)
+        # fp32's wall-clock steps were the fastest at 2 threads, whatever the CPU time said
         "alexnet": Measured(bf16=False, channels_last_fp32=False, channels_last_bf16=False, compile=False),
-        # ResNet18 224 px, batch 32: 4610 / 3665 / 3201 / 2719 (1 thread: 4525 / 3720 / 2306 / 1853); at 2 threads
-        # bf16+cl's fastest wall-clock step was 22% slower than bf16's (4158 against 3409 ms)
+        # ResNet18 at 224 px; channels_last under bf16 saved CPU time but lost by the wall clock
         "resnet": Measured(bf16=True, channels_last_fp32=True, channels_last_bf16=False, compile=False),
-        # 168 px, batch 16: 4412 / 3446 / 2440 / 2254 (1 thread: 4160 / 3467 / 2391 / 1932)
         "xception": Measured(bf16=True, channels_last_fp32=True, channels_last_bf16=True, compile=False),
     },
-    # AMX tiles (issue #9's probe, wall-clock ms per step, 1 round), torch 2.14.1
+    # AMX tiles (issue #9's probe, wall clock)
     "amx": {
-        # SimpleCNN 28 px, batch 64: 53 / 44 / 51 / 38 (1.4x)
         "simplecnn": Measured(bf16=True, channels_last_fp32=True, channels_last_bf16=True, compile=False),
-        # ResNet18 224 px, batch 32: 3437 / 2438 / 1095 / 634 (5.4x)
         "resnet": Measured(bf16=True, channels_last_fp32=True, channels_last_bf16=True, compile=False),
     },
 }
 _TABLE_FALLBACK = {"amx": "avx512_bf16"}
-#: The input side each family was measured at. A measurement holds only near its size: bfloat16 was measured 4-9x
-#: *slower* than float32 for ResNet-18 at 32 px on the AVX512-BF16 host (notebook 09's quick runs), where it is
-#: 1.4x faster at 224 px. Inputs under half the measured side therefore count as "not measured" (fp32).
+#: The input side each family was measured at. A measurement holds only near its size (bfloat16 that is faster for
+#: ResNet-18 at 224 px was much slower at 32 px: ``benchmarks/results.md``), so inputs under half the measured side
+#: count as "not measured" (fp32).
 MEASURED_SIZE = {"simplecnn_v1": 28, "simplecnn": 28, "alexnet": 224, "resnet": 224, "xception": 168}
 
 _CONV_FAMILIES = ("simplecnn_v1", "simplecnn", "alexnet", "resnet", "xception")

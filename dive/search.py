@@ -31,10 +31,16 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 
-from dive import reference, stats
+from dive import benchmark, executors, experiment, ray_cluster, reference, stats
 from dive.config import RunConfig
+from dive.executors import _unpack
+from dive.train import NonFiniteLossError
 from dive.utils import DEFAULT_SEED
+
+# optuna and Ray Tune are imported inside the functions that use them: Ray is an optional extra (local searches
+# never need it), and optuna, with its storage back ends, is only needed by notebook 11's search.
 
 __all__ = [
     "SPACE",
@@ -129,8 +135,6 @@ SPACE = Space(
 def table4_config(data, budget=None, **settings) -> tuple[RunConfig, list[str]]:
     """Table 4's recipe for ``data`` (notebook 09's ``"resnet18_report"`` recipe under ``budget``, a
     :class:`dive.benchmark.Budget`), with ``settings`` added; ``(config, notes)``."""
-    from dive import benchmark, experiment
-
     model, recipe, notes = benchmark.recipe("resnet18_report", data.task, budget)
     config, note = experiment.config_for(data, model, **{**recipe, **settings})
     return config, notes + ([note] if note else [])
@@ -258,10 +262,8 @@ def search(
     """
     import optuna
 
-    from dive import experiment
-
-    if executor not in ("local", "ray"):
-        raise ValueError(f"unknown executor {executor!r}; valid: local, ray")
+    if executor not in executors.EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; valid: {', '.join(executors.EXECUTORS)}")
     if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
         raise ValueError(f"n_trials must be an integer >= 1, got {n_trials!r}")
     if not isinstance(base, RunConfig):
@@ -295,7 +297,6 @@ def search(
     trained: list[int] = []
 
     def objective(trial) -> float:
-        from dive.train import NonFiniteLossError
 
         config = base.replace(**space.suggest(trial))
 
@@ -353,12 +354,7 @@ def _requeue_interrupted(study) -> None:
 def _tune_trial(params: dict, *, packed, base: dict, store: str, device: str, threads: int) -> None:
     """One Ray Tune trial: the run of ``base`` with ``params``, each epoch's validation accuracy reported to
     the scheduler; a final report (``finished``) with the kept weights' accuracy and the run's key."""
-    import torch
     from ray import tune
-
-    from dive import experiment
-    from dive.executors import _unpack
-    from dive.train import NonFiniteLossError
 
     if threads:
         torch.set_num_threads(threads)
@@ -386,9 +382,7 @@ def _search_ray(
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
-    from dive import executors
-
-    ray = executors._import_ray()
+    ray = ray_cluster.import_ray()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name=name, storage=url, load_if_exists=True, direction="maximize")
     dists = space.distributions()

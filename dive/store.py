@@ -14,6 +14,8 @@ This module is the one place that reads and writes those files:
 * :func:`save_torch` / :func:`save_json` write to a temporary file in the same folder and rename it over the
   old one: a write that fails (a full disk) leaves the previous file as it was and raises
   :class:`StoreWriteError` naming the path and the cause.
+* :func:`load_result` / :func:`save_result` read and write a finished run's ``result.pt`` (one of another run
+  raises :class:`OtherRun`); :func:`check_record` sets aside a ``config.json`` that is not the run's.
 * :class:`RunLock` is one lock file per run folder, created atomically (``O_CREAT | O_EXCL``) with the owner's
   host and pid: a second process that needs the same run waits for it and then loads the result. A lock
   whose owner is gone (a dead pid on this host, or no sign of life for :data:`STALE_AFTER_S` seconds on
@@ -50,6 +52,10 @@ class DamagedFile(Exception):
     def __init__(self, path: str | os.PathLike, why: str):
         super().__init__(f"{path}: {why}")
         self.path, self.why = Path(path), why
+
+
+class OtherRun(DamagedFile):
+    """A stored file that belongs to another run (another key or config)."""
 
 
 class StoreWriteError(OSError):
@@ -153,6 +159,36 @@ def set_aside(path: str | os.PathLike, why: str) -> str:
     return f"{why}; it was set aside as {target}"
 
 
+def load_result(run_dir: str | os.PathLike, key: str, config: dict) -> dict | None:
+    """The finished run in ``run_dir`` (its ``result.pt``, NumPy arrays back as arrays), or None when there is none.
+
+    Raises :class:`DamagedFile` when the file cannot be read without running code, is damaged or is not a run's
+    result, and :class:`OtherRun` when it is the result of another run than ``key`` with ``config``."""
+    path = Path(run_dir) / RESULT_NAME
+    saved = load_torch(path)
+    if saved is None:
+        return None
+    if not isinstance(saved, dict) or not {"key", "config", "model", "fit", "val"} <= set(saved):
+        raise DamagedFile(path, f"is not a dive run result (a {type(saved).__name__} without key, model, fit)")
+    if saved.get("key") != key or saved.get("config") != config:
+        raise OtherRun(path, f"is the result of run {saved.get('key')!r}, not {key!r}")
+    return from_plain(saved)
+
+
+def check_record(run_dir: str | os.PathLike, key: str) -> str | None:
+    """``config.json`` of ``run_dir`` must be run ``key``'s record: one that is not, or is damaged, is set aside
+    (returned: a note saying so; None: it is this run's, or there is none)."""
+    path = Path(run_dir) / CONFIG_NAME
+    try:
+        rec = load_json(path)
+    except DamagedFile as err:
+        return set_aside(path, f"the run record {err}") + "; a new one is written"
+    if rec is not None and rec.get("key") != key:
+        why = f"the run record {path} names run {rec.get('key')!r}, not {key!r}"
+        return set_aside(path, why) + "; a new one is written"
+    return None
+
+
 # ------------------------------------------------------------------------------ write
 
 
@@ -179,6 +215,11 @@ def _write_atomic(path: Path, write) -> None:
 def save_torch(obj, path: str | os.PathLike) -> None:
     """``torch.save(obj)`` to a temporary file beside ``path``, then renamed over it (all or nothing)."""
     _write_atomic(Path(path), lambda tmp: torch.save(obj, tmp))
+
+
+def save_result(run_dir: str | os.PathLike, result: dict) -> None:
+    """A finished run's ``result.pt`` in ``run_dir`` (NumPy arrays as tensors: :func:`to_plain`), all or nothing."""
+    save_torch(to_plain(result), Path(run_dir) / RESULT_NAME)
 
 
 def save_json(obj: dict, path: str | os.PathLike) -> None:

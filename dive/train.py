@@ -27,10 +27,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
+from dive import metrics as M
 from dive import precision as P
 from dive import store as S
-from dive.config import DEFAULT_WEIGHT_DECAY, OPTIMIZERS, SCHEDULERS, RunConfig
+from dive.config import RunConfig
+from dive.optim import make_optimizer, make_scheduler  # noqa: F401 - re-exported (dive.train.make_optimizer)
 from dive.store import CHECKPOINT_NAME, DamagedFile  # noqa: F401 - re-exported
 from dive.utils import resolve_device, seed_everything
 
@@ -41,50 +44,6 @@ class NonFiniteLossError(FloatingPointError):
 
 class CheckpointMismatch(RuntimeError):
     """A checkpoint belongs to another run (other configuration or other data)."""
-
-
-def make_optimizer(name: str, params, lr: float = 1e-3, weight_decay: float | None = None, momentum: float = 0.9):
-    """``sgd`` (with ``momentum``), ``adam``, ``nadam``, ``adagrad`` or ``adamw`` by name.
-
-    ``weight_decay=None`` is the optimizer's default (:data:`dive.config.DEFAULT_WEIGHT_DECAY`: 0.01 for
-    AdamW, 0 for the others); an explicit 0 is 0.
-    """
-    key = str(name).lower()
-    if key not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; valid: {', '.join(OPTIMIZERS)}")
-    wd = float(DEFAULT_WEIGHT_DECAY.get(key, 0.0) if weight_decay is None else weight_decay)
-    if key == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=wd)
-    cls = {
-        "adam": torch.optim.Adam,
-        "nadam": torch.optim.NAdam,
-        "adagrad": torch.optim.Adagrad,
-        "adamw": torch.optim.AdamW,
-    }[key]
-    return cls(params, lr=lr, weight_decay=wd)
-
-
-def make_scheduler(name, optimizer, epochs: int, **kwargs):
-    """``None``/``"none"``; ``"plateau"``: the report's adaptive learning rate (ReduceLROnPlateau on the
-    monitored validation metric, factor 0.1, patience 3 unless given); ``"step"``: StepLR (every third of
-    the epochs, gamma 0.1); ``"multistep"``: MultiStepLR (MedMNIST's recipe: ``milestones=[50, 75]``,
-    gamma 0.1; default milestones at half and three quarters of ``epochs``); ``"cosine"``:
-    CosineAnnealingLR over ``epochs``."""
-    key = None if name in (None, "none") else str(name).lower()
-    if key not in SCHEDULERS:
-        raise ValueError(f"unknown scheduler {name!r}; valid: none, {', '.join(s for s in SCHEDULERS if s)}")
-    if key is None:
-        return None
-    lr_s = torch.optim.lr_scheduler
-    if key == "plateau":
-        return lr_s.ReduceLROnPlateau(optimizer, **{"mode": "max", "factor": 0.1, "patience": 3, **kwargs})
-    if key == "step":
-        return lr_s.StepLR(optimizer, **{"step_size": max(1, epochs // 3), "gamma": 0.1, **kwargs})
-    if key == "multistep":
-        return lr_s.MultiStepLR(
-            optimizer, **{"milestones": [max(1, epochs // 2), max(1, 3 * epochs // 4)], "gamma": 0.1, **kwargs}
-        )
-    return lr_s.CosineAnnealingLR(optimizer, **{"T_max": max(1, epochs), **kwargs})
 
 
 # ----------------------------------------------------------------------------------- results
@@ -190,8 +149,6 @@ def evaluate(
         raise ValueError("evaluation got no batches")
     res = {"loss": float(total_loss / n), "acc": float(total_correct / n)}
     if with_auc:
-        from dive import metrics as M
-
         y, p = np.concatenate(ys), np.concatenate(ps)
         task = M.MULTILABEL if multilabel else ("binary-class" if p.shape[1] == 2 else "multi-class")
         res["auc"] = float(M.evaluate(y.reshape(len(y), -1) if multilabel else y.reshape(-1), p, task)["auc"])
@@ -397,21 +354,61 @@ def fit(
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs checkpoint_dir")
     device = resolve_device(device)
-    model_name = getattr(getattr(model, "spec", None), "name", None) or config.model
-    size = config.image_size or getattr(getattr(model, "spec", None), "input_size", None)
-    plan = P.plan(
-        config.precision, config.channels_last, config.compile, device=device, model_name=model_name, image_size=size
-    )
+    plan = _plan_for(model, config, device)
     seed_everything(config.seed, config.deterministic)
     model.to(device)
     model = P.prepare_model(model, device, plan)
     if multilabel is None:
         split = getattr(train, "split", None)
         multilabel = bool(split is not None and split.multilabel)
+    state = _new_state(model, train, config, device, plan)
+    step = _EpochStep(
+        train, val, device, plan, multilabel, nan_check_every or (1 if device.type == "cpu" else 50), config.monitor
+    )
+    result = FitResult(model=model, monitor=config.monitor, plan=plan.as_dict())
+    ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
+    if ckpt_path is not None:
+        ckpt_path.parent.mkdir(parents=True, exist_ok=True)
+    if resume and ckpt_path is not None:
+        result.resumed_from = _resume(state, ckpt_path, checkpoint_key, device)
+    start = config.epochs + 1 if state.finished else state.epoch + 1
+    bar = tqdm(
+        range(start, config.epochs + 1), desc=desc or "epochs", disable=quiet, leave=True, initial=start - 1,
+        total=config.epochs,
+    )  # fmt: skip
+    for epoch in bar:
+        record = step(state, epoch)
+        state.finished = state.stopped_early or epoch == config.epochs
+        bar.set_postfix(
+            loss=f"{record['train_loss']:.4f}", acc=f"{record['train_acc']:.4f}", val_acc=f"{record['val_acc']:.4f}",
+            best=state.early.best_epoch,
+        )  # fmt: skip
+        if ckpt_path is not None:
+            save_checkpoint({"key": checkpoint_key, **state.state_dict()}, ckpt_path)
+        for cb in callbacks:
+            cb(epoch, record, model)
+        if state.stopped_early:
+            break
+    bar.close()
+    return _finish(result, state, config.restore_best)
+
+
+def _plan_for(model, config: RunConfig, device) -> P.Plan:
+    """The precision plan of ``config`` for ``model`` (its own name and input size, where it has a spec)."""
+    spec = getattr(model, "spec", None)
+    model_name = getattr(spec, "name", None) or config.model
+    size = config.image_size or getattr(spec, "input_size", None)
+    return P.plan(
+        config.precision, config.channels_last, config.compile, device=device, model_name=model_name, image_size=size
+    )
+
+
+def _new_state(model, train, config: RunConfig, device, plan: P.Plan) -> TrainState:
+    """A fresh :class:`TrainState`: the config's optimizer and scheduler, the plan's gradient scaler, early stopping."""
     opt = make_optimizer(
         config.optimizer, model.parameters(), lr=config.lr, weight_decay=config.weight_decay, momentum=config.momentum
     )
-    state = TrainState(
+    return TrainState(
         model,
         opt,
         make_scheduler(config.scheduler, opt, config.epochs, **config.scheduler_kwargs),
@@ -419,55 +416,50 @@ def fit(
         EarlyStopping(config.patience, config.min_delta),
         train,
     )
-    check_every = nan_check_every or (1 if device.type == "cpu" else 50)
-    with_auc = config.monitor == "val_auc"
 
-    result = FitResult(model=model, monitor=config.monitor, plan=plan.as_dict())
-    ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
-    if ckpt_path is not None:
-        ckpt_path.parent.mkdir(parents=True, exist_ok=True)
-    if resume and ckpt_path is not None:
-        try:
-            saved = load_checkpoint(ckpt_path, checkpoint_key, map_location=device)
-        except DamagedFile as err:
-            warnings.warn(S.set_aside(ckpt_path, f"the checkpoint {err}") + "; training starts afresh", stacklevel=2)
-            saved = None
-        if saved is not None:
-            state.load_state_dict(saved)
-            result.resumed_from = state.epoch
 
-    from tqdm.auto import tqdm
+def _resume(state: TrainState, ckpt_path: Path, key: str | None, device) -> int | None:
+    """Load the checkpoint at ``ckpt_path`` into ``state``; the epoch it resumes from (None: there was none, or it
+    was damaged and is set aside with a warning)."""
+    try:
+        saved = load_checkpoint(ckpt_path, key, map_location=device)
+    except DamagedFile as err:
+        warnings.warn(S.set_aside(ckpt_path, f"the checkpoint {err}") + "; training starts afresh", stacklevel=3)
+        return None
+    if saved is None:
+        return None
+    state.load_state_dict(saved)
+    return state.epoch
 
-    start = config.epochs + 1 if state.finished else state.epoch + 1
-    bar = tqdm(
-        range(start, config.epochs + 1),
-        desc=desc or "epochs",
-        disable=quiet,
-        leave=True,
-        initial=start - 1,
-        total=config.epochs,
-    )
-    for epoch in bar:
+
+@dataclass
+class _EpochStep:
+    """One epoch of :func:`fit`: train, validate, step the scheduler, record, ask early stopping."""
+
+    train: Iterable
+    val: Iterable
+    device: torch.device
+    plan: P.Plan
+    multilabel: bool
+    check_every: int
+    monitor: str
+
+    def __call__(self, state: TrainState, epoch: int) -> dict:
         t0 = time.perf_counter()
+        with_auc = self.monitor == "val_auc"
         tr = train_one_epoch(
-            model,
-            train,
-            opt,
-            device=device,
-            epoch=epoch,
-            multilabel=multilabel,
-            plan=plan,
-            scaler=state.scaler,
-            check_every=check_every,
+            state.model, self.train, state.optimizer, device=self.device, epoch=epoch, multilabel=self.multilabel,
+            plan=self.plan, scaler=state.scaler, check_every=self.check_every,
+        )  # fmt: skip
+        ev = evaluate(
+            state.model, self.val, device=self.device, multilabel=self.multilabel, plan=self.plan, with_auc=with_auc
         )
-        ev = evaluate(model, val, device=device, multilabel=multilabel, plan=plan, with_auc=with_auc)
         score = ev["auc"] if with_auc else ev["acc"]
-        lr_now = opt.param_groups[0]["lr"]
-        if state.scheduler is not None:
-            if isinstance(state.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                state.scheduler.step(score)
-            else:
-                state.scheduler.step()
+        lr_now = state.optimizer.param_groups[0]["lr"]
+        if isinstance(state.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            state.scheduler.step(score)
+        elif state.scheduler is not None:
+            state.scheduler.step()
         seconds = time.perf_counter() - t0
         record = {
             "epoch": epoch,
@@ -483,18 +475,12 @@ def fit(
         state.history.append(record)
         state.seconds += seconds
         state.epoch = epoch
-        state.stopped_early = state.early.step(score, epoch, model)
-        state.finished = state.stopped_early or epoch == config.epochs
-        bar.set_postfix(
-            loss=f"{tr['loss']:.4f}", acc=f"{tr['acc']:.4f}", val_acc=f"{ev['acc']:.4f}", best=state.early.best_epoch
-        )
-        if ckpt_path is not None:
-            save_checkpoint({"key": checkpoint_key, **state.state_dict()}, ckpt_path)
-        for cb in callbacks:
-            cb(epoch, record, model)
-        if state.stopped_early:
-            break
-    bar.close()
+        state.stopped_early = state.early.step(score, epoch, state.model)
+        return record
+
+
+def _finish(result: FitResult, state: TrainState, restore_best: bool) -> FitResult:
+    """``result`` filled from the final ``state``; the best epoch's weights back in the model if ``restore_best``."""
     result.history = state.history
     result.seconds = state.seconds
     result.stopped_early = state.stopped_early
@@ -503,8 +489,8 @@ def fit(
     result.best_score = None if state.early.best_epoch is None else state.early.best_score
     if state.early.best_epoch is not None:
         result.best_val_acc = state.history[state.early.best_epoch - 1]["val_acc"]
-    if config.restore_best and state.early.best_state is not None:
-        model.load_state_dict(state.early.best_state)
+    if restore_best and state.early.best_state is not None:
+        state.model.load_state_dict(state.early.best_state)
         result.restored_best = True
     return result
 

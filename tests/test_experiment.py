@@ -131,21 +131,21 @@ def test_resume_after_a_kill_mid_epoch_equals_the_uninterrupted_run(twin_root, t
             if calls["n"] == 2 * steps_per_epoch + 2:  # the second step of epoch 3
                 raise Killed
 
-    import dive.experiment as E
+    from dive import runner
 
-    real_build = E._build
+    real_build = runner._Run._build
 
-    def build_with_kill(*a, **k):
-        net = real_build(*a, **k)
+    def build_with_kill(self, **k):
+        net = real_build(self, **k)
         net.register_forward_pre_hook(kill_in_epoch_3)
         return net
 
-    E._build = build_with_kill
+    runner._Run._build = build_with_kill
     try:
         with pytest.raises(Killed):
             experiment.run(b, cfg, store=tmp_path / "b", quiet=True)
     finally:
-        E._build = real_build
+        runner._Run._build = real_build
     resumed = experiment.run(b, cfg, store=tmp_path / "b", quiet=True)
     assert any("resumed from the checkpoint of epoch 2" in n for n in resumed.notes)
     pairs = zip(full.history, resumed.history, strict=True)

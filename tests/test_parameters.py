@@ -88,25 +88,71 @@ def test_upcoming_parameters_are_declared():
         assert name in PARAMETERS, name
 
 
-def test_choices_match_the_library():
-    from dive import train
+def test_enumerations_are_their_owners_and_run_config_fields_are_one_spec():
+    """One declaration per parameter: a notebook parameter that is a RunConfig field is that field's spec, and a
+    choice reads its owner's registry (nothing to keep in step)."""
+    from dive import benchmark, config, data, executors, explain, optim, precision
 
-    assert PARAMETERS["optimizer"].valid_choices() == train.OPTIMIZERS
-    assert set(PARAMETERS["scheduler"].valid_choices()) == {s for s in train.SCHEDULERS if s is not None} | {"none"}
-    try:
-        from dive import config
-    except ImportError:  # pragma: no cover - while dive.config is being written
-        return
-    assert set(PARAMETERS["split"].valid_choices()) == set(config.SPLITS)
-    assert set(PARAMETERS["normalize"].valid_choices()) == set(config.NORMALIZATIONS)
-    assert PARAMETERS["precision"].valid_choices() == config.PRECISIONS
-    try:
-        from dive import benchmark
-    except ImportError:  # pragma: no cover - while dive.benchmark is being written
-        return
-    assert param_spec("09_medmnist_benchmark", "methods").item.valid_choices() == tuple(benchmark.METHODS)
+    for name in ("optimizer", "lr", "batch_size", "epochs", "patience", "split", "train_size", "image_size"):
+        assert PARAMETERS[name] is config.FIELDS[name], name
+    for name in ("normalize", "balanced", "precision", "channels_last", "compile", "deterministic", "seed"):
+        assert PARAMETERS[name] is config.FIELDS[name], name
+    assert PARAMETERS["data_flag"] is config.FIELDS["dataset"]
+    assert config.FIELDS["optimizer"].choices is optim.OPTIMIZERS
+    assert config.FIELDS["scheduler"].choices is optim.SCHEDULERS
+    assert PARAMETERS["scheduler"].valid_choices() == ("none", *optim.SCHEDULERS)
+    assert config.FIELDS["precision"].choices is precision.PRECISIONS
+    assert config.FIELDS["split"].choices is data.SPLITS
+    assert PARAMETERS["executor"].choices is executors.EXECUTORS
+    assert PARAMETERS["methods"].item.choices is explain.METHODS
+    assert param_spec("09_medmnist_benchmark", "methods").item.choices is benchmark.METHODS
     assert "mnist" not in PARAMETERS["flags"].item.valid_choices()
     assert "pathmnist" in PARAMETERS["flags"].item.valid_choices()
+
+
+def test_a_new_optimizer_or_model_is_one_entry(monkeypatch):
+    """Registering an optimizer (dive.optim.OPTIMIZERS) or a model (dive.models.MODELS) is all it takes: the run
+    config, the notebooks' parameters and the optimizer factory accept it at once; before, all three refuse it."""
+    import dataclasses
+
+    import torch
+
+    from dive import config, models, optim
+
+    with pytest.raises(config.ConfigError, match="unknown optimizer 'rmsprop'"):
+        config.RunConfig(optimizer="rmsprop")
+    with pytest.raises(ParameterError, match="optimizer = 'rmsprop'"):
+        validate("02_pathmnist_simplecnn", "smoke", optimizer="rmsprop")
+    with pytest.raises(config.ConfigError, match="unknown model 'tinynet'"):
+        config.RunConfig(model="tinynet")
+
+    monkeypatch.setitem(optim.OPTIMIZERS, "rmsprop", (torch.optim.RMSprop, True))
+    monkeypatch.setitem(models.MODELS, "tinynet", dataclasses.replace(models.MODELS["simplecnn"], name="tinynet"))
+    cfg = config.RunConfig(optimizer="rmsprop", model="tinynet")
+    assert (cfg.optimizer, cfg.model) == ("rmsprop", "tinynet")
+    assert validate("02_pathmnist_simplecnn", "smoke", optimizer="rmsprop")["optimizer"] == "rmsprop"
+    assert validate("03_resnet18_baseline", "smoke", model="tinynet")["model"] == "tinynet"
+    opt = optim.make_optimizer("rmsprop", [torch.nn.Parameter(torch.zeros(1))], lr=0.1, momentum=0.5)
+    assert isinstance(opt, torch.optim.RMSprop) and opt.param_groups[0]["momentum"] == 0.5
+
+
+def test_run_config_and_parameters_say_the_same_about_a_bad_value():
+    """Values are checked by one rule: the spec RunConfig checks a field with is the one a notebook's parameter
+    is converted by (a RunConfig takes no strings for numbers; the notebook's parameter converts them)."""
+    from dive import config
+
+    spec = config.FIELDS["lr"]
+    assert spec.convert("0.001", "lr") == 0.001 and spec.problem(0.001, "lr") is None
+    assert spec.problem("0.001", "lr") == "lr must be a number > 0, got '0.001'"
+    with pytest.raises(config.ConfigError, match="lr must be a number > 0, got -1"):
+        config.RunConfig(lr=-1.0)
+    with pytest.raises(ParameterError, match=r"lr = -1.*expected a number > 0"):
+        validate("02_pathmnist_simplecnn", "smoke", lr=-1)
+    with pytest.raises(config.ConfigError, match="epochs must be an integer >= 1, got 2.0"):
+        config.RunConfig(epochs=2.0)
+    assert (
+        config.RunConfig(lr=__import__("numpy").float64(0.01)).fingerprint() == config.RunConfig(lr=0.01).fingerprint()
+    )
 
 
 def test_min_image_size_is_the_models_own():

@@ -7,7 +7,7 @@ import types
 
 import pytest
 
-from dive import executors
+from dive import ray_cluster
 
 
 def fake_ray(monkeypatch, errors):
@@ -22,7 +22,7 @@ def fake_ray(monkeypatch, errors):
     mod = types.SimpleNamespace(init=init, shutdown=lambda: None)
     monkeypatch.setitem(sys.modules, "ray", mod)
     monkeypatch.delenv("RAY_agent_register_timeout_ms", raising=False)
-    monkeypatch.setattr(executors.time, "sleep", lambda s: seen.append(f"sleep {s:g}"))
+    monkeypatch.setattr(ray_cluster.time, "sleep", lambda s: seen.append(f"sleep {s:g}"))
     return seen
 
 
@@ -31,8 +31,8 @@ TIMEOUT = Exception("The current node timed out during startup. This could happe
 
 def test_a_startup_timeout_is_tried_again_with_a_longer_timeout(monkeypatch, capsys):
     seen = fake_ray(monkeypatch, [TIMEOUT, TIMEOUT])
-    assert executors.start_local_ray(num_cpus=2) == "ctx"
-    longer = str(executors.RAY_RETRY_AGENT_TIMEOUT_MS)
+    assert ray_cluster.start_local_ray(num_cpus=2) == "ctx"
+    longer = str(ray_cluster.RAY_RETRY_AGENT_TIMEOUT_MS)
     assert seen == [None, "sleep 5", longer, "sleep 20", longer]
     assert "RAY_agent_register_timeout_ms" not in os.environ  # only for the start
     assert capsys.readouterr().out.count("trying again") == 2
@@ -41,17 +41,17 @@ def test_a_startup_timeout_is_tried_again_with_a_longer_timeout(monkeypatch, cap
 def test_the_last_try_and_other_errors_raise_naming_every_try(monkeypatch):
     fake_ray(monkeypatch, [TIMEOUT, TIMEOUT, TIMEOUT])
     with pytest.raises(RuntimeError, match=r"try 1: .*try 2: .*try 3: .*timed out during startup.*ray start --head"):
-        executors.start_local_ray()
+        ray_cluster.start_local_ray()
     seen = fake_ray(monkeypatch, [ValueError("bad option")])
     with pytest.raises(RuntimeError, match="try 1: ValueError: bad option"):
-        executors.start_local_ray()
+        ray_cluster.start_local_ray()
     assert seen == [None]  # not tried again
 
 
 def test_a_timeout_the_user_set_is_kept(monkeypatch):
     seen = fake_ray(monkeypatch, [TIMEOUT])
     monkeypatch.setenv("RAY_agent_register_timeout_ms", "999")
-    executors.start_local_ray()
+    ray_cluster.start_local_ray()
     assert seen == ["999", "sleep 5", "999"]
 
 

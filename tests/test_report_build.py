@@ -255,16 +255,12 @@ def test_unknown_profile_engine_and_selection(tmp_path, capsys):
         build.find_notebooks(project["nbdir"], ["07"])
 
 
-def test_bad_data_flag_or_model_stops_before_running(tmp_path, capsys, monkeypatch):
-    from dive import profiles
-
-    monkeypatch.setattr(profiles, "_datasets", lambda: ("mnist", "pathmnist"))
-    monkeypatch.setattr(profiles, "_model_names", lambda: ("alexnet", "resnet18"))
+def test_bad_data_flag_or_model_stops_before_running(tmp_path, capsys):
     project = make_project(tmp_path)
     assert build.main(cli(project, "-p", "data_flag", "cifar10", "--no-pdf")) == 1
     assert "valid data flags: mnist, pathmnist" in capsys.readouterr().err
     assert build.main(cli(project, "-p", "models", "[alexnet, vgg]", "--no-pdf")) == 1
-    assert "valid models: alexnet, resnet18" in capsys.readouterr().err
+    assert "valid models: simplecnn_v1, simplecnn, alexnet, resnet18" in capsys.readouterr().err
     assert not (project["reports"] / "quick" / "executed").exists()
 
 
@@ -327,7 +323,20 @@ def test_kernel_is_the_notebooks_own_dive_with_a_stated_fallback(tmp_path, monke
 # --- data preflight --------------------------------------------------------------------------------
 
 LOADS_BOTH = 'from dive import data\nmnist = data.load("mnist", data_root)\nmed = data.load(data_flag, data_root)\n'
-TRAINS_ALEXNET = 'from dive import experiment\nprint(experiment.describe_pretrained("alexnet", pretrained))\n'
+# the model's name through a variable: only the declaration (NOTEBOOK_MODELS) says which weights it needs
+TRAINS_ALEXNET = (
+    'from dive import experiment\nname = "alexnet"\nprint(experiment.describe_pretrained(name, pretrained))\n'
+)
+
+
+@pytest.fixture(autouse=True)
+def declared_needs(monkeypatch):
+    """What the preflight's test notebooks declare (dive.parameters): 00_data loads MNIST besides its data_flag,
+    01_alex trains AlexNet."""
+    from dive import parameters
+
+    monkeypatch.setitem(parameters.NOTEBOOK_DATASETS, "00_data", ("mnist",))
+    monkeypatch.setitem(parameters.NOTEBOOK_MODELS, "01_alex", ("alexnet",))
 
 
 def data_project(root: Path) -> dict:
@@ -389,6 +398,52 @@ def test_preflight_requires_weights_only_when_pretrained_is_true(tmp_path, synth
     (problem,) = caught.value.problems
     assert "alexnet ImageNet weights" in problem and weights_cache_path("alexnet") in problem
     assert weights_url("alexnet") in problem and "needed by: 01_alex" in problem
+
+
+def test_preflight_reads_the_declaration_not_the_code(tmp_path, synthetic_root, monkeypatch):
+    """A model named through a variable or a parameter is checked as declared; an undeclared one is not guessed."""
+    from dive import parameters
+    from dive.models import weights_cache_path
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    project = data_project(tmp_path)
+    by_parameter = (
+        "model = None\nfrom dive import experiment\nprint(experiment.describe_pretrained(model, pretrained))\n"
+    )
+    params = 'profile = "quick"\ndata_root = None\ndata_flag = None\npretrained = None\n'
+    write_notebook(project["nbdir"] / "02_var.ipynb", "Var", [params + "model = None\n", by_parameter])
+    write_profiles(project["pdir"], {"common": {"data_flag": "pathmnist"}, "02_var": {"model": "resnet18"}})
+    with pytest.raises(preflight.PreflightError) as caught:
+        preflight.check(plans_for(project, data_root=str(synthetic_root), pretrained=True))
+    text = str(caught.value)
+    assert weights_cache_path("resnet18") in text and "needed by: 02_var" in text  # the model parameter's value
+    assert weights_cache_path("alexnet") in text and "needed by: 01_alex" in text  # NOTEBOOK_MODELS
+    monkeypatch.delitem(parameters.NOTEBOOK_MODELS, "01_alex")  # undeclared: the code alone says nothing
+    with pytest.raises(preflight.PreflightError) as caught:
+        preflight.check(plans_for(project, data_root=str(synthetic_root), pretrained=True))
+    assert weights_cache_path("alexnet") not in str(caught.value) and len(caught.value.problems) == 1
+
+
+def test_every_real_notebook_declares_what_its_code_names(tmp_path):
+    """The declarations cover the models and data sets the report's notebooks name literally (a guard that a new
+    notebook, or a new model in one, is declared in dive.parameters)."""
+    import json
+    import re
+
+    from dive import parameters
+    from dive.models import MODELS
+
+    literal = re.compile(r"""(?:describe_pretrained|config_for|build_model)\((?:\s*\w+,)?\s*["']([\w-]+)["']""")
+    mnist = re.compile(r"""load\(\s*["']mnist["']|dataset=["']mnist["']""")
+    nbs = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9]*.ipynb"))
+    assert len(nbs) >= 10
+    for nb in nbs:
+        cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        named = {m for m in literal.findall(code) if m in MODELS and MODELS[m].weights is not None}
+        assert named <= set(parameters.notebook_models(nb.stem, {})), nb.name
+        if mnist.search(code):
+            assert "mnist" in parameters.notebook_datasets(nb.stem, {}, ()), nb.name
 
 
 def test_synthetic_profile_without_data_root_needs_no_files(tmp_path):

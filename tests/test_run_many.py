@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from dive import executors, experiment
+from dive import executors, experiment, ray_cluster
 from dive.config import RunConfig
 
 
@@ -118,11 +118,11 @@ def test_unreachable_address_is_named_before_any_run(path_data, tmp_path):
 
 
 def test_address_parsing():
-    assert executors._host_port("auto") is None
-    assert executors._host_port("10.0.0.5:6379") == ("10.0.0.5", 6379)
-    assert executors._host_port("headnode") == ("headnode", 6379)
-    assert executors._host_port("ray://headnode") == ("headnode", 10001)
-    assert executors._host_port("ray://[::1]:10002") == ("::1", 10002)
+    assert ray_cluster.host_port("auto") is None
+    assert ray_cluster.host_port("10.0.0.5:6379") == ("10.0.0.5", 6379)
+    assert ray_cluster.host_port("headnode") == ("headnode", 6379)
+    assert ray_cluster.host_port("ray://headnode") == ("headnode", 10001)
+    assert ray_cluster.host_port("ray://[::1]:10002") == ("::1", 10002)
 
 
 def test_importing_dive_does_not_import_ray():
@@ -160,18 +160,18 @@ def test_the_ray_connection_is_kept_for_the_next_call_and_replaced_for_another_a
             return {"CPU": 2.0}
 
     fake = FakeRay()
-    monkeypatch.setattr(executors, "check_reachable", lambda address, timeout=0: None)
+    monkeypatch.setattr(ray_cluster, "check_reachable", lambda address, timeout=0: None)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    monkeypatch.setattr(executors, "_CONNECTED", {})
-    executors._connect(fake, "head-a:6379")
-    executors._connect(fake, "head-a:6379")  # the next call: same cluster, same connection
-    executors._connect(fake, None)  # no address: the connection there is
+    monkeypatch.setattr(ray_cluster, "_CONNECTED", {})
+    ray_cluster.connect(fake, "head-a:6379")
+    ray_cluster.connect(fake, "head-a:6379")  # the next call: same cluster, same connection
+    ray_cluster.connect(fake, None)  # no address: the connection there is
     assert calls == [("init", "head-a:6379")]
     assert "still connected from an earlier call" in capsys.readouterr().out
-    executors._connect(fake, "head-b:6379")  # another cluster: never the old one's workers
+    ray_cluster.connect(fake, "head-b:6379")  # another cluster: never the old one's workers
     assert calls[1:] == [("shutdown",), ("init", "head-b:6379")]
     fake.shutdown()  # the user ended it: the next call connects again
-    executors._connect(fake, "head-b:6379")
+    ray_cluster.connect(fake, "head-b:6379")
     assert calls[-1] == ("init", "head-b:6379")
 
 
@@ -185,6 +185,6 @@ def test_a_refused_token_says_how_to_join_a_cluster_with_token_authentication():
         except AuthenticationError as inner:
             raise ConnectionError("Failed to connect to Ray cluster at 10.0.0.5:6379") from inner
     except ConnectionError as err:
-        hint = executors._auth_hint(err)
+        hint = ray_cluster.auth_hint(err)
     assert "RAY_AUTH_MODE=token" in hint and "~/.ray/auth_token" in hint and "'auto'" in hint
-    assert executors._auth_hint(ConnectionError("Failed to connect to Ray cluster at 10.0.0.5:6379")) == ""
+    assert ray_cluster.auth_hint(ConnectionError("Failed to connect to Ray cluster at 10.0.0.5:6379")) == ""

@@ -18,7 +18,7 @@ import pytest
 import torch
 from test_run_many import tiny, without_seconds
 
-from dive import experiment, store, train
+from dive import experiment, runner, store, train
 from dive.store import CHECKPOINT_NAME, CONFIG_NAME, LOCK_NAME, RESULT_NAME
 
 CHILD = Path(__file__).with_name("store_child.py")
@@ -192,7 +192,7 @@ def test_a_failed_result_write_keeps_the_previous_one(finished, path_data, tmp_p
     r = experiment.run(path_data, tiny(), store=st, quiet=True)
     _full_disk(monkeypatch)
     with pytest.raises(OSError) as err:
-        experiment._save_result(run_dir, r)
+        store.save_result(run_dir, runner._stored(r))
     assert str(run_dir / RESULT_NAME) in str(err.value) and "No space left on device" in str(err.value)
     assert err.value.errno == 28
     assert (run_dir / RESULT_NAME).read_bytes() == before

@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 
 from dive import batches as B
-from dive import data, train
+from dive import data, optim, train
 from dive.train import NonFiniteLossError, fit
 
 
@@ -165,7 +165,7 @@ def test_nan_check_names_step_when_checked_in_intervals(path_batches):
         fit(NaNAt(small_net(), 5), tr, va, epochs=1, quiet=True, nan_check_every=4)
 
 
-@pytest.mark.parametrize("name", train.OPTIMIZERS)
+@pytest.mark.parametrize("name", optim.OPTIMIZERS)
 def test_every_optimizer_trains(name, path_batches):
     tr, va = path_batches(augment=False)
     lr = {"sgd": 0.05, "adagrad": 0.02}.get(name, 2e-3)

@@ -1,17 +1,14 @@
 """Before any notebook starts: every file the selected notebooks need, checked at once.
 
-What a notebook needs is read from the notebook and its parameters (so a new notebook is covered
-without a list to keep up to date):
+What a notebook needs is what it declares, never guessed from its code (:mod:`dive.parameters`):
 
-* the MedMNIST file of its ``data_flag`` (28 px, as ``data.load`` reads by default; the size a notebook
-  declares as ``data_size`` if it has that parameter) when its ``parameters``
-  cell declares ``data_flag`` (a notebook that copes with absent files, like 09's ``flags``, declares none);
-* MNIST's four files when a code cell loads ``"mnist"`` (``data.load("mnist", ...)``) or its
-  ``data_flag`` is ``mnist``;
-* ImageNet weights in torch hub's cache when ``pretrained`` is ``True`` (required), for every model
-  the notebook names: string literals passed as the model to ``experiment.run(data, "name", ...)``,
-  ``experiment.describe_pretrained("name", ...)`` or ``build_model("name", ...)``, and the values of
-  its ``model`` / ``models`` / ``*_model`` parameters.
+* the files of every data set it loads (:func:`dive.parameters.notebook_datasets`): the ``data_flag`` its
+  ``parameters`` cell declares (a notebook that copes with absent files, like 09's ``flags``, declares none) and
+  the data sets :data:`dive.parameters.NOTEBOOK_DATASETS` lists for it (notebook 00 and 01 load MNIST). MedMNIST
+  files at 28 px, as ``data.load`` reads by default, or the size the notebook declares as ``data_size``;
+* ImageNet weights in torch hub's cache when ``pretrained`` is ``True`` (required), for every model it trains
+  (:func:`dive.parameters.notebook_models`): :data:`dive.parameters.NOTEBOOK_MODELS` and the values of its
+  model parameters (``model``, ``models``, ``deep_model``), however the notebook's code then names them.
 
 Data files are checked against their md5 sums (:meth:`dive.data.FileSpec.status`). A synthetic
 profile without an explicit ``data_root`` needs nothing: :mod:`dive.synthetic` writes its files.
@@ -19,20 +16,16 @@ profile without an explicit ``data_root`` needs nothing: :mod:`dive.synthetic` w
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dive import data, parameters
+from dive.models import MODELS, weights_cache_path, weights_url
+from dive.utils import REPO_ROOT
+
 TRUE_VALUES = (True, "true", "True", "yes")
-_MNIST_LOAD = re.compile(r"""load\(\s*["']mnist["']""")
-_MODEL_CALLS = (
-    re.compile(r"""experiment\.run\(\s*[^,()]+,\s*["']([A-Za-z0-9_\-]+)["']"""),
-    re.compile(r"""describe_pretrained\(\s*["']([A-Za-z0-9_\-]+)["']"""),
-    re.compile(r"""build_model\(\s*["']([A-Za-z0-9_\-]+)["']"""),
-)
 
 
 class PreflightError(ValueError):
@@ -65,17 +58,9 @@ class Need:
         return "present" if self.path.is_file() and self.path.stat().st_size > 0 else "missing"
 
 
-def _code(path: Path) -> str:
-    nb = json.loads(Path(path).read_text(encoding="utf-8"))
-    cells = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
-    return "\n".join("".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in cells)
-
-
 def data_root_of(values: dict) -> Path | None:
     """The data root the notebook will read (as :func:`dive.profiles.resolve` derives it), or ``None``
     for a synthetic profile without ``data_root``, whose files :mod:`dive.synthetic` generates."""
-    from dive import data
-
     if values.get("data_root") is not None:
         return Path(values["data_root"]).expanduser()
     if values.get("synthetic") in TRUE_VALUES:
@@ -83,45 +68,21 @@ def data_root_of(values: dict) -> Path | None:
     return data.default_root()  # $DIVE_DATA, else <repo>/data
 
 
-def _names(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [s.strip() for s in value.split(",") if s.strip()]
-    if isinstance(value, Iterable):
-        return [str(v) for v in value]
-    return []
-
-
 def notebook_datasets(plan) -> list[str]:
-    """Dataset names (``mnist`` / MedMNIST flags) the notebook of ``plan`` loads."""
-    values, declared = plan.effective, plan.declared
-    names = []
-    if "data_flag" in declared and values.get("data_flag"):
-        names.append(str(values["data_flag"]))
-    if _MNIST_LOAD.search(_code(plan.src)):
-        names.append("mnist")
-    return list(dict.fromkeys(n.lower() for n in names))
+    """Dataset names (``mnist`` / MedMNIST flags) the notebook of ``plan`` loads (as it declares them)."""
+    return parameters.notebook_datasets(plan.stem, plan.effective, plan.declared)
 
 
 def notebook_models(plan) -> list[str]:
-    """Model names the notebook of ``plan`` trains (see the module docstring)."""
-    from dive.models import MODEL_NAMES
-
-    code = _code(plan.src)
-    names = [m for rx in _MODEL_CALLS for m in rx.findall(code)]
-    for key, value in plan.effective.items():
-        if key in ("model", "models") or key.endswith("_model"):
-            names += _names(value)
-    valid = {n.lower() for n in MODEL_NAMES}
-    return list(dict.fromkeys(n.lower().replace("-", "_") for n in names if n.lower().replace("-", "_") in valid))
+    """Model names the notebook of ``plan`` trains (as it declares them: only the model parameters its ``parameters``
+    cell declares count, the values it is given); names of no model are left out (the parameter check reports
+    those)."""
+    given = {k: v for k, v in plan.effective.items() if k in plan.declared}
+    return [m for m in parameters.notebook_models(plan.stem, given) if m in MODELS]
 
 
 def needs(plans) -> list[Need]:
     """Every file the ``plans`` (:class:`dive.report.execute.Plan`) need, each once."""
-    from dive import data
-    from dive.models import weights_cache_path, weights_url
-
     found: dict[Path, Need] = {}
 
     def add(need: Need, stem: str) -> None:
@@ -150,8 +111,6 @@ def needs(plans) -> list[Need]:
 
 def problems_of(items: Iterable[Need]) -> list[str]:
     """One readable entry per missing or corrupt file: what, status, path, URL, md5, who needs it."""
-    from dive.data import md5sum
-
     out = []
     for need in items:
         status = need.status()
@@ -159,7 +118,7 @@ def problems_of(items: Iterable[Need]) -> list[str]:
             continue
         line = f"  {need.what}: {status} {need.path}"
         if status == "corrupt":
-            line += f" (md5 {md5sum(need.path)}, expected {need.md5})"
+            line += f" (md5 {data.md5sum(need.path)}, expected {need.md5})"
         line += f"\n      URL: {need.url}"
         if need.md5:
             line += f"\n      md5: {need.md5}"
@@ -173,8 +132,6 @@ def check(plans) -> list[Need]:
     items = needs(plans)
     problems = problems_of(items)
     if problems:
-        from dive.profiles import REPO_ROOT
-
         bad = [n for n in items if n.status() != "present"]
         advice = [
             "Download each file from its URL and place it at the path shown, or fetch it where the internet is "
