@@ -100,11 +100,9 @@ def test_choices_match_the_library():
     assert set(PARAMETERS["split"].valid_choices()) == set(config.SPLITS)
     assert set(PARAMETERS["normalize"].valid_choices()) == set(config.NORMALIZATIONS)
     assert PARAMETERS["precision"].valid_choices() == config.PRECISIONS
-    try:
-        from dive import benchmark
-    except ImportError:  # pragma: no cover - while dive.benchmark is being written
-        return
-    assert param_spec("09_medmnist_benchmark", "methods").item.valid_choices() == tuple(benchmark.METHODS)
+    from dive import recipes
+
+    assert param_spec("09_medmnist_benchmark", "methods").item.valid_choices() == tuple(recipes.METHODS)
     assert "mnist" not in PARAMETERS["flags"].item.valid_choices()
     assert "pathmnist" in PARAMETERS["flags"].item.valid_choices()
 
