@@ -71,19 +71,23 @@ def simplecnn_variants(data, p: Mapping, variants=None) -> dict[str, RunConfig]:
 # ----------------------------------------------------------------------------------------------
 # notebook 03: the first ResNet18
 # ----------------------------------------------------------------------------------------------
-def resnet18_baseline(data, p: Mapping) -> tuple[RunConfig, str | None]:
-    """Notebook 03's pretrained ResNet18 (report 3.4): ``p``'s optimizer, lr, batch size, epochs and patience."""
+def _net(data, model: str, p: Mapping, **settings) -> tuple[RunConfig, str | None]:
+    """``model`` with ``p``'s optimizer, lr, batch size, image size and weights, and ``settings``."""
     return experiment.config_for(
         data,
-        "resnet18",
+        model,
         optimizer=p["optimizer"],
         lr=p["lr"],
         batch_size=p["batch_size"],
-        epochs=p["max_epochs"],
-        patience=p["patience"],
         image_size=p.get("image_size"),
         pretrained=p["pretrained"],
+        **settings,
     )
+
+
+def resnet18_baseline(data, p: Mapping) -> tuple[RunConfig, str | None]:
+    """Notebook 03's pretrained ResNet18 (report 3.4): ``p``'s optimizer, lr, batch size, epochs and patience."""
+    return _net(data, "resnet18", p, epochs=p["max_epochs"], patience=p["patience"])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -95,19 +99,6 @@ def _stopping(p: Mapping, early_stopping: bool) -> dict:
         "epochs": p["max_epochs"] if early_stopping else p["epochs"],
         "patience": p["patience"] if early_stopping else None,
     }
-
-
-def _alexnet(data, p: Mapping, **settings) -> tuple[RunConfig, str | None]:
-    return experiment.config_for(
-        data,
-        "alexnet",
-        optimizer=p["optimizer"],
-        lr=p["lr"],
-        batch_size=p["batch_size"],
-        image_size=p.get("image_size"),
-        pretrained=p["pretrained"],
-        **settings,
-    )
 
 
 def alexnet_balancing_names() -> dict[tuple[bool, bool], str]:
@@ -122,7 +113,7 @@ def alexnet_balancing_names() -> dict[tuple[bool, bool], str]:
 
 def alexnet_balancing(data, p: Mapping) -> tuple[dict[str, RunConfig], str | None]:
     """Notebook 04 (Table 1): AlexNet without and with class balancing, fixed epochs and early stopping."""
-    base, note = _alexnet(data, p)
+    base, note = _net(data, "alexnet", p)
     names = alexnet_balancing_names()
     return {name: base.replace(balanced=b, **_stopping(p, es)) for (b, es), name in names.items()}, note
 
@@ -140,7 +131,7 @@ def alexnet_augmentation(data, p: Mapping, augment=None) -> tuple[dict[str, RunC
     """Notebook 05 (Table 2): balanced AlexNet without and with the report's augmentation (``augment``, default
     :func:`dive.batches.report_augment`), fixed epochs and early stopping."""
     augment = report_augment() if augment is None else augment
-    base, note = _alexnet(data, p, balanced=True)
+    base, note = _net(data, "alexnet", p, balanced=True)
     names = alexnet_augmentation_names()
     return {
         name: base.replace(augment=augment if aug else False, **_stopping(p, es)) for (aug, es), name in names.items()
@@ -149,7 +140,7 @@ def alexnet_augmentation(data, p: Mapping, augment=None) -> tuple[dict[str, RunC
 
 def alexnet_batchnorm(data, p: Mapping) -> tuple[dict[str, RunConfig], str | None]:
     """Notebook 06 (Table 3): balanced, augmented AlexNet with early stopping, without and with batch norm."""
-    base, note = _alexnet(data, p, balanced=True, augment=True, epochs=p["max_epochs"], patience=p["patience"])
+    base, note = _net(data, "alexnet", p, balanced=True, augment=True, epochs=p["max_epochs"], patience=p["patience"])
     return {
         "alexnet_model1_plain": base.replace(batch_norm=False),
         "alexnet_model2_batchnorm": base.replace(batch_norm=True),
@@ -199,17 +190,8 @@ def table4_alternatives(p: Mapping) -> dict[str, list]:
 def resnet18_first(data, p: Mapping) -> RunConfig:
     """Notebook 07's untuned ResNet18 (Fig. 12): the report's first optimizer and lr, ``first_max_epochs`` and
     ``first_patience``."""
-    return experiment.config_for(
-        data,
-        "resnet18",
-        optimizer=reference.RESNET18_FIRST["optimizer"],
-        lr=reference.RESNET18_FIRST["lr"],
-        batch_size=p["batch_size"],
-        epochs=p["first_max_epochs"],
-        patience=p["first_patience"],
-        image_size=p.get("image_size"),
-        pretrained=p["pretrained"],
-    )[0]
+    first = {**p, "optimizer": reference.RESNET18_FIRST["optimizer"], "lr": reference.RESNET18_FIRST["lr"]}
+    return _net(data, "resnet18", first, epochs=p["first_max_epochs"], patience=p["first_patience"])[0]
 
 
 @dataclass
