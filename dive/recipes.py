@@ -9,6 +9,7 @@ config) and the notebook's parameters ``p`` (:class:`dive.profiles.Params` or an
 :class:`~dive.config.RunConfig` objects named as the run store and ``metrics.json`` know them, with the
 notes of :func:`dive.experiment.config_for` (ImageNet weights asked for with ``"auto"`` and missing).
 
+* notebook 01: :func:`table5_study`, :func:`simplecnn_v1_relu`, :func:`simplecnn_improved`;
 * notebook 02: :data:`SIMPLECNN_VARIANTS`, :func:`simplecnn_settings`, :func:`simplecnn_variants`;
 * notebook 03: :func:`resnet18_baseline`;
 * notebooks 04-06: :func:`alexnet_balancing`, :func:`alexnet_augmentation`, :func:`alexnet_batchnorm`;
@@ -29,6 +30,54 @@ from typing import Any
 from dive import experiment, reference
 from dive.batches import report_augment
 from dive.config import RunConfig
+
+
+# ----------------------------------------------------------------------------------------------
+# notebook 01: the SimpleCNN on MNIST (Table 5, the activation, the improved network)
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class Table5Study:
+    """Notebook 01's study (report 3.3, Table 5): one setting varied at a time around ``defaults``. ``settings``:
+    :func:`dive.experiment.one_at_a_time`'s triples; ``longest``: one training per (lr, batch size), as long as
+    its longest epochs setting (shorter ones are read at their epoch); ``configs``: those trainings by run name,
+    in the order of ``longest``; ``base``: the initial SimpleCNN (v1)."""
+
+    defaults: dict
+    grid: dict
+    settings: list
+    longest: dict
+    configs: dict[str, RunConfig]
+    base: RunConfig
+
+
+def table5_study(data, p: Mapping) -> Table5Study:
+    """Notebook 01's Table 5 trainings with ``p``'s defaults (lr, batch size, epochs), grids and optimizer."""
+    defaults = {"lr": p["lr"], "batch_size": p["batch_size"], "epochs": p["epochs"]}
+    grid = {"lr": list(p["lr_grid"]), "batch_size": list(p["batch_size_grid"]), "epochs": list(p["epochs_grid"])}
+    settings = experiment.one_at_a_time(defaults, grid)
+    every = settings + [("default", None, defaults)]
+    longest = experiment.longest_runs([{k: s[k] for k in ("lr", "batch_size", "epochs")} for _, _, s in every])
+    base = experiment.config_for(data, "simplecnn_v1", optimizer=p["optimizer"])[0]
+    configs = {
+        f"v1_lr{lr:g}_bs{bs}_ep{ep}": base.replace(lr=lr, batch_size=bs, epochs=ep) for (lr, bs), ep in longest.items()
+    }
+    return Table5Study(defaults, grid, settings, longest, configs, base)
+
+
+def simplecnn_v1_relu(data, p: Mapping) -> dict[str, RunConfig]:
+    """Notebook 01's initial SimpleCNN with ReLU instead of LeakyReLU, at ``p``'s defaults."""
+    base = experiment.config_for(data, "simplecnn_v1", optimizer=p["optimizer"])[0]
+    config = base.replace(activation="relu", lr=p["lr"], batch_size=p["batch_size"], epochs=p["epochs"])
+    return {f"v1_relu_lr{p['lr']:g}_bs{p['batch_size']}_ep{p['epochs']}": config}
+
+
+def simplecnn_improved(data, p: Mapping) -> dict[str, RunConfig]:
+    """Notebook 01's improved SimpleCNN (Fig. 6) at ``p``'s defaults."""
+    config = experiment.config_for(
+        data, "simplecnn", epochs=p["epochs"], batch_size=p["batch_size"], lr=p["lr"], optimizer=p["optimizer"]
+    )[0]
+    return {f"v2_lr{p['lr']:g}_bs{p['batch_size']}_ep{p['epochs']}": config}
+
 
 # ----------------------------------------------------------------------------------------------
 # notebook 02: the SimpleCNN variants
