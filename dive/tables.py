@@ -131,6 +131,13 @@ def crossed_table(runs: Mapping, factor: str, original: pd.DataFrame, value_cols
     return table.merge(this[[*keys, *rest]], on=keys, how="left")
 
 
+def table2_original() -> pd.DataFrame:
+    """Report Table 2 with the epochs each run ran (fixed: 20; early stopping: from the report's note)."""
+    note = reference.TABLE2_NOTE
+    epochs_run = [20, 20, note["no_augmentation_es"]["epochs_run"], note["augmentation_es"]["epochs_run"]]
+    return reference.TABLE2_AUGMENTATION.assign(epochs_run=epochs_run)
+
+
 def crossed_change(runs: Mapping, factor: str, original: pd.DataFrame, what: str) -> pd.DataFrame:
     """Per stopping rule, the change in validation accuracy (points) when ``factor`` is on, in the original and
     in this run (``what``: the column's words, e.g. "gain from balancing")."""
