@@ -350,6 +350,18 @@ class Study:
         }
 
 
+def study_tables(studies: dict) -> dict[str, pd.DataFrame]:
+    """Notebook 10's tables over its studies (``{key: Study}``): ``faithfulness`` and ``sanity`` (each study's
+    :meth:`Study.tables`) and ``cascading_randomisation`` (each study's cascade), one row block per model."""
+    return {
+        "faithfulness": pd.concat([s.tables()["faithfulness"] for s in studies.values()], ignore_index=True),
+        "sanity": pd.concat([s.tables()["sanity"] for s in studies.values()], ignore_index=True),
+        "cascading_randomisation": pd.concat(
+            [s.cascade.assign(model=s.name) for s in studies.values()], ignore_index=True
+        ),
+    }
+
+
 def study(
     result,
     data,

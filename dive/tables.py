@@ -602,3 +602,64 @@ def channel_stats(stats_by_name: Mapping) -> pd.DataFrame:
             for i, (m, sd) in enumerate(zip(s["mean"], s["std"], strict=False))
         ]
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# what several notebooks show
+# ----------------------------------------------------------------------------------------------
+def train_val_counts(data) -> pd.DataFrame:
+    """Images per class in the training and validation parts a notebook uses."""
+    return pd.DataFrame({"class": data.classes, "train": data.train.class_counts(), "val": data.val.class_counts()})
+
+
+def runs_table(*grids) -> pd.DataFrame:
+    """One row per run of the :class:`~dive.experiment.GridResult` ``grids`` (:meth:`RunResult.row`)."""
+    return pd.DataFrame([r.row() for g in grids for rs in g.runs.values() for r in rs])
+
+
+def summary_over_seeds(per_seed: pd.DataFrame, metrics=("val_accuracy", "test_accuracy")) -> pd.DataFrame:
+    """:func:`dive.stats.summary_table` of each metric (times 100 in 'mean ± CI'), one block per metric; the
+    caption of the first in ``attrs["caption"]``."""
+    parts = [stats.summary_table(per_seed, m, scale=100, digits=2).assign(metric=m) for m in metrics]
+    table = pd.concat(parts, ignore_index=True)
+    table.attrs["caption"] = parts[0].attrs["caption"]
+    return table
+
+
+def simplecnn_variants(results: Mapping, variants: Mapping) -> pd.DataFrame:
+    """Notebook 02: ``{label: run}`` of the SimpleCNN variants with their settings (``{label: settings}``),
+    validation and test scores and whether they stopped early."""
+    rows = [
+        {"variant": label, **variants[label], **r.row(), "stopped_early": r.fit.stopped_early}
+        for label, r in results.items()
+    ]
+    return pd.DataFrame(rows).drop(columns=["run", "model"])
+
+
+def accuracies_by_seed(runs: Mapping) -> pd.DataFrame:
+    """``{label: [run per seed]}`` -> a long frame ``config, seed, val_acc, test_acc``."""
+    return pd.DataFrame(
+        [
+            {"config": label, "seed": r.seed, "val_acc": r.val["accuracy"], "test_acc": r.test["accuracy"]}
+            for label, rs in runs.items()
+            for r in rs
+        ]
+    )
+
+
+def normalisation_statistics(mean, std) -> pd.DataFrame:
+    """The training part's per-channel mean and std beside ImageNet's."""
+    return pd.DataFrame(
+        {
+            "statistic": ["mean", "std"],
+            "this data set (training part)": [mean, std],
+            "ImageNet": [IMAGENET_MEAN, IMAGENET_STD],
+        }
+    )
+
+
+def trainings(longest: Mapping, seeds) -> pd.DataFrame:
+    """Notebook 01: the trainings of :func:`dive.recipes.table5_study` (lr, batch size, epochs) and the seeds."""
+    return pd.DataFrame(
+        [{"lr": k[0], "batch_size": k[1], "epochs": e, "seeds": len(seeds)} for k, e in longest.items()]
+    )
