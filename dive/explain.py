@@ -362,6 +362,32 @@ def study_tables(studies: dict) -> dict[str, pd.DataFrame]:
     }
 
 
+def _gradcam_where(e: Explainer, images, methods: list[str], notes: list[str]):
+    """Grad-CAM's layer and map size at this input size; ``(None, None)`` and Grad-CAM left out of ``methods``
+    (with a note) where no layer has a spatial map. Returns ``(layer, grid, methods)``."""
+    try:
+        return e.gradcam_layer(images[:1])[0], e.gradcam_grid(images[:1]), methods
+    except NoSpatialMap as err:
+        if "gradcam" in methods:
+            notes.append(f"Grad-CAM left out: {err}")
+            return None, None, [m for m in methods if m != "gradcam"]
+        return None, None, methods
+
+
+def _drop_constant(maps: dict, ex_maps: dict, methods: list[str], notes: list[str]) -> list[str]:
+    """A method none of whose ``maps`` varies is left out (nothing to draw or score), with a note; a method with
+    some constant maps is noted. Returns the methods kept; ``maps`` and ``ex_maps`` lose the others."""
+    n = len(next(iter(maps.values()))) if maps else 0
+    flat = {m: int((v.reshape(len(v), -1).std(1) == 0).sum()) for m, v in maps.items()}
+    for m in [m for m, k in flat.items() if k == n]:
+        methods = [q for q in methods if q != m]
+        maps.pop(m)
+        ex_maps.pop(m, None)
+        notes.append(f"{LABELS[m]} left out: every one of its {n} maps is constant (no spatial map)")
+    notes += [f"{LABELS[m]}: {k} of {n} maps are constant" for m, k in flat.items() if 0 < k < n]
+    return methods
+
+
 def study(
     result,
     data,
@@ -390,13 +416,7 @@ def study(
     e = Explainer.from_run(result, data, device=device)
     images = data.test.images
     notes: list[str] = []
-    layer, grid = None, None
-    try:
-        layer, grid = e.gradcam_layer(images[:1])[0], e.gradcam_grid(images[:1])
-    except NoSpatialMap as err:
-        if "gradcam" in methods:
-            methods = [m for m in methods if m != "gradcam"]
-            notes.append(f"Grad-CAM left out: {err}")
+    layer, grid, methods = _gradcam_where(e, images, methods, notes)
     multilabel = data.train.multilabel
     if result.test_probs is None:
         raise ValueError(f"{result.name}: run it with evaluate_test=True (the study explains test images)")
@@ -408,13 +428,7 @@ def study(
     x = images[sample]
     t = e.predict(x)
     maps = e.explain(x, methods, t)
-    flat = {m: int((v.reshape(len(v), -1).std(1) == 0).sum()) for m, v in maps.items()}
-    for m in [m for m, k in flat.items() if k == len(x)]:  # no map varies: nothing to draw or score
-        methods = [q for q in methods if q != m]
-        maps.pop(m)
-        ex_maps.pop(m, None)
-        notes.append(f"{LABELS[m]} left out: every one of its {len(x)} maps is constant (no spatial map)")
-    notes += [f"{LABELS[m]}: {k} of {len(x)} maps are constant" for m, k in flat.items() if 0 < k < len(x)]
+    methods = _drop_constant(maps, ex_maps, methods, notes)
     faith = faithfulness(e, x, maps, t, steps=steps, seed=seed)
     cascade = cascading_randomisation(e, x, t, methods, stages=stages, maps=maps, seed=seed)
     drand = None
