@@ -10,7 +10,7 @@ Two sides, the same rule (:data:`RULE`), the same machine and run, interleaved s
   0.5)`` behind a ``DataLoader`` of 128 (shuffled for training), Adam lr 1e-3, learning rate x0.1 at epochs 50 and
   75 of 100, cross-entropy, and train, validation and test scored with medmnist's ``Evaluator`` after every epoch;
   the model with the best validation AUC is kept.
-* **dive**: :func:`dive.benchmark.time_to_target_recipe` through :func:`dive.experiment.run`; its own stopping rule
+* **dive**: :func:`dive.recipes.time_to_target_recipe` through :func:`dive.experiment.run`; its own stopping rule
   (early stopping on validation AUC) ends the run, and the test split is scored only when the validation AUC
   improved (the best-val checkpoint's test score does not change otherwise).
 
@@ -64,12 +64,14 @@ def reaches(acc: float, auc: float, published: dict) -> bool:
     """Both metrics of one checkpoint at or above the published values at their decimals (MLPerf's per-run
     quality target; an undefined AUC never reaches). This is the stopping rule of one run, not a verdict about
     a recipe: that is the honest row's one-sample test over seeds."""
-    from dive import benchmark as B
+    from dive import medmnist_compare
 
     values = (acc, auc)
     if any(v is None or math.isnan(float(v)) for v in values):
         return False
-    return all(round(float(v), B.DECIMALS) >= published[k] for v, k in zip(values, ("acc", "auc"), strict=True))
+    return all(
+        round(float(v), medmnist_compare.DECIMALS) >= published[k] for v, k in zip(values, ("acc", "auc"), strict=True)
+    )
 
 
 class Rule:
@@ -312,17 +314,17 @@ def run_official(flag: str, root: Path, seed: int, published: dict, *, cap: int,
 
 # ------------------------------------------------------------------------------------------------ dive
 def run_dive(flag: str, data_root: Path, seed: int, published: dict, *, device="cpu", log=print, **overrides) -> dict:
-    """One seed of dive's recipe (:func:`dive.benchmark.time_to_target_recipe`) under :data:`RULE`; the run goes
+    """One seed of dive's recipe (:func:`dive.recipes.time_to_target_recipe`) under :data:`RULE`; the run goes
     on to its own stopping rule, whose final test score is returned as ``final`` (the honest row)."""
-    from dive import benchmark as B
     from dive import data as D
     from dive import experiment as E
     from dive import metrics as M
+    from dive import recipes
     from dive.batches import Batches
 
     t0 = time.perf_counter()
     data = D.load(flag, data_root, split="official")
-    model_name, settings = B.time_to_target_recipe()
+    model_name, settings = recipes.time_to_target_recipe()
     settings = {**settings, **overrides}
     config, _ = E.config_for(data, model_name, **settings, seed=seed)
     rule = Rule(published)
@@ -383,8 +385,8 @@ class Options:
 
 
 def run_case(opts: Options, log=print) -> dict:
-    from dive import benchmark as B
     from dive import data as D
+    from dive import medmnist_compare, recipes
     from dive.data import check_name
 
     flag = check_name(opts.flag)
@@ -396,8 +398,8 @@ def run_case(opts: Options, log=print) -> dict:
     npz = data_root / "medmnist" / f"{flag}.npz"
     if not npz.exists():
         raise SystemExit(f"case (h) needs the real {flag} file: {npz} not found (set --data-root or DIVE_DATA)")
-    published = B.published(flag)
-    model_name, settings = B.time_to_target_recipe()
+    published = medmnist_compare.published(flag)
+    model_name, settings = recipes.time_to_target_recipe()
     settings = {**settings, **opts.dive_overrides}
     log(f"case (h) on {flag}: {RULE}; published ACC {published['acc']:.3f} / AUC {published['auc']:.3f}")
     log(f"  dive recipe: {model_name} {settings}")

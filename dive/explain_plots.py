@@ -1,4 +1,5 @@
-"""Figures for :mod:`dive.explain`: galleries of images beside their maps, faithfulness curves, sanity curves.
+"""Figures for :mod:`dive.attribution` and :mod:`dive.attribution_checks`: galleries of images beside their
+maps, faithfulness curves, sanity curves.
 
 Maps are drawn on the image's own pixels: signed maps (Integrated Gradients, Occlusion) with a diverging
 colour map centred on 0 (red: evidence for the explained class, blue: against), non-negative ones
@@ -11,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from dive.explain import LABELS
+from dive.attribution import LABELS
 
 SIGNED = ("integrated_gradients", "occlusion")
 
@@ -81,7 +82,7 @@ def faithfulness_curves(curves: dict, methods, *, title: str | None = None) -> p
 
 def sanity_curves(cascade: pd.DataFrame, *, title: str | None = None) -> plt.Figure:
     """Spearman correlation with the trained model's maps as layers are randomised from the top."""
-    from dive.explain import SANITY_THRESHOLD
+    from dive.attribution_checks import SANITY_THRESHOLD
 
     fig, ax = plt.subplots(figsize=(6, 3.4))
     for method, g in cascade.groupby("method", sort=False):

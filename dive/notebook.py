@@ -5,9 +5,10 @@
 
 resolves the profile's parameters (every value checked before any data is loaded), picks the device,
 creates the :class:`~dive.outputs.Outputs` (with the run store every notebook of the profile shares),
-records where the profile departs from the report's settings, and loads the
-dataset with the notebook's split and draws the profile's stratified subsets (``split_seed``, else the
-report's seed, so every seed of a repeated run sees the same images).
+records where the profile departs from the report's settings, and (unless ``load=False``: notebooks 00, 09 and
+10, which load several data sets themselves) loads the dataset with the notebook's split and draws the
+profile's stratified subsets (``split_seed``, else the report's seed, so every seed of a repeated run sees the
+same images).
 """
 
 from __future__ import annotations
@@ -84,10 +85,11 @@ def setup(
     *,
     dataset: str | None = None,
     split: str | None = None,
+    load: bool = True,
     subsets: bool = True,
     **given: Any,
 ) -> NotebookSetup:
-    """Resolve, check, prepare outputs and load the data of ``notebook``.
+    """Resolve, check, prepare outputs and (``load=True``) load the data of ``notebook``.
 
     ``namespace``: the notebook's ``globals()`` (its parameters cell); ``given`` overrides it.
     ``dataset``: load this dataset instead of ``p.data_flag`` (notebook 01 loads MNIST); ``split``:
@@ -102,6 +104,8 @@ def setup(
     out = Outputs.from_params(p, device=device_name(dev), dataset=dataset)
     dep = out.note_departures(p)
     nb = NotebookSetup(p, dev, out, dep)
+    if not load:
+        return nb
     mode = split or p.get("split") or "report"
     nb.full_data = nb.data = ddata.load(dataset or p.data_flag, p.data_root, split=mode, seed=split_seed(p))
     if subsets:

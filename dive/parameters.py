@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from dive import benchmark, data, executors, explain, optim
+from dive import attribution, data, executors, optim, recipes
 from dive.config import FIELDS
 from dive.schema import Param
 
@@ -112,13 +112,13 @@ PARAMETERS: dict[str, Param] = {
     "methods": Param(
         "list",
         "attribution methods",
-        item=Param("choice", "an attribution method", choices=explain.METHODS),
+        item=Param("choice", "an attribution method", choices=attribution.METHODS),
     ),
     "n_images": Param("int", "images to explain", min=1),
     "simplecnn_variant": Param(
         "choice",
         "notebook 02's SimpleCNN variant to explain (best: all three, the best by validation accuracy)",
-        choices=("bn", "bn_dropout", "dropout", "best"),
+        choices=lambda: (*recipes.SIMPLECNN_VARIANTS, "best"),
     ),
     "data_randomisation": Param("bool", "also train on shuffled labels (Adebayo's data randomisation test)"),
     # --- the MedMNIST benchmark (notebook 09): the budgets of its three recipes
@@ -140,7 +140,7 @@ NOTEBOOK_PARAMETERS: dict[str, dict[str, Param]] = {
         "methods": Param(
             "list",
             "benchmark recipes (None: all three)",
-            item=Param("choice", "a recipe", choices=benchmark.METHODS),
+            item=Param("choice", "a recipe", choices=recipes.METHODS),
         ),
         "seeds": Param(
             "list",

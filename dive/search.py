@@ -6,8 +6,8 @@ searches the same space with a sequential model-based search and early pruning:
 * :data:`SPACE` -- Table 4's dimensions (:class:`Space`): the four optimizers the report compared, the learning
   rate log-uniform over the range it recommended (:data:`dive.reference.RESNET_LR_RANGE`), the batch size,
   the adaptive scheduler on or off and the normalisation; everything else (early-stopping patience,
-  balancing, augmentation, the epochs) is the report's recipe, :func:`table4_config` (notebook 09's
-  :func:`dive.benchmark.recipe` ``"resnet18_report"``, shrunk by the profile's :class:`~dive.benchmark.Budget`).
+  balancing, augmentation, the epochs) is the report's recipe, :func:`dive.recipes.table4_config` (notebook 09's
+  ``"resnet18_report"`` recipe, shrunk by the profile's :class:`~dive.recipes.Budget`).
 * :func:`search` -- ``executor="local"`` (default): an Optuna study (TPE sampler seeded from the notebook's
   seed, a median pruner fed each epoch's validation accuracy through :func:`dive.train.fit`'s per-epoch
   callback) stored in an SQLite file, so an interrupted search resumes and a re-run with the same settings
@@ -33,7 +33,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from dive import benchmark, executors, experiment, ray_cluster, reference, stats
+from dive import executors, experiment, ray_cluster, reference, stats
 from dive.config import RunConfig
 from dive.executors import _unpack
 from dive.train import NonFiniteLossError
@@ -48,7 +48,6 @@ __all__ = [
     "Space",
     "search",
     "study_name",
-    "table4_config",
     "verdict",
 ]
 
@@ -130,14 +129,6 @@ SPACE = Space(
     schedulers=(_F["scheduler"], "none"),
     normalize=(_F["normalize"], "imagenet"),
 )
-
-
-def table4_config(data, budget=None, **settings) -> tuple[RunConfig, list[str]]:
-    """Table 4's recipe for ``data`` (notebook 09's ``"resnet18_report"`` recipe under ``budget``, a
-    :class:`dive.benchmark.Budget`), with ``settings`` added; ``(config, notes)``."""
-    model, recipe, notes = benchmark.recipe("resnet18_report", data.task, budget)
-    config, note = experiment.config_for(data, model, **{**recipe, **settings})
-    return config, notes + ([note] if note else [])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -245,8 +236,8 @@ def search(
     device="auto",
     quiet: bool | None = True,
 ) -> SearchResult:
-    """Search ``space`` around ``base`` (Table 4's recipe, :func:`table4_config`) on ``data`` (its validation
-    split scores each trial) until ``n_trials`` trials have finished (completed or pruned).
+    """Search ``space`` around ``base`` (Table 4's recipe, :func:`dive.recipes.table4_config`) on ``data``
+    (its validation split scores each trial) until ``n_trials`` trials have finished (completed or pruned).
 
     ``storage``: the SQLite file of the study (created; a study with the same settings in it is continued:
     its finished trials are not run again, a trial that was interrupted is run again first, with the same
@@ -267,7 +258,7 @@ def search(
     if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
         raise ValueError(f"n_trials must be an integer >= 1, got {n_trials!r}")
     if not isinstance(base, RunConfig):
-        raise TypeError(f"base must be a RunConfig (table4_config), got {type(base).__name__}")
+        raise TypeError(f"base must be a RunConfig (dive.recipes.table4_config), got {type(base).__name__}")
     experiment.check_data(base, data)
     base = base.replace(**space.fixed())
     sub = data.subsets(train=base.train_size, val=base.val_size, test=base.test_size, seed=base.split_seed)
@@ -391,7 +382,7 @@ def _search_ray(
     if remaining > 0:
         store = Path(store).expanduser().resolve()
         store.mkdir(parents=True, exist_ok=True)
-        executors._connect(ray, ray_address)
+        ray_cluster.connect(ray, ray_address)
         searcher = OptunaSearch(
             space=space.suggest,
             metric=METRIC,

@@ -202,7 +202,7 @@ def test_rule_counts_a_later_epoch_whose_best_checkpoint_is_older():
 
 
 def test_rule_rounds_to_the_published_decimals():
-    # 0.8535 rounds to 0.854 (reached, dive.benchmark.verdict's rule); 0.8534 rounds to 0.853 (not)
+    # 0.8535 rounds to 0.854 (reached, dive.medmnist_compare.verdict's rule); 0.8534 rounds to 0.853 (not)
     assert TT.apply_rule([_e(1, 1.0, 0.9, 0.8536, 0.95)], PUB)["reached"]
     assert not TT.apply_rule([_e(1, 1.0, 0.9, 0.8534, 0.95)], PUB)["reached"]
 

@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dive import benchmark as B
-from dive import reference
+from dive import medmnist_compare, recipes, reference
 from dive.data import DatasetFileError
 
 
@@ -27,19 +26,19 @@ def root(tmp_path_factory):
 
 def test_published_table_is_the_papers_table_3():
     t = reference.MEDMNIST_V2_2D
-    assert len(t) == 12 * 7 and set(t["dataset"]) == set(B.FLAGS_2D)
-    assert next(iter(reference.MEDMNIST_V2_METHODS)) == B.BASELINE
-    assert B.published("pathmnist") == {"acc": 0.907, "auc": 0.983}
-    assert B.published("chestmnist", "Google AutoML Vision") == {"acc": 0.948, "auc": 0.778}
-    assert B.published("breastmnist", "ResNet-50 (224)") == {"acc": 0.842, "auc": 0.866}
+    assert len(t) == 12 * 7 and set(t["dataset"]) == set(medmnist_compare.FLAGS_2D)
+    assert next(iter(reference.MEDMNIST_V2_METHODS)) == medmnist_compare.BASELINE
+    assert medmnist_compare.published("pathmnist") == {"acc": 0.907, "auc": 0.983}
+    assert medmnist_compare.published("chestmnist", "Google AutoML Vision") == {"acc": 0.948, "auc": 0.778}
+    assert medmnist_compare.published("breastmnist", "ResNet-50 (224)") == {"acc": 0.842, "auc": 0.866}
     assert "10.1038/s41597-022-01721-8" in reference.MEDMNIST_V2_CITATION
     with pytest.raises(KeyError, match="methods"):
-        B.published("pathmnist", "ResNet-19")
+        medmnist_compare.published("pathmnist", "ResNet-19")
 
 
 def test_flags_all_keeps_going_with_not_available_rows(root):
-    statuses = B.select_flags("all", root)
-    assert [s.flag for s in statuses] == list(B.FLAGS_2D) and len(statuses) == 12
+    statuses = medmnist_compare.select_flags("all", root)
+    assert [s.flag for s in statuses] == list(medmnist_compare.FLAGS_2D) and len(statuses) == 12
     present = {s.flag for s in statuses if s.available}
     assert present == {"pneumoniamnist", "breastmnist"}
     path = root / "medmnist" / "pathmnist.npz"
@@ -47,20 +46,23 @@ def test_flags_all_keeps_going_with_not_available_rows(root):
     assert path_status.not_available() == (
         f"not available: place pathmnist.npz at {path} (md5 a8b06965200029087d5bd730944a56c1; {path_status.url})"
     )
-    table = B.availability_table(statuses)
+    table = medmnist_compare.availability_table(statuses)
     assert len(table) == 12 and (table["status"] == "present").sum() == 2
-    assert B.select_flags(None, root) == statuses
+    assert medmnist_compare.select_flags(None, root) == statuses
 
 
 def test_flags_given_by_name_must_be_present(root):
-    assert [s.flag for s in B.select_flags("breastmnist, pneumoniamnist", root)] == ["breastmnist", "pneumoniamnist"]
+    assert [s.flag for s in medmnist_compare.select_flags("breastmnist, pneumoniamnist", root)] == [
+        "breastmnist",
+        "pneumoniamnist",
+    ]
     with pytest.raises(DatasetFileError) as err:
-        B.select_flags(["pneumoniamnist", "dermamnist"], root)
+        medmnist_compare.select_flags(["pneumoniamnist", "dermamnist"], root)
     msg = str(err.value)
     assert "before any training" in msg and str(root / "medmnist" / "dermamnist.npz") in msg
     assert "0744692d530f8e62ec473284d019b0c7" in msg  # dermamnist's official md5
     with pytest.raises(ValueError, match="valid: all, pathmnist"):
-        B.select_flags("pneumoniamnist,derma", root)
+        medmnist_compare.select_flags("pneumoniamnist,derma", root)
 
 
 def test_corrupt_file_is_an_error_even_with_all(tmp_path):
@@ -71,7 +73,7 @@ def test_corrupt_file_is_an_error_even_with_all(tmp_path):
     path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
     for flags in ("all", "breastmnist"):
         with pytest.raises(DatasetFileError, match="corrupt") as err:
-            B.select_flags(flags, root)
+            medmnist_compare.select_flags(flags, root)
         assert str(path) in str(err.value)
 
 
@@ -85,30 +87,39 @@ def _rows(values):
 
 
 def test_verdicts_by_hand():
-    assert B.verdict("above", "above") == B.ABOVE == "above the published ResNet-18 (28)"
-    assert B.verdict("below", "below") == B.BELOW
-    assert B.verdict("cannot tell", "cannot tell") == B.CANNOT_TELL
-    assert B.verdict(B.ONE_SEED, B.ONE_SEED) == "cannot tell (one seed)"
-    assert B.verdict("above", "below") == "mixed: ACC above, AUC below the published ResNet-18 (28)"
-    assert B.verdict("cannot tell", "below") == "mixed: ACC cannot tell, AUC below the published ResNet-18 (28)"
-    assert "AUC undefined" in B.verdict("above", None)
+    assert medmnist_compare.verdict("above", "above") == medmnist_compare.ABOVE == "above the published ResNet-18 (28)"
+    assert medmnist_compare.verdict("below", "below") == medmnist_compare.BELOW
+    assert medmnist_compare.verdict("cannot tell", "cannot tell") == medmnist_compare.CANNOT_TELL
+    assert medmnist_compare.verdict(medmnist_compare.ONE_SEED, medmnist_compare.ONE_SEED) == "cannot tell (one seed)"
+    assert medmnist_compare.verdict("above", "below") == "mixed: ACC above, AUC below the published ResNet-18 (28)"
+    assert (
+        medmnist_compare.verdict("cannot tell", "below")
+        == "mixed: ACC cannot tell, AUC below the published ResNet-18 (28)"
+    )
+    assert "AUC undefined" in medmnist_compare.verdict("above", None)
     with pytest.raises(ValueError, match="a side is one of"):
-        B.verdict("at or above", "above")
+        medmnist_compare.verdict("at or above", "above")
     # one seed: no test, whatever the value (one run against one published number cannot tell)
-    assert B.p_against_published([0.99], 0.5) is None and B.side(0.99, 0.5, None) == B.ONE_SEED
+    assert (
+        medmnist_compare.p_against_published([0.99], 0.5) is None
+        and medmnist_compare.side(0.99, 0.5, None) == medmnist_compare.ONE_SEED
+    )
     # several seeds: scipy's one-sample t-test against the published value
     from scipy import stats as st
 
     vals = [0.80, 0.84, 0.82]
-    assert B.p_against_published(vals, 0.863) == pytest.approx(st.ttest_1samp(vals, 0.863).pvalue)
-    assert B.side(0.82, 0.863, 0.01) == "below" and B.side(0.82, 0.863, 0.06) == "cannot tell"
-    assert B.side(0.90, 0.863, 0.01) == "above"
+    assert medmnist_compare.p_against_published(vals, 0.863) == pytest.approx(st.ttest_1samp(vals, 0.863).pvalue)
+    assert (
+        medmnist_compare.side(0.82, 0.863, 0.01) == "below"
+        and medmnist_compare.side(0.82, 0.863, 0.06) == "cannot tell"
+    )
+    assert medmnist_compare.side(0.90, 0.863, 0.01) == "above"
     # seeds that agree exactly: the exact sign-flip test, 2 / 2^3 = 0.25 -> cannot tell
-    assert B.p_against_published([0.9, 0.9, 0.9], 0.863) == pytest.approx(0.25)
+    assert medmnist_compare.p_against_published([0.9, 0.9, 0.9], 0.863) == pytest.approx(0.25)
 
 
 def test_summary_and_tables_on_hand_made_runs(root):
-    statuses = B.select_flags("all", root)
+    statuses = medmnist_compare.select_flags("all", root)
     methods = ["simplecnn_report", "resnet18_medmnist"]
     rows = _rows(
         {
@@ -118,7 +129,7 @@ def test_summary_and_tables_on_hand_made_runs(root):
             ("pneumoniamnist", "resnet18_medmnist"): [(0.80, 0.96)],
         }
     )
-    summary = B.summarise(rows)
+    summary = medmnist_compare.summarise(rows)
     s = summary.set_index(["dataset", "method"])
     assert s.loc[("breastmnist", "simplecnn_report"), "n_seeds"] == 3
     assert s.loc[("breastmnist", "simplecnn_report"), "test_acc"] == pytest.approx(0.82)
@@ -127,21 +138,21 @@ def test_summary_and_tables_on_hand_made_runs(root):
     assert (hi - lo) / 2 == pytest.approx(4.302653 * 0.02 / np.sqrt(3), rel=1e-5)
     assert math.isnan(s.loc[("pneumoniamnist", "simplecnn_report"), "test_acc_ci_low"])  # one seed: no interval
 
-    comp = B.comparison_table(summary, statuses, methods, "shortened: quick profile")
+    comp = medmnist_compare.comparison_table(summary, statuses, methods, "shortened: quick profile")
     assert len(comp) == 12 * 2 and list(comp["metric"][:2]) == ["ACC", "AUC"]
     breast = comp[comp["dataset"] == "breastmnist"].set_index("metric")
     assert breast.loc["ACC", "SimpleCNN (report) (this run)"] == pytest.approx(0.82)
     assert breast.loc["AUC", "ResNet-18 (28), MedMNIST recipe (this run)"] == pytest.approx(0.95)
     for m in reference.MEDMNIST_V2_METHODS:  # all seven published methods beside this run
-        assert breast.loc["ACC", f"{m} (published)"] == B.published("breastmnist", m)["acc"]
-        assert breast.loc["AUC", f"{m} (published)"] == B.published("breastmnist", m)["auc"]
+        assert breast.loc["ACC", f"{m} (published)"] == medmnist_compare.published("breastmnist", m)["acc"]
+        assert breast.loc["AUC", f"{m} (published)"] == medmnist_compare.published("breastmnist", m)["auc"]
     assert breast.loc["ACC", "status"] == "this run (shortened: quick profile)"
     derma = comp[comp["dataset"] == "dermamnist"].set_index("metric")
     assert derma.loc["ACC", "status"].startswith("not available: place dermamnist.npz at ")
     assert math.isnan(derma.loc["ACC", "SimpleCNN (report) (this run)"])
     assert derma.loc["AUC", "ResNet-18 (28) (published)"] == 0.917
 
-    v = B.verdict_table(summary, statuses, methods, "shortened: quick profile")
+    v = medmnist_compare.verdict_table(summary, statuses, methods, "shortened: quick profile")
     assert len(v) == 2 * 2 + 10  # two methods on two present datasets, one row per absent dataset
     b = v[(v["dataset"] == "breastmnist")].set_index("method")
     assert b.loc["SimpleCNN (report)", "Δ ACC"] == pytest.approx(0.82 - 0.863)
@@ -164,28 +175,28 @@ def test_summary_and_tables_on_hand_made_runs(root):
     assert absent["method"] == "—" and absent["verdict"].startswith("not available: place octmnist.npz")
     assert absent["ResNet-18 (28) ACC"] == 0.743
 
-    fig = B.difference_heatmap(v)
+    fig = medmnist_compare.difference_heatmap(v)
     ax = fig.axes[0]
     texts = [t.get_text() for t in ax.texts]
     assert f"{0.82 - 0.863:+.3f}" in texts and texts.count("n/a") == 10 * 4
-    assert [t.get_text() for t in ax.get_yticklabels()] == list(B.FLAGS_2D)
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(medmnist_compare.FLAGS_2D)
 
 
 def test_verdict_table_needs_every_method_on_every_present_dataset(root):
-    statuses = B.select_flags("pneumoniamnist", root)
-    summary = B.summarise(_rows({("pneumoniamnist", "simplecnn_report"): [(0.9, 0.95)]}))
+    statuses = medmnist_compare.select_flags("pneumoniamnist", root)
+    summary = medmnist_compare.summarise(_rows({("pneumoniamnist", "simplecnn_report"): [(0.9, 0.95)]}))
     with pytest.raises(ValueError, match="pneumoniamnist / resnet18_report"):
-        B.verdict_table(summary, statuses, ["simplecnn_report", "resnet18_report"], "full recipe")
+        medmnist_compare.verdict_table(summary, statuses, ["simplecnn_report", "resnet18_report"], "full recipe")
 
 
 def test_recipes_follow_their_sources():
-    model, s, notes = B.recipe("resnet18_medmnist", "multi-class")
+    model, s, notes = recipes.benchmark_recipe("resnet18_medmnist", "multi-class")
     assert model == "resnet18_28" and notes == []
     assert (s["optimizer"], s["lr"], s["batch_size"], s["epochs"]) == ("adam", 0.001, 128, 100)
     assert s["scheduler"] == "multistep" and s["scheduler_kwargs"] == {"milestones": [50, 75], "gamma": 0.1}
     assert s["monitor"] == "val_auc" and s["patience"] is None and s["restore_best"] is True
     assert s["precision"] == "fp32" and s["normalize"] == "dataset" and s["image_size"] == 28
-    model, s, notes = B.recipe("resnet18_report", "multi-class")
+    model, s, notes = recipes.benchmark_recipe("resnet18_report", "multi-class")
     assert model == "resnet18" and s["balanced"] is True and s["augment"] is True
     assert (s["optimizer"], s["lr"], s["batch_size"], s["epochs"], s["patience"], s["scheduler"], s["normalize"]) == (
         "adagrad",
@@ -196,30 +207,30 @@ def test_recipes_follow_their_sources():
         "plateau",
         "dataset",
     )
-    _, s, notes = B.recipe("resnet18_report", "multi-label, binary-class")
+    _, s, notes = recipes.benchmark_recipe("resnet18_report", "multi-label, binary-class")
     assert s["balanced"] is False and "multi-label" in notes[0]
-    model, s, _ = B.recipe("simplecnn_report", "binary-class")
+    model, s, _ = recipes.benchmark_recipe("simplecnn_report", "binary-class")
     assert model == "simplecnn" and (s["batch_norm"], s["dropout"], s["epochs"], s["patience"]) == (True, False, 30, 5)
-    budget = B.Budget(train_size=100, medmnist_epochs=4)
-    _, s, _ = B.recipe("resnet18_medmnist", "multi-class", budget)
+    budget = recipes.Budget(train_size=100, medmnist_epochs=4)
+    _, s, _ = recipes.benchmark_recipe("resnet18_medmnist", "multi-class", budget)
     assert s["train_size"] == 100 and s["scheduler_kwargs"]["milestones"] == [2, 3]
-    assert not budget.is_full() and B.Budget(pretrained=True).is_full()
+    assert not budget.is_full() and recipes.Budget(pretrained=True).is_full()
     assert budget.departures() == ["train_size 100 (recipe: all)", "medmnist_epochs 4 (recipe: 100)"]
-    assert B.Budget(report_image_size=32).departures() == ["report_image_size 32 (recipe: 224)"]
+    assert recipes.Budget(report_image_size=32).departures() == ["report_image_size 32 (recipe: 224)"]
     with pytest.raises(ValueError, match="valid: simplecnn_report"):
-        B.recipe("resnet19", "multi-class")
+        recipes.benchmark_recipe("resnet19", "multi-class")
 
 
 def test_methods_are_checked():
-    assert B.check_methods(None) == ["simplecnn_report", "resnet18_medmnist", "resnet18_report"]
-    assert B.check_methods("resnet18_report, simplecnn_report") == ["resnet18_report", "simplecnn_report"]
+    assert recipes.check_methods(None) == ["simplecnn_report", "resnet18_medmnist", "resnet18_report"]
+    assert recipes.check_methods("resnet18_report, simplecnn_report") == ["resnet18_report", "simplecnn_report"]
     with pytest.raises(ValueError, match="'alexnet'.*valid: simplecnn_report, resnet18_medmnist, resnet18_report"):
-        B.check_methods(["alexnet"])
+        recipes.check_methods(["alexnet"])
     with pytest.raises(ValueError, match="none given"):
-        B.check_methods([])
+        recipes.check_methods([])
 
 
 def test_budget_from_profile_parameters():
-    b = B.Budget.from_params({"train_size": 200, "val_size": None, "report_image_size": 32, "flags": "all"})
-    assert b == B.Budget(train_size=200, report_image_size=32)
+    b = recipes.Budget.from_params({"train_size": 200, "val_size": None, "report_image_size": 32, "flags": "all"})
+    assert b == recipes.Budget(train_size=200, report_image_size=32)
     assert isinstance(pd.DataFrame([b.__dict__]), pd.DataFrame)

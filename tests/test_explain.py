@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from dive import data, experiment, explain
+from dive import attribution, attribution_checks, data, experiment, explain
 from dive.batches import Preprocess
 from dive.models import MODEL_NAMES, build_model
 from dive.synthetic import class_regions, write_synthetic_root
@@ -21,7 +21,7 @@ def _learn(ds, seed):
     run = experiment.run(
         ds, "simplecnn", epochs=3, batch_size=32, lr=2e-3, evaluate_test=True, device="cpu", quiet=True, seed=seed
     )
-    e = explain.Explainer.from_run(run, ds, device="cpu")
+    e = attribution.Explainer.from_run(run, ds, device="cpu")
     x = ds.test.images[:16]
     targets = e.predict(x)
     maps = e.explain(x, ["integrated_gradients", "gradcam"], targets)
@@ -78,12 +78,12 @@ def test_ig_and_gradcam_put_their_mass_in_the_class_region_and_random_does_not(l
         assert seed_run["run"].test["accuracy"] >= 0.8, (k, seed_run["run"].test["accuracy"])
         share = seed_run["regions"].reshape(16, -1).mean(1).mean()
         for method in ("integrated_gradients", "gradcam"):
-            mass = explain.mass_in_region(seed_run["maps"][method], seed_run["regions"])
+            mass = attribution_checks.mass_in_region(seed_run["maps"][method], seed_run["regions"])
             above = float((mass >= 2 * share).mean())
             assert np.median(mass) >= 2 * share and above >= 0.5, (k, method, np.median(mass), above, share)
     share = learned["regions"].reshape(16, -1).mean(1).mean()
     random_map = np.random.default_rng(0).standard_normal(learned["maps"]["gradcam"].shape)
-    mass = explain.mass_in_region(random_map, learned["regions"]).mean()
+    mass = attribution_checks.mass_in_region(random_map, learned["regions"]).mean()
     assert mass < 2 * share and abs(mass - share) < 0.05, (mass, share)
 
 
@@ -99,13 +99,13 @@ def test_integrated_gradients_completeness(learned):
     f_x = e.scores(x).gather(1, torch.as_tensor(t)[:, None])[:, 0].numpy()
     f_b = e.scores(torch.zeros(x.shape)).gather(1, torch.as_tensor(t)[:, None])[:, 0].numpy()
     assert np.abs(f_x - f_b).max() > 1  # the black baseline is far from the image: a real test
-    assert (np.abs(delta) <= explain.IG_TOLERANCE * np.maximum(1, np.abs(f_x - f_b))).all(), delta
+    assert (np.abs(delta) <= attribution.IG_TOLERANCE * np.maximum(1, np.abs(f_x - f_b))).all(), delta
 
 
 def test_deletion_auc_of_ig_is_below_random_and_a_random_map_is_flagged(learned):
     e, x, t = learned["explainer"], learned["x"], learned["targets"]
     noise = np.random.default_rng(1).standard_normal(learned["maps"]["gradcam"].shape)
-    f = explain.faithfulness(
+    f = attribution_checks.faithfulness(
         e, x, {"integrated_gradients": learned["maps"]["integrated_gradients"], "noise": noise}, t, steps=10, n_random=1
     )
     rows = f.table.set_index("method")
@@ -120,10 +120,10 @@ def test_deletion_auc_of_ig_is_below_random_and_a_random_map_is_flagged(learned)
 def test_cascading_randomisation_lowers_the_correlation(learned):
     e, x, t = learned["explainer"], learned["x"][:8], learned["targets"][:8]
     maps = {k: v[:8] for k, v in learned["maps"].items()}
-    c = explain.cascading_randomisation(e, x, t, ["integrated_gradients", "gradcam"], stages=2, maps=maps)
+    c = attribution_checks.cascading_randomisation(e, x, t, ["integrated_gradients", "gradcam"], stages=2, maps=maps)
     last = c[c["layers_randomised"] == c["of_layers"]].set_index("method")["spearman"]
-    v = explain.sanity_verdicts(c).set_index("method")["verdict"]
-    threshold = explain.SANITY_THRESHOLD  # the notebook's verdict and this test use the same bar
+    v = attribution_checks.sanity_verdicts(c).set_index("method")["verdict"]
+    threshold = attribution_checks.SANITY_THRESHOLD  # the notebook's verdict and this test use the same bar
     # Grad-CAM's maps depend on the learned weights: with every layer random they no longer correlate
     assert last["gradcam"] <= threshold and v["gradcam"] == "passes: maps depend on the learned weights", c
     # Integrated Gradients with a black baseline multiplies the gradient by the image, so its maps keep the
@@ -138,9 +138,9 @@ def test_cascading_randomisation_lowers_the_correlation(learned):
 
 def test_randomise_touches_only_the_named_layers():
     m = build_model("simplecnn", 3, 1)
-    layers = explain.parameter_layers(m)
+    layers = attribution_checks.parameter_layers(m)
     assert layers[0] == "fc2" and layers[-1] == "conv1.0"
-    twin = explain.randomise(m, layers[:2])
+    twin = attribution_checks.randomise(m, layers[:2])
     assert layers[:2] == ["fc2", "fc_bn"]
     before = dict(m.named_parameters())
     changed = {n for n, p in twin.named_parameters() if not torch.equal(p, before[n])}
@@ -159,11 +159,11 @@ def test_gradcam_layer_and_maps_of_the_input_size_for_every_model(name, batch_no
         "alexnet": "features.14" if batch_norm else "features.10",
     }
     expected = expected.get(name, "layer4" if name.startswith("resnet") else "?")
-    layer_name, layer = explain.gradcam_layer(model)
+    layer_name, layer = attribution.gradcam_layer(model)
     assert layer_name == expected and layer is dict(model.named_modules())[expected]
     size = None if name.startswith("simplecnn") else 20  # the SimpleCNNs were built for 16 px
     pre = Preprocess.for_model(model.spec, size=size, dataset_stats=((0.5,), (0.25,)))
-    e = explain.Explainer(model, pre, device="cpu")
+    e = attribution.Explainer(model, pre, device="cpu")
     x = torch.randint(0, 256, (2, 1, 16, 16), dtype=torch.uint8)
     maps = e.attribute(x, "gradcam", [0, 1])
     assert maps.shape == (2, 16, 16) and np.isfinite(maps).all()
@@ -173,7 +173,7 @@ def test_multilabel_explains_one_label_with_sigmoid_probabilities():
     torch.manual_seed(0)
     model = build_model("simplecnn", 5, 3, multilabel=True)
     pre = Preprocess.for_model(model.spec, dataset_stats=((0.5,) * 3, (0.25,) * 3))
-    e = explain.Explainer(model, pre, multilabel=True, device="cpu")
+    e = attribution.Explainer(model, pre, multilabel=True, device="cpu")
     x = torch.randint(0, 256, (3, 3, 28, 28), dtype=torch.uint8)
     p = e.probabilities(x)
     assert p.shape == (3, 5) and ((p > 0) & (p < 1)).all() and not np.allclose(p.sum(1), 1)
@@ -183,7 +183,7 @@ def test_multilabel_explains_one_label_with_sigmoid_probabilities():
 
 def test_unknown_method_lists_the_valid_ones():
     with pytest.raises(ValueError, match="valid: saliency, integrated_gradients, occlusion, gradcam"):
-        explain.check_methods("saliency,lime")
+        attribution.check_methods("saliency,lime")
 
 
 def test_picking_examples_and_confused_pairs():
@@ -200,7 +200,7 @@ def test_picking_examples_and_confused_pairs():
 
 def test_shuffled_labels_keep_the_images_and_the_label_counts(learned):
     ds = learned["data"]
-    sh = explain.shuffled_labels(ds, seed=3)
+    sh = attribution_checks.shuffled_labels(ds, seed=3)
     assert torch.equal(sh.train.images, ds.train.images)
     assert sorted(sh.train.labels.tolist()) == sorted(ds.train.labels.tolist())
     assert (sh.train.labels != ds.train.labels).float().mean() > 0.5
@@ -235,12 +235,12 @@ def test_gradcam_moves_off_resnet18s_single_cell_at_32_px():
     torch.manual_seed(0)
     model = build_model("resnet18", 3, 3)
     for side, layer, grid in ((32, "layer2", (4, 4)), (64, "layer3", (4, 4)), (224, "layer4", (7, 7))):
-        e = explain.Explainer(model, Preprocess.for_model(model.spec, size=side), device="cpu")
+        e = attribution.Explainer(model, Preprocess.for_model(model.spec, size=side), device="cpu")
         x = torch.randint(0, 256, (2, 3, side, side), dtype=torch.uint8)
         assert e.gradcam_layer(x)[0] == layer and e.gradcam_grid(x) == grid
         maps = e.attribute(x, "gradcam", [0, 1])
         assert maps.shape == (2, side, side)
-    assert explain.map_sides(model, [("layer4", model.layer4)], torch.zeros(1, 3, 32, 32)) == {"layer4": (1, 1)}
+    assert attribution.map_sides(model, [("layer4", model.layer4)], torch.zeros(1, 3, 32, 32)) == {"layer4": (1, 1)}
 
 
 def test_gradcam_refuses_a_model_without_a_map_of_four_cells():
@@ -248,9 +248,9 @@ def test_gradcam_refuses_a_model_without_a_map_of_four_cells():
     Grad-CAM says so instead of drawing a flat map."""
     torch.manual_seed(0)
     model = build_model("resnet18", 2, 1)
-    e = explain.Explainer(model, Preprocess.for_model(model.spec, size=8), device="cpu")
+    e = attribution.Explainer(model, Preprocess.for_model(model.spec, size=8), device="cpu")
     x = torch.randint(0, 256, (1, 1, 8, 8), dtype=torch.uint8)
-    with pytest.raises(explain.NoSpatialMap, match="no spatial map at this input size"):
+    with pytest.raises(attribution.NoSpatialMap, match="no spatial map at this input size"):
         e.attribute(x, "gradcam", [0])
 
 

@@ -12,14 +12,10 @@ from pathlib import Path
 
 DIVE = Path(__file__).resolve().parent.parent / "dive"
 
-#: Imports that close a cycle today, each with why and when it goes. dive/explain.py holds the attribution
-#: methods *and* notebook 10's orchestration (``report_configs`` imports dive.notebook and dive.profiles, which
-#: reach the methods again through the parameter table); issue 22 splits it, and these entries go with it (the
-#: test fails while an entry is listed that no longer exists).
-KNOWN: dict[tuple[str, str], str] = {
-    ("dive.explain", "dive.notebook"): "explain.report_configs: notebook 10's orchestration, to be split off",
-    ("dive.explain", "dive.profiles"): "explain.report_configs: notebook 10's orchestration, to be split off",
-}
+#: Imports that close a cycle today, each with why and when it goes (the test fails while an entry is listed that
+#: no longer exists). None since issue 22 split notebook 10's orchestration (dive.explain) off the attribution
+#: methods (dive.attribution), which the parameter table reads.
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def _modules(root: Path = DIVE) -> dict[str, Path]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dive import benchmark, reference
+from dive import medmnist_compare, reference
 from dive.report.build import NotebookFailed, run_notebooks
 
 pytestmark = pytest.mark.notebooks
@@ -64,7 +64,7 @@ def test_smoke_verdicts_runs_and_a_learned_value(smoke):
     verdicts = pd.read_csv(smoke / "tables" / "verdicts.csv")
     assert len(verdicts) == 2 * 3
     for _, v in verdicts.iterrows():
-        pub = benchmark.published(v["dataset"])
+        pub = medmnist_compare.published(v["dataset"])
         assert v["Δ ACC"] == pytest.approx(v["test ACC"] - pub["acc"], abs=1e-4)
         assert v["n_seeds"] == 1 and v["verdict"] == "cannot tell (one seed)"  # one run cannot tell
     m = _metrics(smoke)

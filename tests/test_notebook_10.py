@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dive import explain
+from dive import attribution, attribution_checks
 
 pytestmark = pytest.mark.notebooks
 NB = "10_explanations"
@@ -48,25 +48,27 @@ def test_tables_and_figures(smoke):
     assert tuple(models["model"]) == MODELS and list(models["run"]) == ["simplecnn_bn", "resnet18_optimised"]
     faith = _table(smoke, "faithfulness")
     assert list(zip(faith["model"], faith["method"], strict=True)) == [
-        (mo, me) for mo in MODELS for me in explain.METHODS
+        (mo, me) for mo in MODELS for me in attribution.METHODS
     ]
     assert (faith["images"] == 6).all()
     sanity = _table(smoke, "sanity")
     assert len(sanity) == 8
     cascade = _table(smoke, "cascading_randomisation")
-    assert set(cascade["method"]) == set(explain.METHODS) and cascade.groupby("model")["stage"].nunique().min() >= 2
+    assert set(cascade["method"]) == set(attribution.METHODS) and cascade.groupby("model")["stage"].nunique().min() >= 2
 
 
 def test_verdicts_follow_the_numbers(smoke):
     faith = _table(smoke, "faithfulness")
     for _, r in faith.iterrows():
-        faithful = r["deletion_auc"] < r["deletion_auc_random"] and r["deletion_p"] < explain.FAITHFUL_P
+        faithful = r["deletion_auc"] < r["deletion_auc_random"] and r["deletion_p"] < attribution_checks.FAITHFUL_P
         assert r["verdict"] == ("faithful" if faithful else "not faithful for this model"), r.to_dict()
     sanity = _table(smoke, "sanity")
     for _, r in sanity.iterrows():
         values = [r["spearman_all_layers_random"], r["spearman_shuffled_labels"]]
         values = [v for v in values if not np.isnan(v)]
-        assert r["verdict"].startswith("fails" if max(values) > explain.SANITY_THRESHOLD else "passes"), r.to_dict()
+        assert r["verdict"].startswith("fails" if max(values) > attribution_checks.SANITY_THRESHOLD else "passes"), (
+            r.to_dict()
+        )
 
 
 def test_values_only_a_working_pipeline_produces(smoke):
@@ -81,7 +83,10 @@ def test_values_only_a_working_pipeline_produces(smoke):
     assert ig["deletion_auc"] < ig["deletion_auc_random"] - 0.05 and ig["verdict"] == "faithful", ig.to_dict()
     sanity = _table(smoke, "sanity").set_index(["model", "method"])
     cam = sanity.loc[(MODELS[0], "gradcam")]
-    assert cam["spearman_all_layers_random"] < explain.SANITY_THRESHOLD and cam["spearman_shuffled_labels"] < 0.5
+    assert (
+        cam["spearman_all_layers_random"] < attribution_checks.SANITY_THRESHOLD
+        and cam["spearman_shuffled_labels"] < 0.5
+    )
     notes = json.loads((smoke / "metrics.json").read_text(encoding="utf-8"))["notes"]
     # at smoke's 32 px the ResNet's last stage (layer4) is one cell: Grad-CAM looks at layer2's 4 x 4 map and the
     # table names it - or, when every map there is flat, Grad-CAM is left out and a note says so

@@ -91,7 +91,7 @@ def test_upcoming_parameters_are_declared():
 def test_enumerations_are_their_owners_and_run_config_fields_are_one_spec():
     """One declaration per parameter: a notebook parameter that is a RunConfig field is that field's spec, and a
     choice reads its owner's registry (nothing to keep in step)."""
-    from dive import benchmark, config, data, executors, explain, optim, precision
+    from dive import attribution, config, data, executors, optim, precision, recipes
 
     for name in ("optimizer", "lr", "batch_size", "epochs", "patience", "split", "train_size", "image_size"):
         assert PARAMETERS[name] is config.FIELDS[name], name
@@ -104,8 +104,8 @@ def test_enumerations_are_their_owners_and_run_config_fields_are_one_spec():
     assert config.FIELDS["precision"].choices is precision.PRECISIONS
     assert config.FIELDS["split"].choices is data.SPLITS
     assert PARAMETERS["executor"].choices is executors.EXECUTORS
-    assert PARAMETERS["methods"].item.choices is explain.METHODS
-    assert param_spec("09_medmnist_benchmark", "methods").item.choices is benchmark.METHODS
+    assert PARAMETERS["methods"].item.choices is attribution.METHODS
+    assert param_spec("09_medmnist_benchmark", "methods").item.choices is recipes.METHODS
     assert "mnist" not in PARAMETERS["flags"].item.valid_choices()
     assert "pathmnist" in PARAMETERS["flags"].item.valid_choices()
 

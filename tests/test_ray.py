@@ -147,7 +147,7 @@ def test_a_failing_run_names_itself_and_the_others_are_kept(ray_instance, path_d
 
 #: Notebooks of the Ray smoke report that ``make test`` compares with the session's local smoke report:
 #: 02 (three variants x two seeds through run_grid, and the seed-statistics tables built from them) and
-#: 09 (data sets x recipes through dive.benchmark.run_methods). ``DIVE_TEST_RAY_REPORT="all"`` (or a list
+#: 09 (data sets x recipes through dive.medmnist_compare.run_methods). ``DIVE_TEST_RAY_REPORT="all"`` (or a list
 #: such as "01 07 10") compares those instead: every notebook that trains costs about 7 min here, because
 #: each notebook's kernel is a new Ray job whose workers import torch and dive again (``make test-ray-report``).
 RAY_REPORT_NOTEBOOKS = os.environ.get("DIVE_TEST_RAY_REPORT", "02 09")

@@ -1,6 +1,6 @@
 """Notebooks 09 and 10 hand their runs to experiment.run_many, so ``executor="ray"`` moves them to a cluster.
 
-* notebook 09: :func:`dive.benchmark.run_methods` gives the rows (in the order data set, recipe, seed) and
+* notebook 09: :func:`dive.medmnist_compare.run_methods` gives the rows (in the order data set, recipe, seed) and
   the runs that one ``experiment.run`` call per run gave before; bad input stops it before any data is loaded;
 * notebook 10: :func:`dive.explain.report_runs` / :func:`~dive.explain.shuffled_run` give the runs (same
   run-store keys, histories, scores) that ``experiment.run`` gave before, and plan exactly the configs and
@@ -11,6 +11,7 @@ The Ray executor itself (same results as "local") is tested in tests/test_ray.py
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -19,11 +20,11 @@ import torch
 import yaml
 from test_run_many import FakeOutputs, never_called, without_seconds
 
-from dive import benchmark, experiment, explain
+from dive import attribution_checks, experiment, explain, medmnist_compare, recipes
 from dive import data as ddata
 
 REPO = Path(__file__).resolve().parent.parent
-BUDGET = benchmark.Budget(
+BUDGET = recipes.Budget(
     train_size=32,
     val_size=16,
     simplecnn_epochs=1,
@@ -49,7 +50,7 @@ def bench_root(tmp_path_factory):
 
 def _one_at_a_time(data, method, seed, **settings):
     """The benchmark run as notebook 09 trained it before: experiment.run in its keyword style."""
-    model, recipe_settings, _ = benchmark.recipe(method, data.task, BUDGET)
+    model, recipe_settings, _ = recipes.benchmark_recipe(method, data.task, BUDGET)
     return experiment.run(
         data,
         model,
@@ -83,15 +84,15 @@ def _row_before(data, method, seed) -> dict:
 
 
 def test_run_methods_gives_the_rows_of_one_run_at_a_time_in_dataset_recipe_order(bench_root):
-    statuses = benchmark.select_flags(["breastmnist", "chestmnist"], bench_root)
+    statuses = medmnist_compare.select_flags(["breastmnist", "chestmnist"], bench_root)
     out = FakeOutputs()
-    rows = benchmark.run_methods(
+    rows = medmnist_compare.run_methods(
         statuses, bench_root, METHODS, BUDGET, seeds=[23], device="cpu", outputs=out, deterministic=True
     )
     order = [(f, m, 23) for f in ("breastmnist", "chestmnist") for m in METHODS]
     assert [(r["dataset"], r["method"], r["seed"]) for r in rows] == order
     assert out.runs == [f"{f}_{m}_seed{s}" for f, m, s in order]  # recorded under the names they had before
-    assert "chestmnist: " + benchmark.recipe("resnet18_report", "multi-label, binary-class")[2][0] in out.notes
+    assert "chestmnist: " + recipes.benchmark_recipe("resnet18_report", "multi-label, binary-class")[2][0] in out.notes
     before = [_row_before(ddata.load(f, bench_root, split="official"), m, s) for f, m, s in order]
     pd.testing.assert_frame_equal(pd.DataFrame(rows), pd.DataFrame(before))
     assert {r["test_images"] for r in rows} == {30}  # the whole official test split
@@ -99,7 +100,7 @@ def test_run_methods_gives_the_rows_of_one_run_at_a_time_in_dataset_recipe_order
 
 def test_run_dataset_runs_every_seed_as_experiment_run_did(bench_root, tmp_path):
     data = ddata.load("breastmnist", bench_root, split="official")
-    rows, results = benchmark.run_dataset(
+    rows, results = medmnist_compare.run_dataset(
         data, ["simplecnn_report"], BUDGET, seeds=[22, 23], device="cpu", store=tmp_path, deterministic=True
     )
     assert [(r["method"], r["seed"]) for r in rows] == [("simplecnn_report", 22), ("simplecnn_report", 23)]
@@ -110,27 +111,27 @@ def test_run_dataset_runs_every_seed_as_experiment_run_did(bench_root, tmp_path)
     assert r.key == ref.key and r.config == ref.config and r.name == ref.name == "breastmnist_simplecnn_report_seed23"
     assert without_seconds(r.history) == without_seconds(ref.history) and r.test == ref.test
     assert (tmp_path / r.key / "result.pt").is_file()  # the run store under the same key
-    row, one = benchmark.run_method(
+    row, one = medmnist_compare.run_method(
         data, "simplecnn_report", BUDGET, seed=23, device="cpu", store=tmp_path, deterministic=True
     )
     assert row == rows[1] and one.loaded  # run_method: the same run, now loaded from the store
 
 
 def test_bad_input_stops_run_methods_before_any_data_is_loaded(bench_root, tmp_path):
-    statuses = benchmark.select_flags(["breastmnist"], bench_root)
+    statuses = medmnist_compare.select_flags(["breastmnist"], bench_root)
     nowhere = tmp_path / "no-data-here"  # loading would fail with a file error
     kw = {"seeds": 1, "device": "cpu", "callbacks": [never_called]}
     with pytest.raises(ValueError, match="unknown executor 'dask'; valid: local, ray"):
-        benchmark.run_methods(statuses, nowhere, METHODS, BUDGET, executor="dask", **kw)
+        medmnist_compare.run_methods(statuses, nowhere, METHODS, BUDGET, executor="dask", **kw)
     with pytest.raises(ValueError, match=r"unknown method\(s\) 'alexnet'; valid: simplecnn_report, resnet18_medmnist"):
-        benchmark.run_methods(statuses, nowhere, ["simplecnn_report", "alexnet"], BUDGET, **kw)
+        medmnist_compare.run_methods(statuses, nowhere, ["simplecnn_report", "alexnet"], BUDGET, **kw)
     with pytest.raises(ValueError, match="ray_address applies to executor='ray' only"):
-        benchmark.run_methods(statuses, nowhere, METHODS, BUDGET, ray_address="auto", **kw)
+        medmnist_compare.run_methods(statuses, nowhere, METHODS, BUDGET, ray_address="auto", **kw)
     with pytest.raises(ValueError, match="seeds must be a non-empty list of distinct integers"):
-        benchmark.run_methods(statuses, nowhere, METHODS, BUDGET, **{**kw, "seeds": [22, 22]})
+        medmnist_compare.run_methods(statuses, nowhere, METHODS, BUDGET, **{**kw, "seeds": [22, 22]})
     data = ddata.load("breastmnist", bench_root, split="report")
     with pytest.raises(ValueError, match="the benchmark scores MedMNIST's official splits"):
-        benchmark.run_dataset(data, METHODS, BUDGET, device="cpu", callbacks=[never_called])
+        medmnist_compare.run_dataset(data, METHODS, BUDGET, device="cpu", callbacks=[never_called])
 
 
 # ------------------------------------------------------------------------------ notebook 10
@@ -201,7 +202,7 @@ def test_report_runs_through_run_many_are_the_runs_of_experiment_run(tiny_profil
         device="cpu",
     )
     shuffled_before = experiment.run(
-        explain.shuffled_labels(med, 22), simple.config, name="simplecnn_bn_shuffled_labels", device="cpu"
+        attribution_checks.shuffled_labels(med, 22), simple.config, name="simplecnn_bn_shuffled_labels", device="cpu"
     )
     for (new, bundle, _), old, old_data in ((got["simplecnn"], simple, med), (got["resnet18"], resnet, data7)):
         assert new.name == old.name and new.key == old.key and new.config == old.config
@@ -213,57 +214,45 @@ def test_report_runs_through_run_many_are_the_runs_of_experiment_run(tiny_profil
     assert shuffled.test is None  # validation only, as before
 
 
-def test_report_runs_plans_the_runs_of_notebooks_02_and_07(synthetic_root, tmp_path, monkeypatch):
-    """Notebook 10 loads the runs of notebooks 02 and 07 from the run store: same configs, same data."""
+def test_report_runs_plans_the_data_of_notebooks_02_and_07(synthetic_root, tmp_path, monkeypatch):
+    """Notebook 10 plans its runs on the data notebooks 02 and 07 train on (loaded and subset by setup), at
+    their first seed; which configs it plans is checked against the executed notebooks below."""
     from dive.notebook import setup
 
     monkeypatch.delenv("DIVE_PROFILES_DIR", raising=False)
     monkeypatch.setenv("DIVE_REPORTS_DIR", str(tmp_path / "reports"))
     plans = explain.report_configs("smoke", data_root=synthetic_root, device="cpu", variant="best")
-
-    # notebook 02, cell "variants": config_for once, the three variants, the first seed
-    nb2 = setup("02_pathmnist_simplecnn", data_root=synthetic_root, device="cpu", profile="smoke")
-    p = nb2.p
-    base = experiment.config_for(
-        nb2.data,
-        "simplecnn",
-        epochs=p.epochs,
-        patience=p.patience,
-        batch_size=p.batch_size,
-        lr=p.lr,
-        optimizer=p.optimizer,
-    )[0]
-    variants = {
-        "simplecnn_bn_dropout": {"batch_norm": True, "dropout": True},
-        "simplecnn_dropout": {"batch_norm": False, "dropout": True},
-        "simplecnn_bn": {"batch_norm": True, "dropout": False},
-    }
-    planned = {name: config for _, name, config in plans["simplecnn"]["runs"]}
-    assert planned == {name: base.replace(**f, seed=nb2.seeds[0]) for name, f in variants.items()}
     fp = experiment.data_fingerprint
-    assert fp(plans["simplecnn"]["data"]) == fp(nb2.data)
+    for key, notebook, names in (
+        ("simplecnn", "02_pathmnist_simplecnn", ["simplecnn_bn_dropout", "simplecnn_dropout", "simplecnn_bn"]),
+        ("resnet18", "07_resnet_tuning", ["resnet18_optimised"]),
+    ):
+        nb = setup(notebook, data_root=synthetic_root, device="cpu", profile="smoke")
+        assert fp(plans[key]["data"]) == fp(nb.data)
+        assert [name for _, name, _ in plans[key]["runs"]] == names
+        assert {config.seed for _, _, config in plans[key]["runs"]} == {nb.seeds[0]}
 
-    # notebook 07, cell "configs": the tuned ResNet18
-    nb7 = setup("07_resnet_tuning", data_root=synthetic_root, device="cpu", profile="smoke")
-    p = nb7.p
-    tuned = experiment.config_for(
-        nb7.data,
-        "resnet18",
-        lr=p.lr,
-        batch_size=p.batch_size,
-        epochs=p.max_epochs,
-        patience=p.patience,
-        balanced=True,
-        augment=True,
-        image_size=p.get("image_size"),
-        pretrained=p.pretrained,
-        optimizer=p.optimizer,
-        scheduler=p.scheduler,
-        normalize=p.normalize,
-    )[0]
-    ((_, name, config),) = plans["resnet18"]["runs"]
-    assert name == "resnet18_optimised" and config == tuned.replace(seed=nb7.seeds[0])
-    assert fp(plans["resnet18"]["data"]) == fp(nb7.data)
+
+def _recorded_runs(report, notebook: str) -> dict:
+    """``{(run name, seed): (config fingerprint, run-store key)}`` from an executed notebook's metrics.json."""
+    metrics = json.loads((report / notebook / "metrics.json").read_text(encoding="utf-8"))
+    trained = [r for r in metrics["runs"] if r.get("fingerprint")]  # not the ensembles: built, not trained
+    return {(r["name"], r["seed"]): (r["fingerprint"], r["params"]["key"]) for r in trained}
+
+
+def test_notebook_10_explains_the_very_runs_of_notebooks_02_and_07(smoke_report):
+    """Read from the executed notebooks' metrics.json, not from a copy of their cells: every run notebook 10
+    explains is a run of notebook 02 or 07 (same name, seed, config fingerprint and run-store key)."""
+    explained = _recorded_runs(smoke_report, "10_explanations")
+    explained = {k: v for k, v in explained.items() if not k[0].endswith("_shuffled_labels")}
+    trained = {
+        **_recorded_runs(smoke_report, "02_pathmnist_simplecnn"),
+        **_recorded_runs(smoke_report, "07_resnet_tuning"),
+    }
+    assert {name for name, _ in explained} == {"simplecnn_bn", "resnet18_optimised"}
+    for run, identity in explained.items():
+        assert run in trained, f"notebook 10's run {run} is not a run of notebook 02 or 07"
+        assert trained[run] == identity, f"{run}: notebook 10 {identity}, notebooks 02/07 {trained[run]}"
 
 
 def test_bad_input_stops_report_runs_before_any_training(synthetic_root, tmp_path, monkeypatch):

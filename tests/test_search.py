@@ -180,13 +180,13 @@ def test_bad_arguments_fail_before_any_training(path_data, tmp_path):
 
 
 def test_space_is_table4s_and_the_recipe_is_notebook_09s(path_data):
-    from dive import benchmark, reference
+    from dive import recipes, reference
 
     s = search.SPACE
     assert set(s.optimizers) == set(reference.OPTIMIZER_AVG_LOSS) and s.lr == reference.RESNET_LR_RANGE
     f = reference.FINAL_HYPERPARAMETERS
     assert f["batch_size"] in s.batch_sizes and f["scheduler"] in s.schedulers and f["normalize"] in s.normalize
-    config, _ = search.table4_config(path_data, benchmark.Budget(report_max_epochs=3, report_image_size=32))
+    config, _ = recipes.table4_config(path_data, recipes.Budget(report_max_epochs=3, report_image_size=32))
     assert (config.optimizer, config.lr, config.batch_size) == (f["optimizer"], f["lr"], f["batch_size"])
     assert config.patience == f["patience"] and config.epochs == 3 and config.balanced and config.augment
 

@@ -1,14 +1,15 @@
-"""Notebook 09: the report's recipes on every MedMNIST 2D dataset, beside MedMNIST v2's published baselines.
+"""Notebook 09, MedMNIST compared: the report's recipes on every MedMNIST 2D dataset, beside MedMNIST v2's
+published baselines.
 
 * :func:`select_flags` -- which datasets run. ``"all"`` (or ``None``) means every MedMNIST 2D flag;
   a flag whose file is absent then gets a "not available" row and the benchmark goes on. Flags
   asked for by name must be present: a missing one fails at once. A corrupt file (md5 mismatch)
   always fails, before any training, naming the file.
-* :data:`METHODS` and :func:`recipe` -- the three recipes compared, as keyword settings of
-  :func:`dive.experiment.config_for`: the report's improved SimpleCNN (notebook 02's best variant, batch
-  normalisation without dropout), ResNet-18 with MedMNIST v2's own recipe on 28 px images, and
-  ResNet-18 with the report's final recipe (Table 4). :class:`Budget` shrinks the epochs and the
-  training/validation images for the smoke and quick profiles; the test split is always complete.
+* the three recipes compared live in :mod:`dive.recipes` (:data:`~dive.recipes.METHODS`,
+  :func:`~dive.recipes.benchmark_recipe`, :class:`~dive.recipes.Budget`): the report's improved SimpleCNN
+  (notebook 02's best variant), ResNet-18 with MedMNIST v2's own recipe on 28 px images, and ResNet-18 with the
+  report's final recipe (Table 4); the budget shrinks the epochs and the training/validation images for the
+  smoke and quick profiles; the test split is always complete.
 * :func:`run_methods` -- every recipe with every seed on every available dataset -> one row of test ACC and
   AUC per run (scored as MedMNIST's evaluator does, see :mod:`dive.metrics`). Per dataset, the runs
   (:func:`plan_runs`: one :class:`~dive.config.RunConfig` per recipe and seed) go through one
@@ -33,7 +34,7 @@ import math
 import os
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ import pandas as pd
 
 from dive import data as ddata
 from dive import reference
+from dive.recipes import METHODS, Budget, benchmark_recipe, check_methods
 
 ALL = "all"
 #: The twelve MedMNIST 2D flags, in medmnist.INFO's order.
@@ -54,7 +56,6 @@ ONE_SEED = "cannot tell (one seed)"
 SIDES = ("above", "below", "cannot tell", ONE_SEED)
 METRICS = (("ACC", "test_acc", "acc"), ("AUC", "test_auc", "auc"))  # label, this run's column, published column
 DECIMALS = 3  # the published precision
-PRECISION = "fp32"  # arithmetic of every benchmark run (see recipe())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -133,204 +134,11 @@ def availability_table(statuses: Sequence[FlagStatus]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["dataset", "task", "file", "status"])
 
 
-# ----------------------------------------------------------------------------------------------
-# the recipes
-# ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Method:
-    key: str
-    label: str
-    model: str
-    about: str
-
-
-METHODS: dict[str, Method] = {
-    m.key: m
-    for m in (
-        Method(
-            "simplecnn_report",
-            "SimpleCNN (report)",
-            "simplecnn",
-            "the report's improved SimpleCNN as notebook 02 kept it (batch normalisation, no dropout): Adam lr 0.001, "
-            "batch 32, at most 30 epochs, early stopping on validation accuracy (patience 5), the data set's own "
-            "normalisation, 28 px",
-        ),
-        Method(
-            "resnet18_medmnist",
-            "ResNet-18 (28), MedMNIST recipe",
-            "resnet18_28",
-            "MedMNIST v2's ResNet-18 for 28 px images (3x3 stride-1 first convolution, no max-pool) with MedMNIST's "
-            "recipe: Adam lr 0.001, batch 128, 100 epochs, learning rate x0.1 at epochs 50 and 75, no augmentation, "
-            "the weights of the epoch with the best validation AUC kept; normalised with the training split's mean "
-            "and std where MedMNIST uses 0.5/0.5 (the batch normalisation after the first convolution removes the "
-            "difference but for the zero-padded border and per-colour weight scales)",
-        ),
-        Method(
-            "resnet18_report",
-            "ResNet-18, report recipe",
-            "resnet18",
-            "torchvision's ResNet-18 with the report's final recipe (Table 4): Adagrad lr 0.0005, batch 64, class "
-            "balancing, the report's augmentations, adaptive learning rate (plateau), early stopping on validation "
-            "accuracy with patience 20 within 200 epochs, the data set's own normalisation, 224 px",
-        ),
-    )
-}
-
-
-def check_methods(methods) -> list[str]:
-    """``None`` -> all three recipes; a list or a comma-separated string -> those (unknown names list the
-    valid ones)."""
-    if methods is None:
-        return list(METHODS)
-    names = [s.strip() for s in methods.split(",")] if isinstance(methods, str) else [str(m).strip() for m in methods]
-    names = [n for n in names if n]
-    bad = [n for n in names if n not in METHODS]
-    if bad or not names:
-        shown = ", ".join(map(repr, bad)) or "(none given)"
-        raise ValueError(f"unknown method(s) {shown}; valid: {', '.join(METHODS)}")
-    return list(dict.fromkeys(names))
-
-
-@dataclass(frozen=True)
-class Budget:
-    """What a profile may shrink. ``None`` sizes mean all images; the defaults are the recipes' own."""
-
-    train_size: int | None = None
-    val_size: int | None = None
-    simplecnn_epochs: int = reference.PATHMNIST_SIMPLECNN["epochs"]
-    simplecnn_patience: int = 5
-    medmnist_epochs: int = reference.MEDMNIST_V2_RECIPE["epochs"]
-    report_max_epochs: int = reference.FINAL_HYPERPARAMETERS["max_epochs"]
-    report_patience: int = reference.FINAL_HYPERPARAMETERS["patience"]
-    report_image_size: int | None = None  # None: 224 (the report's Resize 256 + CenterCrop 224)
-    pretrained: Any = False  # the report's ResNet-18 started from ImageNet weights (full profile: True)
-
-    @classmethod
-    def from_params(cls, p: Mapping) -> Budget:
-        """The fields that ``p`` (a profile's parameters) sets; the others keep their defaults."""
-        return cls(**{k: p[k] for k in cls.__dataclass_fields__ if p.get(k) is not None})
-
-    def is_full(self) -> bool:
-        """True when nothing is shrunk (the published recipes' own budgets)."""
-        return replace(self, pretrained=False) == Budget()
-
-    def departures(self) -> list[str]:
-        """``"<field> <value> (recipe: <value>)"`` for every field that differs from the recipes' own."""
-        full = Budget()
-        none_means = {"train_size": "all", "val_size": "all", "report_image_size": 224}
-
-        def show(k, v):
-            return none_means.get(k, v) if v is None else v
-
-        return [
-            f"{k} {show(k, getattr(self, k))} (recipe: {show(k, getattr(full, k))})"
-            for k in self.__dataclass_fields__
-            if k != "pretrained" and getattr(self, k) != getattr(full, k)
-        ]
-
-
-def medmnist_milestones(epochs: int) -> list[int]:
-    """MedMNIST's milestones at half and three quarters of the epochs (50 and 75 of 100)."""
-    return sorted({max(1, int(0.5 * epochs)), max(1, int(0.75 * epochs))})
-
-
-def recipe(method: str, task: str, budget: Budget | None = None) -> tuple[str, dict, list[str]]:
-    """``(model, settings, notes)`` for :func:`dive.experiment.config_for` (the keyword style of
-    :func:`dive.experiment.run`).
-
-    ``notes`` say where the recipe cannot apply as written (class balancing needs one class per image,
-    so multi-label ChestMNIST is trained without it).
-    """
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
-    b = budget or Budget()
-    sizes = {"train_size": b.train_size, "val_size": b.val_size}
-    notes: list[str] = []
-    if method == "simplecnn_report":
-        settings = {
-            "batch_norm": True,
-            "dropout": False,
-            "optimizer": "adam",
-            "lr": 0.001,
-            "batch_size": 32,
-            "epochs": b.simplecnn_epochs,
-            "patience": b.simplecnn_patience,
-            "normalize": "dataset",
-            "image_size": 28,
-        }
-    elif method == "resnet18_medmnist":
-        r = reference.MEDMNIST_V2_RECIPE
-        settings = {
-            "optimizer": r["optimizer"],
-            "lr": r["lr"],
-            "batch_size": r["batch_size"],
-            "epochs": b.medmnist_epochs,
-            "scheduler": "multistep",
-            "scheduler_kwargs": {"milestones": medmnist_milestones(b.medmnist_epochs), "gamma": r["gamma"]},
-            "monitor": "val_auc",
-            "patience": None,
-            "restore_best": True,
-            "image_size": 28,
-            "normalize": "dataset",
-            "pretrained": False,
-        }
-    else:
-        f = reference.FINAL_HYPERPARAMETERS
-        balanced = task != "multi-label, binary-class"
-        if not balanced:
-            notes.append(
-                "report recipe on a multi-label dataset: class balancing needs one class per image, "
-                "so this run draws the images uniformly"
-            )
-        settings = {
-            "optimizer": f["optimizer"],
-            "lr": f["lr"],
-            "batch_size": f["batch_size"],
-            "balanced": balanced,
-            "augment": True,
-            "scheduler": f["scheduler"],
-            "epochs": b.report_max_epochs,
-            "patience": b.report_patience,
-            "normalize": f["normalize"],
-            "image_size": b.report_image_size,
-            "pretrained": b.pretrained,
-        }
-    # fp32 throughout: the published baselines were trained so, and on this project's CPU host bf16 autocast
-    # measured 4-9x slower than fp32 for ResNet-18 at 32 px (fwd + bwd, batch 64, 2026-11-29)
-    return METHODS[method].model, {**settings, **sizes, "precision": PRECISION}, notes
-
-
-#: The dive recipe of ``make bench`` case (h), time to the published accuracy (issue 28): chosen for speed on a
-#: small CPU. The report's improved SimpleCNN (batch normalisation, no dropout) at 28 px in fp32, Adam lr 0.001,
-#: batch 64, the data set's own normalisation, validation AUC monitored, early stopping with patience 5 within
-#: 30 epochs and the best-val-AUC weights restored (its own stopping rule, which never looks at test).
-TIME_TO_TARGET_RECIPE = {
-    "model": "simplecnn",
-    "batch_norm": True,
-    "dropout": False,
-    "optimizer": "adam",
-    "lr": 0.001,
-    "batch_size": 64,
-    "epochs": 30,
-    "patience": 5,
-    "monitor": "val_auc",
-    "restore_best": True,
-    "normalize": "dataset",
-    "image_size": 28,
-    "precision": PRECISION,
-}
-
-
-def time_to_target_recipe() -> tuple[str, dict]:
-    """``(model, settings)`` of :data:`TIME_TO_TARGET_RECIPE` for :func:`dive.experiment.config_for`."""
-    settings = dict(TIME_TO_TARGET_RECIPE)
-    return settings.pop("model"), settings
-
-
 @dataclass(frozen=True)
 class PlannedRun:
     """One benchmark run before it starts: its name (``<dataset>_<method>_seed<seed>``, the name the run store
-    and ``metrics.json`` know it by), recipe, seed, :class:`~dive.config.RunConfig` and notes (:func:`recipe`'s,
+    and ``metrics.json`` know it by), recipe, seed, :class:`~dive.config.RunConfig` and notes
+    (:func:`~dive.recipes.benchmark_recipe`'s,
     and :func:`dive.experiment.config_for`'s when ImageNet weights were asked for with ``"auto"`` and are missing)."""
 
     name: str
@@ -358,7 +166,7 @@ def plan_runs(data, methods=None, budget: Budget | None = None, *, seeds=1, **se
         )
     plans = []
     for method in check_methods(methods):
-        model, recipe_settings, notes = recipe(method, data.task, budget)
+        model, recipe_settings, notes = benchmark_recipe(method, data.task, budget)
         for seed in experiment.seed_list(seeds):
             config, note = experiment.config_for(data, model, **{**recipe_settings, **settings, "seed": seed})
             plans.append(PlannedRun(f"{data.name}_{method}_seed{seed}", method, seed, config, tuple(notes), note))
@@ -508,6 +316,40 @@ def run_method(
 # ----------------------------------------------------------------------------------------------
 # tables
 # ----------------------------------------------------------------------------------------------
+def scope_notes(profile: str, budget: Budget, seeds: Sequence[int], statuses: Sequence[FlagStatus]) -> list[str]:
+    """What a reader must know before the tables: a shortened budget (``profile``), a single seed, and each data
+    set that is not available."""
+    notes = []
+    if not budget.is_full():
+        notes.append(
+            f"SHORTENED RUNS ({profile} profile): "
+            + "; ".join(budget.departures())
+            + ". The published values come from the full recipes; these rows show that every step runs, "
+            "not what the recipes reach."
+        )
+    if len(seeds) == 1:
+        notes.append(
+            f"one run per data set and recipe (seed {seeds[0]}): no confidence interval; "
+            "MedMNIST v2's published values are single runs too"
+        )
+    return notes + [f"{s.flag}: {s.not_available()}" for s in statuses if not s.available]
+
+
+def budget_label(budget: Budget, profile: str) -> str:
+    return "full recipe" if budget.is_full() else f"shortened run, {profile} profile"
+
+
+def verdict_counts(verdicts: pd.DataFrame) -> pd.Series:
+    """Per method of :func:`verdict_table`: how many data sets are above, below, cannot tell."""
+    v = verdicts[verdicts["method"] != "—"]
+    return v.groupby("method")["verdict"].apply(
+        lambda v: (
+            f"{(v == ABOVE).sum()} of {len(v)} data sets above, {(v == BELOW).sum()} below, "
+            f"{v.str.startswith('cannot tell').sum()} cannot tell"
+        )
+    )
+
+
 def summarise(rows: Iterable[Mapping]) -> pd.DataFrame:
     """One row per dataset and method: n seeds, mean test ACC and AUC, their 95 % intervals
     (:func:`dive.stats.summarize`: Student t over the seeds; NaN for a single seed, never a made-up interval)
