@@ -230,9 +230,10 @@ class Outputs:
         text = departures_note(p, reference, rows)
         if text:
             self.note(text)
-        return pd.DataFrame(rows, columns=["parameter", "report", "this_run"]).rename(
+        table = pd.DataFrame(rows, columns=["parameter", "report", "this_run", "why"]).rename(
             columns={"report": f"report ({reference} profile)", "this_run": f"this run ({p['profile']})"}
         )
+        return table if table["why"].astype(bool).any() else table.drop(columns="why")
 
     def figure(self, fig, name: str, *, caption: str | None = None) -> Path:
         """Save ``fig`` as ``figures/<name>.png`` (150 dpi); synthetic data get a visible mark."""

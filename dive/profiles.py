@@ -206,8 +206,39 @@ def load_profile(profile: str, directory: str | os.PathLike | None = None) -> di
             raise ValueError(f"{path}: section {section!r} must be a mapping of parameter names to values")
         if "profile" in values:
             raise ValueError(f"{path}: section {section!r} sets 'profile'; the file name is the profile")
-        out[str(section)] = dict(values)
+        values = dict(values)
+        _check_reasons(path, section, values.pop(WHY, None))
+        out[str(section)] = values
     return out
+
+
+#: The key under which a profile section says why it departs from the report: ``why: {parameter: reason}``.
+#: :func:`load_profile` leaves it out of the parameters; :func:`departures` shows each reason beside its row.
+WHY = "why"
+
+
+def _check_reasons(path: Path, section: str, why: Any) -> dict[str, str]:
+    if why is None:
+        return {}
+    if not isinstance(why, Mapping) or not all(isinstance(v, str) and v.strip() for v in why.values()):
+        raise ValueError(f"{path}: section {section!r}: '{WHY}' must map parameter names to reasons (text)")
+    unknown = [k for k in why if k not in PARAMETERS and k not in NOTEBOOK_PARAMETERS.get(str(section), {})]
+    if unknown:
+        raise ValueError(f"{path}: section {section!r}: '{WHY}' names no parameter: {', '.join(map(str, unknown))}")
+    return {str(k): v.strip() for k, v in why.items()}
+
+
+def profile_reasons(notebook: str, profile: str, directory: str | os.PathLike | None = None) -> dict[str, str]:
+    """Why the profile departs from the report, per parameter, for one notebook: ``common``'s ``why`` updated by
+    the notebook's section's (see :data:`WHY`)."""
+    check_profile(profile)
+    path = (Path(directory) if directory is not None else profiles_dir()) / f"{profile}.yaml"
+    raw = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path.is_file() else {}
+    reasons: dict[str, str] = {}
+    for section in ("common", notebook_stem(notebook)):
+        values = raw.get(section) or {}
+        reasons.update(_check_reasons(path, section, values.get(WHY) if isinstance(values, Mapping) else None))
+    return reasons
 
 
 def profile_values(notebook: str, profile: str, directory: str | os.PathLike | None = None) -> dict:
@@ -311,9 +342,10 @@ def departures(p: Mapping[str, Any], reference: str = "full") -> list[dict]:
     def show(key: str, value: Any) -> str:
         return _NONE_MEANS.get(key, "default") if value is None else str(value)
 
+    why = profile_reasons(p["notebook"], p["profile"]) if p.get("profile") in PROFILES else {}
     keys = [k for k in p if k not in _NOT_SETTINGS] + [k for k in raw if k not in p and k not in _NOT_SETTINGS]
     return [
-        {"parameter": k, "report": show(k, ref.get(k)), "this_run": show(k, p.get(k))}
+        {"parameter": k, "report": show(k, ref.get(k)), "this_run": show(k, p.get(k)), "why": why.get(k, "")}
         for k in keys
         if p.get(k) != ref.get(k)
     ]
@@ -325,5 +357,6 @@ def departures_note(p: Mapping[str, Any], reference: str = "full", rows: list[di
     if not rows:
         return None
     return f"profile '{p['profile']}' departs from the report's settings: " + "; ".join(
-        f"{r['parameter']} {r['this_run']} (report: {r['report']})" for r in rows
+        f"{r['parameter']} {r['this_run']} (report: {r['report']}{'; ' + r['why'] if r.get('why') else ''})"
+        for r in rows
     )
