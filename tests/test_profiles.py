@@ -170,6 +170,50 @@ def test_departures_list_what_differs_from_the_full_profile(env):
     assert profiles.departures(same) == [] and profiles.departures_note(same) is None
 
 
+def test_a_profile_says_why_it_departs_and_the_departures_table_shows_it(env):
+    """``why: {parameter: reason}`` in a section (or common) is no parameter; the departures table and the note
+    show each reason beside its row, and a parameter that does not depart shows none."""
+    from dive.outputs import Outputs
+
+    quick = dict(QUICK, common={**QUICK["common"], "why": {"batch_size": "common reason"}})
+    quick["01_demo"] = {**QUICK["01_demo"], "why": {"epochs": "a CPU budget", "lr": "never departs"}}
+    (env["pdir"] / "quick.yaml").write_text(yaml.safe_dump(quick))
+    (env["pdir"] / "full.yaml").write_text(
+        yaml.safe_dump({"common": {"epochs": 20, "lr": 0.01, "batch_size": 64}, "01_demo": {}})
+    )
+    assert (
+        "why" not in profiles.load_profile("quick")["01_demo"] and "why" not in profiles.load_profile("quick")["common"]
+    )
+    p = resolve("01_demo", "quick")
+    assert "why" not in p
+    why = {r["parameter"]: r["why"] for r in profiles.departures(p)}
+    assert why["epochs"] == "a CPU budget" and why["batch_size"] == "common reason" and "lr" not in why
+    assert why["model"] == ""  # a departure with no reason given
+    assert "epochs 5 (report: 20; a CPU budget)" in profiles.departures_note(p)
+    out = Outputs(
+        env["tmp"] / "out",
+        notebook="01_demo",
+        profile="quick",
+        dataset="pathmnist",
+        synthetic=True,
+        device="cpu",
+        seed=22,
+    )
+    table = out.note_departures(p)
+    assert table.set_index("parameter").loc["epochs", "why"] == "a CPU budget"
+
+
+def test_a_reason_for_no_parameter_is_an_error_naming_the_file(env):
+    quick = dict(QUICK, **{"01_demo": {**QUICK["01_demo"], "why": {"epoch": "typo"}}})
+    (env["pdir"] / "quick.yaml").write_text(yaml.safe_dump(quick))
+    with pytest.raises(ValueError, match=r"quick\.yaml.*'01_demo'.*names no parameter: epoch"):
+        resolve("01_demo", "quick")
+    quick["01_demo"]["why"] = ["not", "a", "mapping"]
+    (env["pdir"] / "quick.yaml").write_text(yaml.safe_dump(quick))
+    with pytest.raises(ValueError, match="must map parameter names to reasons"):
+        profiles.load_profile("quick")
+
+
 def test_departures_compare_converted_values(env):
     """A YAML string that validate converts ("0.001", "Adam") is no departure from the same value."""
     (env["pdir"] / "full.yaml").write_text(
