@@ -783,9 +783,10 @@ def test_secondary_figures_long_notes_and_wordy_tables_go_to_the_appendix(tmp_pa
     appendix = page[page.index(f'id="runs-{stem}"') :]
     shown = [n for n in names if f'alt="{n}"' in chapter]
     moved = [n for n in names if f'alt="{n}"' in appendix]
-    # the report's figure stays; 6.5 + 6.5 cm fit the 14 cm, a third does not: from there on, the appendix
-    assert shown == ["curves_a", "fig09_confusion"] and moved == ["curves_b", "curves_c", "curves_d"]
-    assert "Figure A1</b>: caption of curves_b" in appendix and "Figure A1, Figure A2, Figure A3" in chapter
+    # the report's figure stays (6.5 cm); a second 6.5 cm does not fit CHAPTER_FIGURE_CM: from there on, the appendix
+    assert assembly.FIGURE_CM <= assembly.CHAPTER_FIGURE_CM < 2 * assembly.FIGURE_CM
+    assert shown == ["fig09_confusion"] and moved == ["curves_a", "curves_b", "curves_c", "curves_d"]
+    assert "Figure A1</b>: caption of curves_a" in appendix and "Figure A1, Figure A2, Figure A3, Figure A4" in chapter
     notes_shown = re.findall(r"note (\d\d):", chapter)
     assert notes_shown and len(notes_shown) <= assembly.CHAPTER_NOTES
     assert re.findall(r"note (\d\d):", appendix) == [f"{n:02d}" for n in range(len(notes_shown), 12)]

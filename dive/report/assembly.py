@@ -81,7 +81,7 @@ FIGURE_CM, HALF_FIGURE_CM = 6.5, 7.0
 #: A chapter shows the original report's figures (``fig<N>_...``) and, after them, its other figures in order while
 #: all of them together stay within this printed height (cm; two half-width figures share a line); the rest go to
 #: the appendix, linked from the chapter.
-CHAPTER_FIGURE_CM = 14.0
+CHAPTER_FIGURE_CM = 12.0
 #: The printed text width in cm (A4 less 16 mm margins).
 TEXT_WIDTH_CM = (210 - 2 * 16) / 10
 
