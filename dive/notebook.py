@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 
 from dive import data as ddata
+from dive import tables
 from dive.executors import seed_list
 from dive.outputs import Outputs
 from dive.parameters import NOTEBOOK_PARAMETERS, PARAMETERS
@@ -49,6 +50,16 @@ class NotebookSetup:
         list); one run with ``seed`` when the notebook has no such parameter."""
         seeds = self.p.get("seeds")
         return seed_list(seeds if seeds is not None else 1, first=self.p["seed"])
+
+    def data_overview(self) -> pd.DataFrame:
+        """Print the data set as loaded (the report's split: 80 % of the official training images for training,
+        20 % for validation, seed 22) and the profile's stratified subsets of it that the notebook uses; return
+        the images per class of those subsets."""
+        if self.data is None:
+            raise ValueError("no data loaded: setup(..., load=False)")
+        print(self.full_data)
+        print(self.data, "<- used here")
+        return tables.train_val_counts(self.data)
 
     @property
     def run_options(self) -> dict:
