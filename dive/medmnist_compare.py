@@ -577,3 +577,29 @@ def difference_heatmap(verdicts: pd.DataFrame, *, title: str | None = None):
     ax.set_title(title or f"Test ACC and AUC minus MedMNIST v2's {BASELINE}", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def against_published(runs: Mapping[str, Sequence], flag: str, budget_label: str) -> pd.DataFrame | None:
+    """Notebooks 03 and 07: each configuration's test ACC and AUC over its seeds (``runs``: ``{name: [RunResult
+    per seed]}``, each scored on ``flag``'s official test split) against MedMNIST v2's published
+    :data:`BASELINE` for ``flag``, as :func:`verdict_table` does it (one-sample tests, Holm over the table's
+    family, "cannot tell" where the seeds cannot separate the mean from the published value). ``None`` for a
+    data set MedMNIST v2 publishes nothing for (MNIST)."""
+    if flag not in set(reference.MEDMNIST_V2_2D["dataset"]):
+        return None
+    rows = []
+    for name, results in runs.items():
+        for r in results:
+            if r.test is None:
+                raise ValueError(f"{name} (seed {r.seed}) was not scored on the test split")
+            rows.append(
+                {
+                    "dataset": flag,
+                    "method": name,
+                    "seed": r.seed,
+                    "test_acc": r.test["accuracy"],
+                    "test_auc": r.test["auc"],
+                }
+            )
+    present = FlagStatus(flag, "present", Path(), "", "")
+    return verdict_table(summarise(rows), [present], list(runs), budget_label)

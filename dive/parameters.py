@@ -108,6 +108,7 @@ PARAMETERS: dict[str, Param] = {
     "lr_grid": Param("list", "learning rates of the study", item=Param("float", "a learning rate", above=0)),
     "batch_size_grid": Param("list", "batch sizes of the study", item=_POSITIVE),
     "epochs_grid": Param("list", "epoch counts of the study", item=_POSITIVE),
+    "improved_epochs": Param("int", "epochs of notebook 01's improved SimpleCNN (None: epochs)", min=1, nullable=True),
     # --- explanations (notebook 10)
     "methods": Param(
         "list",

@@ -72,11 +72,13 @@ def simplecnn_v1_relu(data, p: Mapping) -> dict[str, RunConfig]:
 
 
 def simplecnn_improved(data, p: Mapping) -> dict[str, RunConfig]:
-    """Notebook 01's improved SimpleCNN (Fig. 6) at ``p``'s defaults."""
+    """Notebook 01's improved SimpleCNN (Fig. 6) at ``p``'s defaults, for ``improved_epochs`` epochs when the
+    profile sets them (quick: longer than the study's networks, see its ``why``), else ``epochs``."""
+    epochs = p.get("improved_epochs") or p["epochs"]
     config = experiment.config_for(
-        data, "simplecnn", epochs=p["epochs"], batch_size=p["batch_size"], lr=p["lr"], optimizer=p["optimizer"]
+        data, "simplecnn", epochs=epochs, batch_size=p["batch_size"], lr=p["lr"], optimizer=p["optimizer"]
     )[0]
-    return {f"v2_lr{p['lr']:g}_bs{p['batch_size']}_ep{p['epochs']}": config}
+    return {f"v2_lr{p['lr']:g}_bs{p['batch_size']}_ep{epochs}": config}
 
 
 # ----------------------------------------------------------------------------------------------

@@ -234,3 +234,39 @@ def test_budget_from_profile_parameters():
     b = recipes.Budget.from_params({"train_size": 200, "val_size": None, "report_image_size": 32, "flags": "all"})
     assert b == recipes.Budget(train_size=200, report_image_size=32)
     assert isinstance(pd.DataFrame([b.__dict__]), pd.DataFrame)
+
+
+def _scored(seed: int, acc: float, auc: float):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(seed=seed, test={"accuracy": acc, "auc": auc})
+
+
+def test_against_published_is_a_test_over_the_seeds_not_two_numbers():
+    """Notebooks 03 and 07 (issue 20): a configuration's test ACC/AUC over its seeds against MedMNIST v2's
+    ResNet-18 (28). Clearly above on both metrics -> above; a mean above the published value whose seeds
+    straddle it -> cannot tell; one seed -> cannot tell (one seed); MNIST has no published row."""
+    pub = medmnist_compare.published("pneumoniamnist")
+    above = [_scored(s, pub["acc"] + 0.030 + 0.001 * s, pub["auc"] + 0.020 + 0.001 * s) for s in range(4)]
+    straddle = [_scored(s, pub["acc"] + d, pub["auc"] + d) for s, d in enumerate((0.04, -0.03, 0.01))]
+    t = medmnist_compare.against_published(
+        {"tuned": above, "straddling": straddle, "single": above[:1]}, "pneumoniamnist", "quick profile"
+    )
+    verdicts = dict(zip(t["method"], t["verdict"], strict=True))
+    assert verdicts == {
+        "tuned": medmnist_compare.ABOVE,
+        "straddling": medmnist_compare.CANNOT_TELL,
+        "single": medmnist_compare.ONE_SEED,
+    }
+    row = t[t["method"] == "tuned"].iloc[0]
+    assert row["test ACC"] == pytest.approx(np.mean([r.test["accuracy"] for r in above]))
+    assert row["ResNet-18 (28) AUC"] == pub["auc"]
+    assert t.attrs["family"] == 4  # two metrics of the two configurations with more than one seed
+    assert medmnist_compare.against_published({"tuned": above}, "mnist", "quick profile") is None
+
+
+def test_against_published_refuses_a_run_not_scored_on_test():
+    from types import SimpleNamespace
+
+    with pytest.raises(ValueError, match="not scored on the test split"):
+        medmnist_compare.against_published({"x": [SimpleNamespace(seed=1, test=None)]}, "breastmnist", "quick")
