@@ -84,6 +84,11 @@ SEED = 22
 #: can do for the same model and input (``best_probe_step / dive_step``, :func:`host_bound_fraction`): dive may lose
 #: under 10 % to data handling and bookkeeping.
 HOST_BOUND_TARGET = 0.9
+#: The baseline's default num_workers for the slow whole-step cases (c) (e) (f), which fill most of `make bench`'s 30
+#: minutes on a 2-core CPU: 2 workers never beat 0 or 1 by more than the noise on 2 cores (benchmarks/results.md:
+#: (a) (b) on 2026-11-23 and 2026-11-27, an earlier partial (c)), and each worker setting costs a ResNet18 step per
+#: round. ``--workers`` overrides it for every case (benchmarks/gpu_check.sh: 0 2 4 8).
+SLOW_STEP_WORKERS = (0, 1)
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,8 @@ class Case:
     #: the earlier CPU target of the ratio, derived from issue #9's probe on an AMX CPU: kept as a documented
     #: reference (``amx_reference`` in the output), no longer this host's verdict (issue 28)
     amx_ratio_target: float | None = None
+    #: the baseline's num_workers tried unless --workers is given; the best is reported
+    workers: tuple[int, ...] = (0, 1, 2)
 
 
 CASES = {
@@ -150,6 +157,7 @@ CASES = {
         cpu_target=HOST_BOUND_TARGET,
         target_metric="host_bound_fraction",
         amx_ratio_target=4.0,
+        workers=SLOW_STEP_WORKERS,
         kind="step",
         gpu_target=None,
         batch_size=32,
@@ -183,6 +191,7 @@ CASES = {
         cpu_target=HOST_BOUND_TARGET,
         target_metric="host_bound_fraction",
         amx_ratio_target=3.0,
+        workers=SLOW_STEP_WORKERS,
         kind="step",
         size=168,
         gpu_target=None,
@@ -194,13 +203,14 @@ CASES = {
         "f_resnet18_224px_eval",
         "resnet18",
         False,
-        steps=2,
+        steps=1,
         rounds=3,
         warmup=1,
         probe=2,
         cpu_target=HOST_BOUND_TARGET,
         target_metric="host_bound_fraction",
         amx_ratio_target=4.0,
+        workers=SLOW_STEP_WORKERS,
         kind="eval",
         gpu_target=None,
         batch_size=32,
@@ -1179,7 +1189,11 @@ def _help_epilog() -> str:
         else:
             target = "no target"
         lines.append(f"  {c.key}  {c.description}")
-        lines.append(f"     batch {c.batch_size}, {c.steps} steps x {c.rounds} rounds (+{c.warmup} warm-up); {target}")
+        workers = " ".join(map(str, c.workers))
+        lines.append(
+            f"     batch {c.batch_size}, {c.steps} steps x {c.rounds} rounds (+{c.warmup} warm-up), baseline "
+            f"num_workers {workers}; {target}"
+        )
     lines += [
         "  h  time to the published accuracy (MedMNIST v2 ResNet-18 (28)): the official MedMNIST protocol against",
         "     dive.recipes.TIME_TO_TARGET_RECIPE, both stopped by one rule, --seeds per side, interleaved; needs the",
@@ -1243,8 +1257,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--workers",
         type=int,
         nargs="+",
-        default=[0, 1, 2],
-        help="baseline DataLoader num_workers to try; the best is reported (default 0 1 2)",
+        default=None,
+        help="baseline DataLoader num_workers to try; the best is reported (default: the case's own, 0 1 2; 0 1 for "
+        "(c) (e) (f))",
     )
     p.add_argument("--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda, ...")
     p.add_argument(
@@ -1285,7 +1300,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         value = getattr(args, name)
         if value is not None and value < 1:
             p.error(f"--{name.replace('_', '-')} must be positive, got {value}")
-    if any(w < 0 for w in args.workers):
+    if args.workers is not None and any(w < 0 for w in args.workers):
         p.error("--workers must be >= 0")
     return args
 
@@ -1350,7 +1365,7 @@ def main(argv=None) -> int:
                 rounds=args.rounds or case.rounds,
                 warmup=1 if quick else case.warmup,
                 probe=1 if quick else case.probe,
-                workers=list(dict.fromkeys(args.workers)),
+                workers=list(dict.fromkeys(case.workers if args.workers is None else args.workers)),
             )
             if case.kind == "data":
                 results.append(run_case(case, bundle, root, flag, device, channels_last=args.channels_last, **common))

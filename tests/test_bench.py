@@ -99,6 +99,9 @@ def test_bad_arguments_are_refused(capsys):
     assert (args.target_flag, args.seeds, args.official_cap) == ("pneumoniamnist", 3, 100)
     assert T.parse_args([]).cases == ["a", "c", "d", "e", "f", "g"]  # make bench: no (b), no (h)
     assert T.parse_args(["--slow"]).cases == ["a", "b", "c", "d", "e", "f", "g"]
+    # make bench's 30 minutes on 2 cores: the slow ResNet/Xception cases try the baseline with 0 and 1 workers
+    assert T.parse_args([]).workers is None
+    assert {k: c.workers for k, c in T.CASES.items() if c.workers != (0, 1, 2)} == {k: (0, 1) for k in "cef"}
 
 
 def test_help_documents_the_options_and_cases(capsys):
@@ -477,3 +480,19 @@ def test_target_status_with_bounds():
     assert TT.target_status(5.9, ">=", True).startswith("cannot tell")  # only a lower bound below 10
     assert TT.target_status(12.0, "<=", True).startswith("cannot tell")
     assert TT.target_status(50.0, "=", False) == "misses"  # a dive seed did not reach
+
+
+def test_case_h_runs_end_to_end_on_synthetic_data_as_timing_only(tmp_path, capsys):
+    """Both sides of (h) on a tiny synthetic root (the path gpu_check.sh takes with full-size PathMNIST-format data):
+    labelled SYNTHETIC, timing only, no verdict against the published values."""
+    from dive.synthetic import write_synthetic_root
+
+    root = write_synthetic_root(tmp_path / "data", datasets=["breastmnist"], sizes={"train": 96, "val": 48, "test": 48})
+    out = tmp_path / "bench.json"
+    argv = ["--cases", "h", "--quick", "--seeds", "1", "--official-cap", "1", "--target-flag", "breastmnist"]
+    assert T.main([*argv, "--data-root", str(root), "--device", "cpu", "--threads", "1", "--out", str(out)]) == 0
+    [h] = json.loads(out.read_text())["cases"]
+    assert h["synthetic"] is True and h["verdict"].startswith("SYNTHETIC data: timing only")
+    assert h["official"]["cap"] == 1 and len(h["official"]["seconds"]) == len(h["dive"]["seconds"]) == 1
+    assert h["official"]["median_epoch_s"] > 0 and h["dive"]["median_epoch_s"] > 0
+    assert "SYNTHETIC breastmnist" in capsys.readouterr().out
