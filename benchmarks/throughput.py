@@ -564,6 +564,7 @@ def run_case(
         "baseline_img_s": round(base_rate, 2),
         "ratio": round(ratio, 3),
         "target": target,
+        "target_metric": "ratio",
         "target_met": None if target is None else verdict == "met",
         "verdict": verdict,
         "ratio_by_round": [round(v, 3) for v in by_round],

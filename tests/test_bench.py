@@ -55,6 +55,7 @@ def test_quick_benchmark_writes_schema(tmp_path, capsys):
     assert case["baseline_num_workers"] in (0, 1)
     assert set(case["baseline_img_s_by_workers"]) == {"0", "1"}
     assert case["synthetic"] is True and case["image_size"] == 28 and case["batch_size"] == 4
+    assert case["target_metric"] == "ratio" and "host_bound_fraction" not in case  # (a): the data path only
     assert isinstance(case["target_met"], bool)
     printed = capsys.readouterr().out
     assert "SYNTHETIC" in printed and case["name"] in printed
