@@ -655,7 +655,8 @@ def host_bound_variants(model: str, shape: tuple[int, int, int], num_classes: in
 
     streams, trainers = [], {}
     for name, (precision, channels_last) in PP.VARIANTS.items():
-        v = PP.variant(model, precision, channels_last, shape=shape, num_classes=num_classes, train=train)
+        with torch.random.fork_rng():  # variant() seeds torch: leave the bench's own random stream as it was
+            v = PP.variant(model, precision, channels_last, shape=shape, num_classes=num_classes, train=train)
         stream = Stream(f"probe {name}", itertools.repeat((v[3], v[4])))
         streams.append(stream)
         trainers[stream.name] = ProbeStep(v, train)
