@@ -497,3 +497,27 @@ def test_case_h_runs_end_to_end_on_synthetic_data_as_timing_only(tmp_path, capsy
     assert h["official"]["cap"] == 1 and len(h["official"]["seconds"]) == len(h["dive"]["seconds"]) == 1
     assert h["official"]["median_epoch_s"] > 0 and h["dive"]["median_epoch_s"] > 0
     assert "SYNTHETIC breastmnist" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ (h): replaying stopping rules (issue 28)
+
+
+def test_recipe_probe_replays_early_stopping_and_the_rule():
+    from benchmarks import recipe_probe as RP
+
+    pub = {"acc": 0.863, "auc": 0.901}
+
+    def row(epoch, val, acc, auc):
+        return {"epoch": epoch, "val_auc": val, "test_acc": acc, "test_auc": auc, "clock_s": float(epoch)}
+
+    # best validation AUC at epoch 2 (test below the target); a later, better-val epoch 6 would reach
+    rows = [row(1, 0.80, 0.70, 0.80), row(2, 0.95, 0.85, 0.89)] + [row(e, 0.90, 0.90, 0.95) for e in (3, 4, 5)]
+    rows += [row(6, 0.96, 0.87, 0.91), row(7, 0.93, 0.80, 0.80)]
+    short = RP.replay(rows, pub, patience=3, max_epochs=30)  # stops at 5 (3 epochs without improvement)
+    assert (short["stopped_at"], short["best_epoch"], short["reached"]) == (5, 2, False)
+    assert short["honest"] == {"test_acc": 0.85, "test_auc": 0.89}  # the best-val epoch's test, not the last's
+    long = RP.replay(rows, pub, patience=4, max_epochs=30)  # epoch 6 improves in time: reached there
+    assert (long["best_epoch"], long["reached"], long["reached_epoch"]) == (6, True, 6)
+    assert RP.replay(rows, pub, patience=None, max_epochs=5)["reached"] is False  # the budget ends first
+    s = RP.summary({"0": rows, "1": rows[:2]}, pub, patience=4, max_epochs=30)
+    assert s["reached"] == ["0"] and s["mean_best_val_auc"] == pytest.approx((0.96 + 0.95) / 2)
