@@ -1398,7 +1398,9 @@ def main(argv=None) -> int:
         "method": "median over interleaved rounds of images/s of whole train steps (data + forward + backward + "
         "SGD step; (f): evaluation batches); baseline = best num_workers of a DataLoader over medmnist's PIL "
         "dataset; (a) (b) fp32 for both, (c)-(f) dive with its precision plan on 'auto' against the fp32, "
-        "contiguous tutorial loop; (g) dive with deterministic=True against without",
+        "contiguous tutorial loop, and on a CPU judged by the host-bound fraction (the fastest bare step of "
+        "benchmarks.precision_probe's settings on the same model and input / dive's whole step, same rounds); (g) "
+        "dive with deterministic=True against without; (h) time to the published accuracy (its own 'rule')",
         "quick": bool(args.quick),
     }
     epochs = pathmnist_epochs(results)
