@@ -43,22 +43,39 @@ VARIANTS = {  # name: (precision, channels_last)
 }
 
 
-def _variant(model_name: str, precision: str, channels_last: bool, compile_: bool = False):
+def variant(
+    model_name: str,
+    precision: str,
+    channels_last: bool,
+    compile_: bool = False,
+    *,
+    shape: tuple[int, int, int] | None = None,
+    num_classes: int = 9,
+    train: bool = True,
+):
+    """One setting of one model family, ready to step: ``(model, optimizer, plan, x, y)`` on the CPU, random inputs.
+
+    ``shape`` = ``(channels, side, batch)`` (default: :data:`MODELS`' report size); ``train=False`` puts the model
+    in eval mode for :func:`eval_step` (``benchmarks.throughput`` uses both for its host bound, issue 28)."""
     from dive.models import build_model
     from dive.precision import Plan, prepare_model
 
-    channels, side, batch = MODELS[model_name]
+    channels, side, batch = shape or MODELS[model_name]
     torch.manual_seed(0)
-    model = build_model(model_name, 9, channels, image_size=side if model_name.startswith("simplecnn") else 28)
+    size = side if model_name.startswith("simplecnn") else 28  # the SimpleCNNs' flatten size; ignored by the others
+    model = build_model(model_name, num_classes, channels, image_size=size)
     plan = Plan(precision, channels_last, compile_, "probe")
     model = prepare_model(model, torch.device("cpu"), plan)
+    if not train:
+        model.eval()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x = torch.randn(batch, channels, side, side)
-    y = torch.randint(0, 9, (batch,))
+    y = torch.randint(0, num_classes, (batch,))
     return model, opt, plan, x, y
 
 
-def _step(model, opt, plan, x, y) -> None:
+def train_step(model, opt, plan, x, y) -> None:
+    """One training step: forward (under the plan's autocast), fp32 cross-entropy, backward, SGD step."""
     from dive.precision import autocast, prepare_input
 
     with autocast(torch.device("cpu"), plan):
@@ -69,13 +86,22 @@ def _step(model, opt, plan, x, y) -> None:
     opt.step()
 
 
+def eval_step(model, opt, plan, x, y) -> None:
+    """One evaluation batch: forward under ``torch.inference_mode()`` and the plan's autocast, predictions taken."""
+    from dive.precision import autocast, prepare_input
+
+    with torch.inference_mode(), autocast(torch.device("cpu"), plan):
+        out = model(prepare_input(x, plan))
+    (out.argmax(1) == y).sum().item()
+
+
 def probe(model_name: str, rounds: int, steps: int, compile_: bool, log=print) -> dict:
-    variants = {k: _variant(model_name, p, cl) for k, (p, cl) in VARIANTS.items()}
+    variants = {k: variant(model_name, p, cl) for k, (p, cl) in VARIANTS.items()}
     if compile_:
         variants["compiled"] = None  # filled after the eager ranking below
     for v in variants.values():
         if v is not None:
-            _step(*v)  # warm-up (oneDNN primitive creation)
+            train_step(*v)  # warm-up (oneDNN primitive creation)
     times: dict[str, list[float]] = {k: [] for k in variants}
     cpu: dict[str, list[float]] = {k: [] for k in variants}
     for r in range(rounds):
@@ -83,9 +109,9 @@ def probe(model_name: str, rounds: int, steps: int, compile_: bool, log=print) -
             best = min((k for k in VARIANTS), key=lambda k: statistics.median(times[k]))
             p, cl = VARIANTS[best]
             t0 = time.perf_counter()
-            variants["compiled"] = _variant(model_name, p, cl, compile_=True)
-            _step(*variants["compiled"])
-            _step(*variants["compiled"])
+            variants["compiled"] = variant(model_name, p, cl, compile_=True)
+            train_step(*variants["compiled"])
+            train_step(*variants["compiled"])
             log(f"  compiled {best}: compile + 2 steps {time.perf_counter() - t0:.1f} s")
             times["compiled"], cpu["compiled"] = [], []
         names = [k for k in variants if variants[k] is not None]
@@ -93,7 +119,7 @@ def probe(model_name: str, rounds: int, steps: int, compile_: bool, log=print) -
         for k in names:
             for _ in range(steps):
                 t0, c0 = time.perf_counter(), time.process_time()
-                _step(*variants[k])
+                train_step(*variants[k])
                 times[k].append((time.perf_counter() - t0) * 1e3)
                 cpu[k].append((time.process_time() - c0) * 1e3)
     med = {k: statistics.median(v) for k, v in times.items() if v}

@@ -55,6 +55,7 @@ def test_quick_benchmark_writes_schema(tmp_path, capsys):
     assert case["baseline_num_workers"] in (0, 1)
     assert set(case["baseline_img_s_by_workers"]) == {"0", "1"}
     assert case["synthetic"] is True and case["image_size"] == 28 and case["batch_size"] == 4
+    assert case["target_metric"] == "ratio" and "host_bound_fraction" not in case  # (a): the data path only
     assert isinstance(case["target_met"], bool)
     printed = capsys.readouterr().out
     assert "SYNTHETIC" in printed and case["name"] in printed
@@ -85,11 +86,152 @@ def test_pipelines_produce_the_same_shapes(tmp_path):
             holder.cleanup()
 
 
-def test_bad_arguments_are_refused():
+def test_bad_arguments_are_refused(capsys):
     with pytest.raises(SystemExit):
         T.parse_args(["--steps", "0"])
     with pytest.raises(SystemExit):
         T.parse_args(["--cases", "z"])
+    # (h)'s options without (h) would be silently ignored: refused, naming them
+    with pytest.raises(SystemExit):
+        T.parse_args(["--cases", "a", "--target-flag", "breastmnist", "--official-cap", "2"])
+    err = capsys.readouterr().err
+    assert "--target-flag, --official-cap belong to case (h)" in err
+    args = T.parse_args(["--cases", "h"])
+    assert (args.target_flag, args.seeds, args.official_cap) == ("pneumoniamnist", 3, 100)
+    assert T.parse_args([]).cases == ["a", "c", "d", "e", "f", "g"]  # make bench: no (b), no (h)
+    assert T.parse_args(["--slow"]).cases == ["a", "b", "c", "d", "e", "f", "g"]
+    # make bench's 30 minutes on 2 cores: the slow ResNet/Xception cases try the baseline with 0 and 1 workers
+    assert T.parse_args([]).workers is None
+    assert {k: c.workers for k, c in T.CASES.items() if c.workers != (0, 1, 2)} == {k: (0, 1) for k in "cef"}
+
+
+def test_help_documents_the_options_and_cases(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        T.parse_args(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    for option in ("--cases", "--slow", "--target-flag", "--seeds", "--official-cap", "--data-root", "--threads"):
+        assert option in out, option
+    for key, case in T.CASES.items():
+        assert f"  {key}  {case.description}" in out
+    assert "host-bound fraction >= 0.9" in out and "TIME_TO_TARGET_RECIPE" in out
+
+
+def test_a_missing_target_file_fails_before_any_work(tmp_path, monkeypatch):
+    def no_work(*a, **k):
+        raise AssertionError("work started before the (h) file was checked")
+
+    monkeypatch.setattr(T, "run_case", no_work)
+    monkeypatch.setattr(T, "run_step_case", no_work)
+    monkeypatch.setattr(T, "prepare_root", no_work)
+    monkeypatch.setattr(TT, "run_case", no_work)
+    out = tmp_path / "bench.json"
+    argv = ["--cases", "a", "h", "--target-flag", "breastmnist", "--data-root", str(tmp_path), "--out", str(out)]
+    with pytest.raises(SystemExit) as exit_:
+        T.main(argv)
+    msg = str(exit_.value.code)
+    assert "breastmnist" in msg and str(tmp_path / "medmnist" / "breastmnist.npz") in msg and "not found" in msg
+    assert not out.exists()
+    with pytest.raises(SystemExit, match="unknown dataset"):
+        T.main(["--cases", "h", "--target-flag", "nosuchmnist", "--data-root", str(tmp_path), "--out", str(out)])
+    with pytest.raises(SystemExit, match="not mnist"):
+        T.main(["--cases", "h", "--target-flag", "mnist", "--data-root", str(tmp_path), "--out", str(out)])
+
+
+# ------------------------------------------------------------------ (c)-(f): fraction of the host's bound (issue 28)
+
+
+def test_host_bound_fraction_is_the_best_probe_step_over_dives_step():
+    dive = [100.0, 90.0, 110.0]  # img/s per round (median 100)
+    probes = {"fp32": [50.0, 40.0, 60.0], "bf16": [120.0, 80.0, 125.0], "bf16_cl": [110.0, 115.0, 100.0]}
+    hb = T.host_bound_fraction(dive, probes, batch_size=32)
+    # best by median: bf16 (120) over bf16_cl (110); steps: 32/120 s and 32/100 s
+    assert hb["best_variant"] == "bf16"
+    assert hb["best_probe_step_ms"] == pytest.approx(32 / 120 * 1e3)
+    assert hb["dive_step_ms"] == pytest.approx(320.0)
+    assert hb["fraction"] == pytest.approx((32 / 120) / (32 / 100)) == pytest.approx(100 / 120)
+    # per round: that round's fastest setting, whichever it is
+    assert hb["by_round"] == pytest.approx([100 / 120, 90 / 115, 110 / 125])
+    assert hb["probe_step_ms"]["fp32"] == pytest.approx(32 / 50 * 1e3)
+    # dive as fast as the best bare step: 1.0
+    assert T.host_bound_fraction([120.0, 80.0, 125.0], probes, 32)["fraction"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="same, non-zero number of rounds"):
+        T.host_bound_fraction(dive, {"fp32": [1.0, 2.0]}, 32)
+    with pytest.raises(ValueError, match="no probe settings"):
+        T.host_bound_fraction(dive, {}, 32)
+
+
+def _step_case(fraction, by_round, verdict, **kw):
+    bound = {
+        "measured": True,
+        "best_variant": "bf16",
+        "best_probe_step_ms": 3000.0,
+        "dive_step_ms": 3000.0 / fraction,
+        "probe_step_ms": {"fp32": 5000.0, "fp32_cl": 4500.0, "bf16": 3000.0, "bf16_cl": 3300.0},
+    }
+    return {
+        "case": "c",
+        "kind": "step",
+        "verdict": verdict,
+        "target": 0.9,
+        "target_metric": "host_bound_fraction",
+        "host_bound_fraction": fraction,
+        "host_bound_fraction_by_round": by_round,
+        "host_bound": bound,
+        "amx_reference": T.amx_reference(1.4, [1.3, 1.5], 4.0),
+        "ratio": 1.4,
+        "ratio_by_round": [1.3, 1.5],
+        "precision": "bf16",
+        "channels_last": False,
+        "plan_reason": "measured",
+        "baseline_precision": "fp32",
+        "baseline_img_s_by_workers": {"0": 2.0},
+        "data_ms_per_batch": {"dive": 20.0, "baseline_nw0": 60.0},
+        "step_ms": 3100.0,
+        "baseline_step_ms": 5000.0,
+        "predicted_ratio_nw0": 1.6,
+        **kw,
+    }
+
+
+def test_host_bound_verdict_and_its_messages():
+    # the verdict rule of every target: met only when the median and every round reach 0.9
+    assert T._verdict(0.95, [0.92, 0.97], T.HOST_BOUND_TARGET) == "met"
+    assert T._verdict(0.95, [0.85, 0.97], T.HOST_BOUND_TARGET) == "inconclusive"
+    assert T._verdict(0.8, [0.85, 0.78], T.HOST_BOUND_TARGET) == "not met"
+    [met] = T.verdicts([_step_case(0.95, [0.92, 0.97], "met")])
+    assert "target met: host-bound fraction (best probe step / dive's step) 0.95 >= 0.9" in met
+    assert "where dive's" not in met
+    assert "AMX reference target 4 (issue #9's AMX CPU, not this host's target): not met" in met
+    [miss] = T.verdicts([_step_case(0.8, [0.85, 0.78], "not met")])
+    assert "TARGET NOT MET: host-bound fraction (best probe step / dive's step) 0.80 < 0.9" in miss
+    # where the time goes: 3750 ms whole step = 20 data + 3100 step alone (+100 against bf16's 3000) + 630 rest
+    assert "its data path 20.0 ms/batch" in miss and "(+100.0 ms)" in miss and "the rest +630.0 ms" in miss
+    table = T.format_table([_step_case(0.8, [0.85, 0.78], "not met", name="c_x", device="cpu", dive_img_s=8.5,
+                                       baseline_img_s=6.1, baseline_num_workers=0)])  # fmt: skip
+    assert "0.80 (0.78-0.85) bf16" in table and "hb>=0.9" in table and "NO" in table
+
+
+def test_amx_reference_keeps_the_old_target_as_information():
+    ref = T.amx_reference(1.33, [1.15, 1.36], 4.0)
+    assert (ref["target"], ref["ratio"], ref["status"]) == (4.0, 1.33, "not met") and "reference only" in ref["note"]
+    assert T.amx_reference(1.33, [1.15], None) is None
+    assert {k: T.CASES[k].amx_ratio_target for k in "cdef"} == {"c": 4.0, "d": 1.3, "e": 3.0, "f": 4.0}
+    assert all(T.CASES[k].cpu_target == 0.9 and T.CASES[k].target_metric == "host_bound_fraction" for k in "cdef")
+
+
+def test_probe_variants_take_the_cases_shape_and_evaluate():
+    from benchmarks import precision_probe as PP
+
+    model, opt, plan, x, y = PP.variant("simplecnn", "fp32", True, shape=(1, 28, 5), num_classes=2, train=False)
+    assert x.shape == (5, 1, 28, 28) and int(y.max()) < 2 and not model.training and plan.channels_last
+    before = [p.detach().clone() for p in model.parameters()]
+    PP.eval_step(model, opt, plan, x, y)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))  # evaluation only
+    model, opt, plan, x, y = PP.variant("simplecnn", "fp32", False, shape=(3, 28, 4))
+    assert model.training and x.shape == (4, 3, 28, 28)
+    PP.train_step(model, opt, plan, x, y)
+    assert not all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=False))
 
 
 def test_verdict_claims_a_target_only_when_every_round_reaches_it():
@@ -137,13 +279,26 @@ def test_whole_step_cases_record_the_plan_and_the_determinism_case_runs(tmp_path
     assert (d["precision"], d["channels_last"]) == (expected.precision, expected.channels_last)
     assert d["plan_reason"] == expected.reason
     assert (d["baseline_precision"], d["baseline_channels_last"]) == ("fp32", False)  # the tutorial loop
-    assert d["target"] == 1.3 and d["ratio"] == pytest.approx(d["dive_img_s"] / d["baseline_img_s"], rel=0.05)
+    assert d["ratio"] == pytest.approx(d["dive_img_s"] / d["baseline_img_s"], rel=0.05)
+    # on a CPU the verdict is the host-bound fraction (issue 28); the AMX-derived ratio target is a reference only
+    assert (d["target"], d["target_metric"]) == (T.HOST_BOUND_TARGET, "host_bound_fraction")
+    assert d["amx_reference"]["target"] == 1.3 and d["amx_reference"]["ratio"] == d["ratio"]
+    hb = d["host_bound"]
+    assert hb["measured"] and set(hb["probe_step_ms"]) == {"fp32", "fp32_cl", "bf16", "bf16_cl"}
+    assert hb["shape"] == {"channels": 3, "image_size": 28, "batch_size": 4}
+    assert hb["best_probe_step_ms"] == min(hb["probe_step_ms"].values())
+    assert d["host_bound_fraction"] == pytest.approx(hb["best_probe_step_ms"] / hb["dive_step_ms"], rel=0.01)
+    assert len(d["host_bound_fraction_by_round"]) == d["rounds"] == 1
+    assert set(d["rounds_img_s"]) == {"dive", "baseline nw=0"}  # the probe settings are not baselines
+    assert d["verdict"] == T._verdict(d["host_bound_fraction"], d["host_bound_fraction_by_round"], 0.9)
+    assert "host_bound_fraction" not in g and g["target_metric"] == "ratio"
     assert set(d["baseline_img_s_by_workers"]) == {"0"} and d["step_ms"] > 0 and d["baseline_step_ms"] > 0
     assert g["kind"] == "determinism" and g["deterministic"] == {"dive": True, "baseline": False}
     assert g["target"] is None and g["baseline_num_workers"] is None
     assert not torch.are_deterministic_algorithms_enabled()  # the case leaves the global switch as it was
     printed = capsys.readouterr().out
     assert "d_simplecnn_28px_step" in printed and "deterministic=True vs False" in printed
+    assert "host-bound fraction" in printed and "hb>=0.9" in printed and "AMX reference target 1.3" in printed
 
 
 def test_baseline_transforms_follow_each_models_geometry(tmp_path):
@@ -285,6 +440,40 @@ def test_summarise_case_reports_the_schema():
     assert "official" in TT.format_case(c) and "honest row" in TT.format_case(c)
 
 
+def test_summarise_case_on_synthetic_data_is_timing_only():
+    official = [{"seconds": 50.0, "reached": False, "epoch": 2, "epoch_seconds": [25.0, 25.0]}]
+    dive = [
+        {
+            "seconds": 3.0,
+            "reached": True,
+            "epoch": 1,
+            "epoch_seconds": [3.0],
+            "train_and_val_s": 2.5,
+            "final": {"test_acc": 0.99, "test_auc": 0.99, "seconds": 6.0},
+        }
+    ]
+    c = TT.summarise_case("pathmnist", PUB, official, dive, "simplecnn", {}, 2, synthetic=True)
+    assert c["synthetic"] is True
+    assert c["verdict"].startswith("SYNTHETIC data: timing only") and "10x" not in c["verdict"]
+    assert c["honest"]["verdict"] == "SYNTHETIC data: no verdict"
+    assert "SYNTHETIC pathmnist" in TT.format_case(c) and "median epoch 25.0 s" in TT.format_case(c)
+    real = TT.summarise_case("pathmnist", PUB, official, dive, "simplecnn", {}, 2)
+    assert real["synthetic"] is False and "10x" in real["verdict"]
+
+
+def test_case_h_refuses_bad_options_before_any_work(tmp_path):
+    with pytest.raises(SystemExit, match="not found"):
+        TT.check_options(TT.Options(flag="breastmnist", data_root=str(tmp_path)))
+    with pytest.raises(SystemExit, match="must be positive"):
+        TT.check_options(TT.Options(flag="breastmnist", data_root=str(tmp_path), official_cap=0))
+    from dive.synthetic import write_synthetic_root
+
+    write_synthetic_root(tmp_path, datasets=["breastmnist"], sizes={"train": 8, "val": 4, "test": 4})
+    flag, root, published, synthetic = TT.check_options(TT.Options(flag="BreastMNIST", data_root=str(tmp_path)))
+    assert (flag, root, synthetic) == ("breastmnist", tmp_path, True)
+    assert set(published) == {"acc", "auc"}
+
+
 def test_target_status_with_bounds():
     assert TT.target_status(12.0, "=", True) == "meets"
     assert TT.target_status(12.0, ">=", True) == "meets"
@@ -292,3 +481,43 @@ def test_target_status_with_bounds():
     assert TT.target_status(5.9, ">=", True).startswith("cannot tell")  # only a lower bound below 10
     assert TT.target_status(12.0, "<=", True).startswith("cannot tell")
     assert TT.target_status(50.0, "=", False) == "misses"  # a dive seed did not reach
+
+
+def test_case_h_runs_end_to_end_on_synthetic_data_as_timing_only(tmp_path, capsys):
+    """Both sides of (h) on a tiny synthetic root (the path gpu_check.sh takes with full-size PathMNIST-format data):
+    labelled SYNTHETIC, timing only, no verdict against the published values."""
+    from dive.synthetic import write_synthetic_root
+
+    root = write_synthetic_root(tmp_path / "data", datasets=["breastmnist"], sizes={"train": 96, "val": 48, "test": 48})
+    out = tmp_path / "bench.json"
+    argv = ["--cases", "h", "--quick", "--seeds", "1", "--official-cap", "1", "--target-flag", "breastmnist"]
+    assert T.main([*argv, "--data-root", str(root), "--device", "cpu", "--threads", "1", "--out", str(out)]) == 0
+    [h] = json.loads(out.read_text())["cases"]
+    assert h["synthetic"] is True and h["verdict"].startswith("SYNTHETIC data: timing only")
+    assert h["official"]["cap"] == 1 and len(h["official"]["seconds"]) == len(h["dive"]["seconds"]) == 1
+    assert h["official"]["median_epoch_s"] > 0 and h["dive"]["median_epoch_s"] > 0
+    assert "SYNTHETIC breastmnist" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ (h): replaying stopping rules (issue 28)
+
+
+def test_recipe_probe_replays_early_stopping_and_the_rule():
+    from benchmarks import recipe_probe as RP
+
+    pub = {"acc": 0.863, "auc": 0.901}
+
+    def row(epoch, val, acc, auc):
+        return {"epoch": epoch, "val_auc": val, "test_acc": acc, "test_auc": auc, "clock_s": float(epoch)}
+
+    # best validation AUC at epoch 2 (test below the target); a later, better-val epoch 6 would reach
+    rows = [row(1, 0.80, 0.70, 0.80), row(2, 0.95, 0.85, 0.89)] + [row(e, 0.90, 0.90, 0.95) for e in (3, 4, 5)]
+    rows += [row(6, 0.96, 0.87, 0.91), row(7, 0.93, 0.80, 0.80)]
+    short = RP.replay(rows, pub, patience=3, max_epochs=30)  # stops at 5 (3 epochs without improvement)
+    assert (short["stopped_at"], short["best_epoch"], short["reached"]) == (5, 2, False)
+    assert short["honest"] == {"test_acc": 0.85, "test_auc": 0.89}  # the best-val epoch's test, not the last's
+    long = RP.replay(rows, pub, patience=4, max_epochs=30)  # epoch 6 improves in time: reached there
+    assert (long["best_epoch"], long["reached"], long["reached_epoch"]) == (6, True, 6)
+    assert RP.replay(rows, pub, patience=None, max_epochs=5)["reached"] is False  # the budget ends first
+    s = RP.summary({"0": rows, "1": rows[:2]}, pub, patience=4, max_epochs=30)
+    assert s["reached"] == ["0"] and s["mean_best_val_auc"] == pytest.approx((0.96 + 0.95) / 2)
