@@ -72,3 +72,38 @@ def one_at_a_time(defaults: dict, grid: dict[str, list]) -> list[tuple[str, obje
     if unknown:
         raise ValueError(f"grid names {unknown} are not among the defaults {sorted(defaults)}")
     return [(k, v, {**defaults, k: v}) for k, values in grid.items() for v in values]
+
+
+def ensembles_per_seed(
+    members1: Iterable[RunResult],
+    members2: Iterable[RunResult],
+    data,
+    *,
+    name: str,
+    model: str,
+    outputs=None,
+    about: dict | None = None,
+) -> list[tuple[dict, dict]]:
+    """Notebook 07's deep ensembles, one per seed: member 1 of seed i with member 2 of its i-th seed (other seeds,
+    :func:`dive.recipes.member2_seeds`), their softmax average scored on validation and test (:func:`ensemble`).
+
+    With ``outputs``, each ensemble is recorded as a run ``name`` of ``model`` under member 1's seed (``about``
+    added to its parameters), and member 2's group records that pairing, so the Claims page compares the ensemble
+    with each member seed by seed. Returns ``[(val scores, test scores)]`` in member 1's seed order.
+    """
+    pairs = list(zip(members1, members2, strict=True))
+    if not pairs:
+        raise ValueError("ensembles_per_seed: no members")
+    out = []
+    for m1, m2 in pairs:
+        ens_val = ensemble([m1, m2], data.task, data.classes, split="val")
+        ens_test = ensemble([m1, m2], data.task, data.classes, split="test")
+        if outputs is not None:
+            params = {"members": [m1.name, m2.name], "member_seeds": [m1.seed, m2.seed]}
+            params.update(combination="mean of softmax probabilities", **(about or {}))
+            outputs.add_run(name, model, params, val=ens_val, test=ens_test, seed=m1.seed, extra={"kind": "ensemble"})
+        out.append((ens_val, ens_test))
+    if outputs is not None:  # member 2 of ensemble i pairs with member 1 of ensemble i (and so with ensemble i)
+        member2 = pairs[0][1].name
+        outputs.add_group(member2, [member2], pairs={m2.seed: m1.seed for m1, m2 in pairs})
+    return out

@@ -219,6 +219,42 @@ def test_ensemble_averages_member_probabilities(path_data):
         experiment.ensemble([experiment.run(path_data, "simplecnn", epochs=1, quiet=True)], path_data.task)
 
 
+def test_ensembles_per_seed_pairs_member_one_of_each_seed_with_its_member_two():
+    """Notebook 07: ensemble i averages member 1 of seed i with member 2 of its i-th seed, is recorded under member
+    1's seed, and member 2's group records that pairing (so the Claims page compares them seed by seed)."""
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(0)
+    y = np.array([0, 1, 2, 1, 0, 2])
+
+    def member(name, seed):
+        p_val, p_test = rng.dirichlet(np.ones(3), len(y)), rng.dirichlet(np.ones(3), len(y))
+        return SimpleNamespace(name=name, seed=seed, val_probs=p_val, test_probs=p_test, y_val=y, y_test=y)
+
+    m1 = [member("deep_member1", s) for s in (22, 23)]
+    m2 = [member("deep_member2", s) for s in (24, 25)]
+    data = SimpleNamespace(task="multi-class", classes=["a", "b", "c"])
+    calls = []
+    outputs = SimpleNamespace(
+        add_run=lambda *a, **k: calls.append(("run", a, k)), add_group=lambda *a, **k: calls.append(("group", a, k))
+    )
+    got = experiment.ensembles_per_seed(m1, m2, data, name="ens", model="deep", outputs=outputs, about={"x": 1})
+    assert len(got) == 2
+    for (val, test), a, b in zip(got, m1, m2, strict=True):
+        for scores, split in ((val, "val"), (test, "test")):
+            want = experiment.ensemble([a, b], data.task, data.classes, split=split)
+            assert (scores["accuracy"], scores["auc"]) == (want["accuracy"], want["auc"])
+        assert val["accuracy"] != test["accuracy"] or val["auc"] != test["auc"]  # each split scored on its own
+    runs = [c for c in calls if c[0] == "run"]
+    assert [c[2]["seed"] for c in runs] == [22, 23]
+    assert runs[1][1][2] == {"members": ["deep_member1", "deep_member2"], "member_seeds": [23, 25],
+                             "combination": "mean of softmax probabilities", "x": 1}  # fmt: skip
+    (group,) = [c for c in calls if c[0] == "group"]
+    assert group[1] == ("deep_member2", ["deep_member2"]) and group[2]["pairs"] == {24: 22, 25: 23}
+    with pytest.raises(ValueError):  # a member 2 missing for one seed
+        experiment.ensembles_per_seed(m1, m2[:1], data, name="ens", model="deep")
+
+
 def test_one_at_a_time_design():
     runs = experiment.one_at_a_time(
         {"lr": 1e-3, "batch_size": 32, "epochs": 15}, {"lr": [1e-3, 1e-2], "batch_size": [16]}
