@@ -31,8 +31,8 @@ METRICS_KEYS = {"notebook", "profile", "dataset", "synthetic", "device", "seed",
 RUN_KEYS = {"name", "model", "params", "epochs_run", "best_epoch", "val"}
 VAL_KEYS = {"accuracy", "precision", "recall", "f1", "auc"}
 SHARED = {"profile", "data_root", "seed", "device", "out_dir", "pretrained"}
-# parameters whose None means "all images" (left null in the profiles)
-MAY_BE_NONE = {"train_size", "val_size", "split_seed", "ray_address"}
+# parameters whose None has a meaning (left null in the profiles): all images, the seed, a local Ray, `epochs`
+MAY_BE_NONE = {"train_size", "val_size", "split_seed", "ray_address", "improved_epochs"}
 
 # notebook -> ({table: expected rows}, [figures], number of runs, [tables with the original's values])
 EXPECTED = {
