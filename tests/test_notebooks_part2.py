@@ -374,6 +374,9 @@ def test_resnet18_baseline_on_real_breastmnist_records_a_test_auc(real_root, tmp
             "-p",
             "image_size",
             "32",
+            "-p",
+            "seeds",
+            "1",  # quick trains three seeds; one real run is what this test needs
         ]
     )
     assert rc == 0
