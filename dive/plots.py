@@ -257,10 +257,14 @@ def learning_curves(
     title: str | None = None,
     ylabel: str | None = None,
     band: str = "ci",
+    reference: tuple[str, float] | None = None,
     save=None,
     synthetic: bool = False,
 ) -> Figure:
     """One line per run over epochs for ``metric`` (a list of metrics gives one subplot each).
+
+    ``reference``: ``(label, value)``, a dashed grey horizontal line at ``value`` (a fraction, e.g. the majority-class
+    rate) with its label on every accuracy subplot.
 
     ``histories`` maps run name -> list of per-epoch dicts (``epoch``, ``train_loss``,
     ``train_acc``, ``val_loss``, ``val_acc``, ``lr``, ``seconds``; accuracies as fractions,
@@ -342,6 +346,10 @@ def learning_curves(
         ax.set_ylabel(ylabel if (ylabel and len(metrics) == 1) else _METRIC_LABELS.get(m, m))
         if m.endswith("acc"):
             ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+            if reference is not None:
+                label, value = reference
+                ax.axhline(value, color="grey", linestyle="--", linewidth=1)
+                ax.annotate(label, (1, value), textcoords="offset points", xytext=(2, 3), fontsize=8, color="grey")
         if m == "lr":
             ax.set_yscale("log")
         ax.grid(True, alpha=0.3)

@@ -227,3 +227,16 @@ def test_synthetic_watermark_on_every_plot():
     fig = plots.synthetic_watermark(plt.figure(), text="FAKE")
     (t,) = fig.texts
     assert t.get_text() == "FAKE" and t.get_alpha() < 1 and t.get_rotation() != 0
+
+
+def test_learning_curves_reference_line_on_every_accuracy_subplot_only():
+    """Notebook 02's majority-class rate: a dashed line with its label on the accuracy subplot, none on the loss's."""
+    h = [{"epoch": 1, "val_acc": 0.6, "val_loss": 1.0}, {"epoch": 2, "val_acc": 0.8, "val_loss": 0.7}]
+    fig = plots.learning_curves({"a": h}, metric=["val_acc", "val_loss"], reference=("majority class", 0.55))
+    acc, loss = fig.axes[:2]
+    dashed = [ln for ln in acc.get_lines() if ln.get_linestyle() == "--"]
+    assert len(dashed) == 1 and list(dashed[0].get_ydata()) == [0.55, 0.55]
+    assert [t.get_text() for t in acc.texts] == ["majority class"]
+    assert not [ln for ln in loss.get_lines() if ln.get_linestyle() == "--"] and not loss.texts
+    plain = plots.learning_curves({"a": h}, metric=["val_acc", "val_loss"])
+    assert not [ln for ln in plain.axes[0].get_lines() if ln.get_linestyle() == "--"]
