@@ -105,10 +105,20 @@ PARAMETERS: dict[str, Param] = {
     "first_max_epochs": Param("int", "upper bound of the first, unoptimised ResNet18", min=1),
     "patience": FIELDS["patience"],
     "first_patience": Param("int", "early-stopping patience of the first ResNet18", min=1, nullable=True),
+    "final_train_size": Param(
+        "int",
+        "training images of notebook 07's final run of the tuned recipe (None: the study's own run is the final one)",
+        min=1,
+        nullable=True,
+    ),
+    "final_max_epochs": Param("int", "upper bound of notebook 07's final run (None: max_epochs)", min=1, nullable=True),
     "lr_grid": Param("list", "learning rates of the study", item=Param("float", "a learning rate", above=0)),
     "batch_size_grid": Param("list", "batch sizes of the study", item=_POSITIVE),
     "epochs_grid": Param("list", "epoch counts of the study", item=_POSITIVE),
     "improved_epochs": Param("int", "epochs of notebook 01's improved SimpleCNN (None: epochs)", min=1, nullable=True),
+    "improved_train_size": Param(
+        "int", "training images of notebook 01's improved SimpleCNN (None: train_size)", min=1, nullable=True
+    ),
     # --- explanations (notebook 10)
     "methods": Param(
         "list",

@@ -81,6 +81,22 @@ def simplecnn_improved(data, p: Mapping) -> dict[str, RunConfig]:
     return {f"v2_lr{p['lr']:g}_bs{p['batch_size']}_ep{epochs}": config}
 
 
+def larger_training_set(data, full_data, train_size: int | None, p: Mapping):
+    """``train_size`` stratified training images of ``full_data`` with the very validation and test images of
+    ``data`` (the notebook's subsets ``val_size`` and ``test_size``, drawn again with the same seed), or ``data``
+    itself when ``train_size`` is None or what ``data`` has. For a run that needs more images than a notebook's
+    study (notebook 01's improved SimpleCNN, notebook 07's final run)."""
+    if train_size is None or train_size == len(data.train):
+        return data
+    return full_data.subsets(train=train_size, val=p.get("val_size"), test=p.get("test_size"), seed=data.seed)
+
+
+def simplecnn_improved_data(data, full_data, p: Mapping):
+    """The images notebook 01's improved SimpleCNN trains on: ``improved_train_size`` training images (quick: more
+    than the study's, see its ``why``) with the study's validation images; the study's ``data`` when unset."""
+    return larger_training_set(data, full_data, p.get("improved_train_size"), p)
+
+
 # ----------------------------------------------------------------------------------------------
 # notebook 02: the SimpleCNN variants
 # ----------------------------------------------------------------------------------------------
@@ -258,6 +274,9 @@ class ResnetTuning:
     alternatives: dict[str, list]
     plan: list[tuple[str, object, dict]]
     notes: list[str] = field(default_factory=list)
+    #: The final run of the tuned recipe, ``{name: config}``: ``resnet18_final`` (at most ``final_max_epochs``) to
+    #: train on :func:`final_training_data` when ``final_train_size`` is set, else the study's own tuned run.
+    final: dict[str, RunConfig] = field(default_factory=dict)
 
     @property
     def optimizer_runs(self) -> dict[str, str]:
@@ -285,7 +304,17 @@ def resnet_tuning(data, p: Mapping) -> ResnetTuning:
         member1: deep,
     }
     notes = [n for n in dict.fromkeys([note, deep_note]) if n]
-    return ResnetTuning(configs, member1, member2, deep, alternatives, plan, notes)
+    if p.get("final_train_size") is None:
+        final_run = {"resnet18_optimised": tuned}
+    else:
+        final_run = {"resnet18_final": tuned.replace(epochs=p.get("final_max_epochs") or p["max_epochs"])}
+    return ResnetTuning(configs, member1, member2, deep, alternatives, plan, notes, final_run)
+
+
+def final_training_data(data, full_data, p: Mapping):
+    """The images of notebook 07's final run: ``final_train_size`` training images (quick: all the tuning study's
+    subset left out) with the study's validation and test images; the study's ``data`` when unset."""
+    return larger_training_set(data, full_data, p.get("final_train_size"), p)
 
 
 def member2_seeds(seeds) -> list[int]:

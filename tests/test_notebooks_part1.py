@@ -31,8 +31,18 @@ METRICS_KEYS = {"notebook", "profile", "dataset", "synthetic", "device", "seed",
 RUN_KEYS = {"name", "model", "params", "epochs_run", "best_epoch", "val"}
 VAL_KEYS = {"accuracy", "precision", "recall", "f1", "auc"}
 SHARED = {"profile", "data_root", "seed", "device", "out_dir", "pretrained"}
-# parameters whose None has a meaning (left null in the profiles): all images, the seed, a local Ray, `epochs`
-MAY_BE_NONE = {"train_size", "val_size", "split_seed", "ray_address", "improved_epochs"}
+# parameters whose None has a meaning (left null in the profiles): all images, the seed, a local Ray, `epochs`,
+# `max_epochs`, "the study's run is the final one"
+MAY_BE_NONE = {
+    "train_size",
+    "val_size",
+    "split_seed",
+    "ray_address",
+    "improved_epochs",
+    "improved_train_size",
+    "final_train_size",
+    "final_max_epochs",
+}
 
 # notebook -> ({table: expected rows}, [figures], number of runs, [tables with the original's values])
 EXPECTED = {
@@ -50,6 +60,7 @@ EXPECTED = {
             "activation_relu_vs_leaky": 2,
             "activation_seeds": 2,
             "initial_vs_improved": 2,
+            "improved_vs_report": 1,
         },
         ["lr_study_curves", "activation_curves", "fig6_initial_vs_improved"],
         7,

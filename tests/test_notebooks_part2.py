@@ -76,7 +76,8 @@ EXPECTED = {
         ["table3_batchnorm"],
     ),
     "07_resnet_tuning": (
-        # tuned + 5 one-at-a-time variants + first + deep member 1, deep member 2 (other seeds), the ensemble
+        # tuned + 5 one-at-a-time variants + first + deep member 1, deep member 2 (other seeds), the ensemble, the final
+        # run of the tuned recipe on more images (smoke sets final_train_size)
         {
             "optimizers": 4,
             "optimizers_seeds": 4,
@@ -97,7 +98,7 @@ EXPECTED = {
             "fig14_deep_model",
             "confusion_ensemble_test",
         ],
-        10,
+        11,
         ["optimizers", "table4_hyperparameters", "ensemble"],
     ),
     "08_xception": (
