@@ -22,7 +22,7 @@ import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from dive.outputs import SYNTHETIC_LINE, Outputs
-from dive.report import assembly, build, execute, pdf, preflight
+from dive.report import assembly, build, execute, layout, pdf, preflight
 
 SECTIONS = ["1 Datasets", "2 Methods", "3 Experiments", "4 Claims and evidence", "5 Discussion"]
 
@@ -571,17 +571,17 @@ def test_wide_tables_fit_the_text_block_and_the_check_catches_one_that_does_not(
 
 
 def test_column_widths_keep_numbers_whole():
-    t = assembly.Table.from_frame(MEDIUM)
+    t = layout.Table.from_frame(MEDIUM)
     assert t.small and t.widths and not t.landscape and abs(sum(t.widths) - 100) < 0.1
     cols = [list(c) for c in zip(*t.rows, strict=True)]
-    least, _ = assembly.column_extents(t.columns, cols)
+    least, _ = layout.column_extents(t.columns, cols)
     assert all(n >= max(len(v) for v in col) for n, col in zip(least, cols, strict=True))  # no number is cut
     assert least == [7] * 11  # here the header's words decide: "metric" and "number", 6 letters + 1 (bold)
-    assert assembly.Table.from_frame(WIDE).landscape
-    narrow = assembly.Table.from_frame(pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}))
+    assert layout.Table.from_frame(WIDE).landscape
+    narrow = layout.Table.from_frame(pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}))
     assert narrow.widths is None and "fit" not in narrow.classes  # small tables keep their natural width
-    assert assembly.breakable("val_acc_(original)") == "val_<wbr>acc_<wbr>(original)"
-    assert assembly.breakable("0.1234") == "0.1234" and assembly.breakable("<b>") == "&lt;b&gt;"
+    assert layout.breakable("val_acc_(original)") == "val_<wbr>acc_<wbr>(original)"
+    assert layout.breakable("0.1234") == "0.1234" and layout.breakable("<b>") == "&lt;b&gt;"
 
 
 def test_kernel_threads_share_the_cores_out_between_notebooks_side_by_side(monkeypatch):
@@ -723,7 +723,7 @@ def test_long_and_per_seed_tables_go_to_the_appendix_linked_from_their_chapter(t
     nbdir.mkdir()
     write_sections(nbdir)
     short = pd.DataFrame({"config": list("abcde"), "val_acc": [0.1, 0.2, 0.3, 0.4, 0.5]})
-    long = pd.DataFrame({"seed": range(assembly.CHAPTER_ROWS + 5), "val_acc": 0.5})
+    long = pd.DataFrame({"seed": range(layout.CHAPTER_ROWS + 5), "val_acc": 0.5})
     per_seed = short.head(3)
     fake_notebook(nbdir, reports, "01_first", "First", {"result": short, "everything": long, "x_per_seed": per_seed})
     page = assembly.assemble("quick", notebooks_dir=nbdir, reports_dir=reports).read_text()
@@ -735,7 +735,7 @@ def test_long_and_per_seed_tables_go_to_the_appendix_linked_from_their_chapter(t
     assert 'href="#runs-01_first"' in chapter and 'id="runs-01_first"' in appendix  # ... linked to the rest
     assert "Table A1, Table A2" in chapter
     for body in re.findall(r"<tbody>(.*?)</tbody>", chapter, flags=re.S):
-        assert body.count("<tr") <= assembly.CHAPTER_ROWS
+        assert body.count("<tr") <= layout.CHAPTER_ROWS
     toc = page[page.index('<nav class="toc">') : page.index("</nav>")]
     assert '<ul class="toc-appendix">' in toc and 'href="#runs-01_first"' in toc  # the appendix apart
 
@@ -766,7 +766,7 @@ def test_secondary_figures_long_notes_and_wordy_tables_go_to_the_appendix(tmp_pa
     wordy = pd.DataFrame(
         {"data set": [f"set{i}" for i in range(10)], "status": ["not available: place " + "x" * 200] * 10}
     )
-    assert len(wordy) <= assembly.CHAPTER_ROWS and assembly.table_chars(wordy) > assembly.CHAPTER_CHARS
+    assert len(wordy) <= layout.CHAPTER_ROWS and layout.table_chars(wordy) > layout.CHAPTER_CHARS
     out.table(pd.DataFrame({"balancing": [True, False], "val_acc": [0.8, 0.7]}), "table1_balancing", caption="t1")
     out.table(wordy, "availability", caption="which data sets are there")
     for n in range(12):
@@ -784,11 +784,11 @@ def test_secondary_figures_long_notes_and_wordy_tables_go_to_the_appendix(tmp_pa
     shown = [n for n in names if f'alt="{n}"' in chapter]
     moved = [n for n in names if f'alt="{n}"' in appendix]
     # the report's figure stays (6.5 cm); a second 6.5 cm does not fit CHAPTER_FIGURE_CM: from there on, the appendix
-    assert assembly.FIGURE_CM <= assembly.CHAPTER_FIGURE_CM < 2 * assembly.FIGURE_CM
+    assert layout.FIGURE_CM <= layout.CHAPTER_FIGURE_CM < 2 * layout.FIGURE_CM
     assert shown == ["fig09_confusion"] and moved == ["curves_a", "curves_b", "curves_c", "curves_d"]
     assert "Figure A1</b>: caption of curves_a" in appendix and "Figure A1, Figure A2, Figure A3, Figure A4" in chapter
     notes_shown = re.findall(r"note (\d\d):", chapter)
-    assert notes_shown and len(notes_shown) <= assembly.CHAPTER_NOTES
+    assert notes_shown and len(notes_shown) <= layout.CHAPTER_NOTES
     assert re.findall(r"note (\d\d):", appendix) == [f"{n:02d}" for n in range(len(notes_shown), 12)]
     assert "which data sets are there" in appendix and "which data sets are there" not in chapter
     assert "t1" in chapter and f'href="#runs-{stem}"' in chapter

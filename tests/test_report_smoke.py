@@ -205,7 +205,7 @@ def test_figure_and_verdicts_match_the_claims_table(smoke_report):
 
 
 def test_the_appendix_holds_every_run_table_and_no_chapter_a_long_one(smoke_report):
-    from dive.report import assembly
+    from dive.report import layout
 
     html = (smoke_report / "report.html").read_text()
     start = html.index('id="all-runs"')
@@ -217,14 +217,14 @@ def test_the_appendix_holds_every_run_table_and_no_chapter_a_long_one(smoke_repo
             assert f'href="#runs-{nb.stem}"' in chapters  # linked from its chapter
         for t in m["tables"]:
             frame = pd_read(smoke_report / nb.stem / t["csv"])
-            if assembly.appendix_table(t["name"], len(frame), assembly.table_chars(frame)):
+            if layout.appendix_table(t["name"], len(frame), layout.table_chars(frame)):
                 assert f"({t['name']})" in appendix and f"({t['name']})" not in chapters, t["name"]
         for f in m.get("figures") or []:  # every figure once: in its chapter, or (a further one) in the appendix
             where = (f'alt="{f["name"]}"' in chapters, f'alt="{f["name"]}"' in appendix)
             assert where in ((True, False), (False, True)), f["name"]
     assert "_seeds" in appendix  # the per-seed tables are there
     for body in re.findall(r"<tbody>(.*?)</tbody>", chapters, flags=re.S):
-        assert body.count("<tr") <= assembly.CHAPTER_ROWS
+        assert body.count("<tr") <= layout.CHAPTER_ROWS
     pages = _pdf_pages(smoke_report)
     contents = next(t for t in pages if t.startswith("Contents") or " Contents What holds up" in t)
     assert re.search(r"Appendix: all runs[ .]+\d+", contents)  # the contents page lists the appendix apart
