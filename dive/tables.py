@@ -516,54 +516,6 @@ def initial_vs_improved(histories: Mapping, runs) -> pd.DataFrame:
     )
 
 
-#: How :func:`improved_seeds` words each side of its test (``"cannot tell (one seed)"`` stays as it is).
-_AGAINST_REPORT = {
-    "above": "above the report's value",
-    "below": "below the report's value",
-    "cannot tell": "cannot tell against the report's value",
-}
-
-
-def improved_seeds(runs, train_images: int) -> pd.DataFrame:
-    """Notebook 01's improved SimpleCNN over its seeds (``runs``: one result per seed, trained on
-    ``train_images`` images) against the report's MNIST validation accuracy (Table 5, its defaults' 98.9 %): each
-    seed's best validation accuracy, their mean with its 95 % t interval, and the two-sided one-sample t-test of
-    "mean = the report's value" (this one test is its family) -- "above" or "below" where p < 0.05, else "cannot
-    tell". Caption in ``frame.attrs["caption"]``."""
-    from dive.medmnist_compare import p_against_published, side
-
-    t5 = reference.TABLE5_MNIST
-    report = float(
-        t5[(t5["study"] == "learning_rate") & (t5["value"] == reference.MNIST_DEFAULTS["lr"])]["val_acc"].iloc[0]
-    )
-    best = {r.seed: max(h["val_acc"] for h in r.history) for r in runs}
-    s = stats.summarize(list(best.values()))
-    p = p_against_published(list(best.values()), report)
-    frame = pd.DataFrame(
-        [
-            {
-                "training images": train_images,
-                "epochs": max(len(r.history) for r in runs),
-                "seeds": ", ".join(map(str, best)),
-                "best val acc per seed": ", ".join(f"{v:.4f}" for v in best.values()),
-                "mean": s.mean,
-                "ci_low": s.ci_low,
-                "ci_high": s.ci_high,
-                "report (Table 5 defaults)": report,
-                "difference": s.mean - report,
-                "p (one-sample t)": p,
-                "verdict": _AGAINST_REPORT.get(side(s.mean, report, p), side(s.mean, report, p)),
-            }
-        ]
-    )
-    frame.attrs["caption"] = (
-        f"best validation accuracy of each seed, mean with its 95 % t interval over {s.n} seed(s), against the "
-        f"report's {report:.1%} (Table 5, the defaults' validation accuracy); two-sided one-sample t-test of mean = "
-        "that value, this one test its family (alpha 0.05): above / below where p < 0.05, else cannot tell"
-    )
-    return frame
-
-
 # ----------------------------------------------------------------------------------------------
 # notebook 00: the data sets
 # ----------------------------------------------------------------------------------------------

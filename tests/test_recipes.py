@@ -80,22 +80,28 @@ class _Run:
         self.history = [{"epoch": i + 1, "val_acc": v} for i, v in enumerate(val_accs)]
 
 
-def test_improved_seeds_reads_each_seeds_best_epoch_and_tests_against_the_reports_value():
-    from dive import tables
+def test_improved_vs_report_reads_each_seeds_best_epoch_and_tests_against_the_reports_value():
+    from dive import medmnist_compare
 
-    above = tables.improved_seeds([_Run(22, [0.97, 0.9918]), _Run(23, [0.98, 0.9906]), _Run(24, [0.99, 0.9910])], 20000)
+    above = medmnist_compare.improved_vs_report(
+        [_Run(22, [0.97, 0.9918]), _Run(23, [0.98, 0.9906]), _Run(24, [0.99, 0.9910])], 20000
+    )
     row = above.iloc[0]
     assert row["report (Table 5 defaults)"] == pytest.approx(0.989)
     assert row["mean"] == pytest.approx((0.9918 + 0.9906 + 0.9910) / 3)
     assert row["ci_low"] > 0.989 and row["verdict"] == "above the report's value"
     # seeds spread across the report's value: the data cannot tell, and the table says so
-    unsure = tables.improved_seeds([_Run(22, [0.985]), _Run(23, [0.992]), _Run(24, [0.989])], 10000).iloc[0]
+    unsure = medmnist_compare.improved_vs_report([_Run(22, [0.985]), _Run(23, [0.992]), _Run(24, [0.989])], 10000).iloc[
+        0
+    ]
     assert (
         unsure["ci_low"] < 0.989 < unsure["ci_high"] and unsure["verdict"] == "cannot tell against the report's value"
     )
-    below = tables.improved_seeds([_Run(22, [0.9850]), _Run(23, [0.9860]), _Run(24, [0.9855])], 10000).iloc[0]
+    below = medmnist_compare.improved_vs_report(
+        [_Run(22, [0.9850]), _Run(23, [0.9860]), _Run(24, [0.9855])], 10000
+    ).iloc[0]
     assert below["verdict"] == "below the report's value"
-    assert "one seed" in tables.improved_seeds([_Run(22, [0.995])], 10000).iloc[0]["verdict"]
+    assert "one seed" in medmnist_compare.improved_vs_report([_Run(22, [0.995])], 10000).iloc[0]["verdict"]
 
 
 def test_notebook_07s_final_run_trains_the_tuned_recipe_on_final_train_size_images(synthetic_root, tmp_path):
