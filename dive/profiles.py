@@ -4,10 +4,14 @@ A profile lives in ``notebooks/profiles/<profile>.yaml`` (``DIVE_PROFILES_DIR`` 
 elsewhere, e.g. in tests) and holds a ``common:`` mapping plus one mapping per notebook
 stem (``01_mnist_simplecnn:``) that overrides ``common``. :func:`resolve` merges
 
-    built-in defaults < common < the notebook's section < values given by the caller
+    built-in defaults < common < the notebook's section < its data set's section < values given by the caller
 
-where a given value of ``None`` means "take the profile's value" (that is how a notebook's
-``parameters`` cell says "not set"). Two values are derived here rather than read:
+A data set's section, ``<notebook stem>@<data flag>`` (``03_resnet18_baseline@breastmnist:``), holds what that
+notebook changes when it runs on that data set (the ``data_flag`` given, else the profile's): for instance more epochs
+for a training split of a few hundred images. Its ``why`` says so in the departures table.
+
+A given value of ``None`` means "take the profile's value" (that is how a notebook's ``parameters`` cell says
+"not set"). Two values are derived here rather than read:
 
 * ``data_root``: given (or set in the profile) -> used; else ``synthetic: true`` ->
   ``dive.synthetic.ensure_synthetic_root(<repo>/data/synthetic)``; else the environment variable ``DIVE_DATA``;
@@ -142,12 +146,12 @@ def validate(notebook: str, profile: str, **given: Any) -> dict:
             )
     merged: dict[str, Any] = {}
     source: dict[str, str] = {}
-    for where, values in (
-        ("built-in default", DEFAULTS),
-        (f"profile {profile}, common", raw["common"]),
-        (f"profile {profile}, section {stem}", raw.get(stem, {})),
-        ("given", given),
-    ):
+    layers = [("built-in default", DEFAULTS)]
+    for name, values in _sections(raw, stem, given.get("data_flag")):
+        layers.append(
+            (f"profile {profile}, {name}" if name == "common" else f"profile {profile}, section {name}", values)
+        )
+    for where, values in (*layers, ("given", given)):
         for key, value in values.items():
             if value is not None:
                 merged[key], source[key] = value, where
@@ -201,6 +205,15 @@ def load_profile(profile: str, directory: str | os.PathLike | None = None) -> di
         )
     out: dict[str, dict] = {"common": {}}
     for section, values in raw.items():
+        section = str(section)
+        if FLAG_SEP in section:
+            stem, flag = section.split(FLAG_SEP, 1)
+            try:
+                check_data_flag(flag)
+            except ValueError as err:
+                raise ValueError(f"{path}: section {section!r}: {err}") from None
+            if stem == "common":
+                raise ValueError(f"{path}: section {section!r}: a data set's section belongs to one notebook")
         values = {} if values is None else values
         if not isinstance(values, Mapping):
             raise ValueError(f"{path}: section {section!r} must be a mapping of parameter names to values")
@@ -210,6 +223,27 @@ def load_profile(profile: str, directory: str | os.PathLike | None = None) -> di
         _check_reasons(path, section, values.pop(WHY, None))
         out[str(section)] = values
     return out
+
+
+#: Joins a notebook stem and a data flag into the name of that data set's section (``03_x@breastmnist``).
+FLAG_SEP = "@"
+
+
+def section_stem(section: str) -> str:
+    """The notebook a section belongs to: ``"03_x@breastmnist"`` -> ``"03_x"``; ``"common"`` and stems as they are."""
+    return str(section).split(FLAG_SEP, 1)[0]
+
+
+def _sections(raw: Mapping[str, Mapping], stem: str, data_flag: Any = None) -> list[tuple[str, Mapping]]:
+    """The sections of a loaded profile that apply to notebook ``stem``, weakest first: ``common``, the notebook's,
+    then its data set's, for ``data_flag`` when given (not None), else the flag those two sections set."""
+    own = [("common", raw.get("common") or {}), (stem, raw.get(stem) or {})]
+    if data_flag is None:
+        data_flag = next((v["data_flag"] for _, v in reversed(own) if v.get("data_flag") is not None), None)
+    if data_flag is None:
+        data_flag = DEFAULTS["data_flag"]
+    flagged = f"{stem}{FLAG_SEP}{data_flag}"
+    return own + ([(flagged, raw[flagged] or {})] if flagged in raw else [])
 
 
 #: The key under which a profile section says why it departs from the report: ``why: {parameter: reason}``.
@@ -222,30 +256,38 @@ def _check_reasons(path: Path, section: str, why: Any) -> dict[str, str]:
         return {}
     if not isinstance(why, Mapping) or not all(isinstance(v, str) and v.strip() for v in why.values()):
         raise ValueError(f"{path}: section {section!r}: '{WHY}' must map parameter names to reasons (text)")
-    unknown = [k for k in why if k not in PARAMETERS and k not in NOTEBOOK_PARAMETERS.get(str(section), {})]
+    own = NOTEBOOK_PARAMETERS.get(section_stem(section), {})
+    unknown = [k for k in why if k not in PARAMETERS and k not in own]
     if unknown:
         raise ValueError(f"{path}: section {section!r}: '{WHY}' names no parameter: {', '.join(map(str, unknown))}")
     return {str(k): v.strip() for k, v in why.items()}
 
 
-def profile_reasons(notebook: str, profile: str, directory: str | os.PathLike | None = None) -> dict[str, str]:
+def profile_reasons(
+    notebook: str, profile: str, directory: str | os.PathLike | None = None, data_flag: str | None = None
+) -> dict[str, str]:
     """Why the profile departs from the report, per parameter, for one notebook: ``common``'s ``why`` updated by
-    the notebook's section's (see :data:`WHY`)."""
+    the notebook's section's, then by its data set's section's (``data_flag``, see :func:`profile_values`; see
+    :data:`WHY`)."""
     check_profile(profile)
     path = (Path(directory) if directory is not None else profiles_dir()) / f"{profile}.yaml"
     raw = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path.is_file() else {}
+    raw = {str(k): v if isinstance(v, Mapping) else {} for k, v in raw.items()}
     reasons: dict[str, str] = {}
-    for section in ("common", notebook_stem(notebook)):
-        values = raw.get(section) or {}
-        reasons.update(_check_reasons(path, section, values.get(WHY) if isinstance(values, Mapping) else None))
+    for section, values in _sections(raw, notebook_stem(notebook), data_flag):
+        reasons.update(_check_reasons(path, section, values.get(WHY)))
     return reasons
 
 
-def profile_values(notebook: str, profile: str, directory: str | os.PathLike | None = None) -> dict:
-    """The profile's raw values for one notebook: ``common`` updated by the notebook's section."""
-    data = load_profile(profile, directory)
-    merged = dict(data["common"])
-    merged.update(data.get(notebook_stem(notebook), {}))
+def profile_values(
+    notebook: str, profile: str, directory: str | os.PathLike | None = None, data_flag: str | None = None
+) -> dict:
+    """The profile's raw values for one notebook: ``common`` updated by the notebook's section, then by its data
+    set's section (``<stem>@<flag>``) for ``data_flag``, or when that is None for the flag the profile sets."""
+    raw = load_profile(profile, directory)
+    merged: dict = {}
+    for _, values in _sections(raw, notebook_stem(notebook), data_flag):
+        merged.update(values)
     return merged
 
 
@@ -329,7 +371,7 @@ def departures(p: Mapping[str, Any], reference: str = "full") -> list[dict]:
     order of ``p``; keys about place and machinery (data root, output folder, device, checkpoints) are
     left out.
     """
-    raw = profile_values(p["notebook"], reference)
+    raw = profile_values(p["notebook"], reference, data_flag=p.get("data_flag"))
     ref = dict(DEFAULTS)
     ref.update({k: v for k, v in raw.items() if v is not None})
     for key, value in ref.items():  # compared as validate converts them ("0.001" is 0.001)
@@ -342,7 +384,8 @@ def departures(p: Mapping[str, Any], reference: str = "full") -> list[dict]:
     def show(key: str, value: Any) -> str:
         return _NONE_MEANS.get(key, "default") if value is None else str(value)
 
-    why = profile_reasons(p["notebook"], p["profile"]) if p.get("profile") in PROFILES else {}
+    flag = p.get("data_flag")
+    why = profile_reasons(p["notebook"], p["profile"], data_flag=flag) if p.get("profile") in PROFILES else {}
     keys = [k for k in p if k not in _NOT_SETTINGS] + [k for k in raw if k not in p and k not in _NOT_SETTINGS]
     return [
         {"parameter": k, "report": show(k, ref.get(k)), "this_run": show(k, p.get(k)), "why": why.get(k, "")}

@@ -168,6 +168,12 @@ def _stopping(p: Mapping, early_stopping: bool) -> dict:
     }
 
 
+def _alexnet(data, p: Mapping, **settings) -> tuple[RunConfig, str | None]:
+    """AlexNet with ``p``'s optimizer, lr, batch size, image size, weights and learning-rate ``scheduler`` (none in
+    the report; the quick profile's BreastMNIST section says why it sets one), and ``settings``."""
+    return _net(data, "alexnet", p, scheduler=p.get("scheduler"), **settings)
+
+
 def alexnet_balancing_names() -> dict[tuple[bool, bool], str]:
     """Notebook 04's runs, ``{(balanced, early_stopping): name}`` in Table 1's order (the names the "Claims and
     evidence" page reads)."""
@@ -180,7 +186,7 @@ def alexnet_balancing_names() -> dict[tuple[bool, bool], str]:
 
 def alexnet_balancing(data, p: Mapping) -> tuple[dict[str, RunConfig], str | None]:
     """Notebook 04 (Table 1): AlexNet without and with class balancing, fixed epochs and early stopping."""
-    base, note = _net(data, "alexnet", p)
+    base, note = _alexnet(data, p)
     names = alexnet_balancing_names()
     return {name: base.replace(balanced=b, **_stopping(p, es)) for (b, es), name in names.items()}, note
 
@@ -198,7 +204,7 @@ def alexnet_augmentation(data, p: Mapping, augment=None) -> tuple[dict[str, RunC
     """Notebook 05 (Table 2): balanced AlexNet without and with the report's augmentation (``augment``, default
     :func:`dive.batches.report_augment`), fixed epochs and early stopping."""
     augment = report_augment() if augment is None else augment
-    base, note = _net(data, "alexnet", p, balanced=True)
+    base, note = _alexnet(data, p, balanced=True)
     names = alexnet_augmentation_names()
     return {
         name: base.replace(augment=augment if aug else False, **_stopping(p, es)) for (aug, es), name in names.items()
@@ -207,7 +213,7 @@ def alexnet_augmentation(data, p: Mapping, augment=None) -> tuple[dict[str, RunC
 
 def alexnet_batchnorm(data, p: Mapping) -> tuple[dict[str, RunConfig], str | None]:
     """Notebook 06 (Table 3): balanced, augmented AlexNet with early stopping, without and with batch norm."""
-    base, note = _net(data, "alexnet", p, balanced=True, augment=True, epochs=p["max_epochs"], patience=p["patience"])
+    base, note = _alexnet(data, p, balanced=True, augment=True, epochs=p["max_epochs"], patience=p["patience"])
     return {
         "alexnet_model1_plain": base.replace(batch_norm=False),
         "alexnet_model2_batchnorm": base.replace(batch_norm=True),

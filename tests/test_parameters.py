@@ -66,7 +66,8 @@ def test_every_notebook_parameter_and_profile_key_is_declared():
             undeclared += [
                 f"profiles/{profile}.yaml [{section}]: {k}"
                 for k in values
-                if param_spec(section, k) is None and (section != "common" or k not in PARAMETERS)
+                if param_spec(profiles.section_stem(section), k) is None
+                and (section != "common" or k not in PARAMETERS)
             ]
     assert not undeclared, "declare these in dive.profiles.PARAMETERS: " + "; ".join(undeclared)
 

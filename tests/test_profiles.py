@@ -49,6 +49,53 @@ def test_merge_order_common_section_given(env):
     assert p.epochs == 3
 
 
+def test_a_data_sets_section_applies_only_on_that_data_set(env):
+    """``<stem>@<flag>`` beats the notebook's section when the notebook runs on that flag (given, or the profile's),
+    a given value beats it, and it never touches another data set or another notebook; its ``why`` joins the
+    departures table on that data set only."""
+    quick = dict(QUICK)
+    quick["01_demo"] = {**QUICK["01_demo"], "why": {"epochs": "a CPU budget"}}
+    quick["01_demo@breastmnist"] = {"epochs": 40, "patience": 10, "why": {"epochs": "437 images: 7 steps an epoch"}}
+    (env["pdir"] / "quick.yaml").write_text(yaml.safe_dump(quick))
+    (env["pdir"] / "full.yaml").write_text(yaml.safe_dump({"common": {"epochs": 20}}))
+    assert resolve("01_demo", "quick").epochs == 5  # pathmnist, the default flag: no data set section
+    assert resolve("01_demo", "quick", data_flag="pneumoniamnist").epochs == 5
+    p = resolve("01_demo", "quick", data_flag="breastmnist")
+    assert (p.epochs, p.patience, p.lr) == (40, 10, 0.01)  # the data set's section, then the notebook's, then common
+    assert resolve("01_demo", "quick", data_flag="breastmnist", epochs=2).epochs == 2  # given beats it
+    assert "patience" not in resolve("03_no_section", "quick", data_flag="breastmnist")
+    why = {r["parameter"]: r["why"] for r in profiles.departures(p)}
+    assert why["epochs"] == "437 images: 7 steps an epoch"
+    assert profiles.profile_values("01_demo", "quick", data_flag="breastmnist")["epochs"] == 40
+    assert profiles.profile_values("01_demo", "quick")["epochs"] == 5
+    assert {r["parameter"]: r["why"] for r in profiles.departures(resolve("01_demo", "quick"))}["epochs"] == (
+        "a CPU budget"
+    )
+    quick["common"] = {**QUICK["common"], "data_flag": "breastmnist"}  # the profile's own flag selects it too
+    (env["pdir"] / "quick.yaml").write_text(yaml.safe_dump(quick))
+    assert resolve("01_demo", "quick").epochs == 40
+    assert resolve("01_demo", "quick", data_flag="pathmnist").epochs == 5
+
+
+def test_a_data_sets_section_must_name_a_data_set_and_a_notebook(env):
+    for section, match in (
+        ("01_demo@breastmnst", r"quick\.yaml.*'01_demo@breastmnst'.*unknown data_flag 'breastmnst'"),
+        ("common@breastmnist", r"quick\.yaml.*'common@breastmnist'.*belongs to one notebook"),
+    ):
+        (env["pdir"] / "quick.yaml").write_text(yaml.safe_dump({**QUICK, section: {"epochs": 9}}))
+        with pytest.raises(ValueError, match=match):
+            load_profile("quick")
+        with pytest.raises(ValueError, match=match):
+            resolve("01_demo", "quick", data_flag="breastmnist")
+    quick = {**QUICK, "01_demo@breastmnist": {"epochs": "many"}}
+    (env["pdir"] / "quick.yaml").write_text(yaml.safe_dump(quick))
+    with pytest.raises(
+        profiles.ParameterError, match=r"epochs = 'many' \(profile quick, section 01_demo@breastmnist\)"
+    ):
+        resolve("01_demo", "quick", data_flag="breastmnist")
+    assert resolve("01_demo", "quick").epochs == 5  # checked where it applies
+
+
 def test_shared_defaults_and_params_type(env):
     p = resolve("01_demo", "quick")
     assert isinstance(p, Params) and isinstance(p, dict)

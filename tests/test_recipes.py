@@ -127,3 +127,39 @@ def test_notebook_07s_final_run_trains_the_tuned_recipe_on_final_train_size_imag
     # final_max_epochs unset: the study's max_epochs
     p = {**params(final_train_size=2 * p.train_size), "final_max_epochs": None}
     assert recipes.resnet_tuning(study, p).final["resnet18_final"].epochs == p["max_epochs"]
+
+
+def test_the_alexnet_studies_take_the_profiles_scheduler_and_none_when_it_sets_none(synthetic_root, tmp_path):
+    """Notebooks 04-06 train without a learning-rate schedule, as the report did, unless the profile sets one (quick
+    on BreastMNIST: cosine); every AlexNet run of a study gets the same one."""
+    full = data.load("pathmnist", synthetic_root)
+    studies = {
+        "04_alexnet_balancing": recipes.alexnet_balancing,
+        "05_alexnet_augmentation": recipes.alexnet_augmentation,
+        "06_alexnet_batchnorm": recipes.alexnet_batchnorm,
+    }
+    for stem, recipe in studies.items():
+        p = profiles.resolve(stem, "smoke", data_root=str(synthetic_root), out_dir=str(tmp_path / stem))
+        study = full.subsets(train=p.train_size, val=p.val_size, seed=full.seed)
+        assert p.get("scheduler") is None
+        configs, _ = recipe(study, p)
+        assert configs and all(c.model == "alexnet" and c.scheduler is None for c in configs.values())
+        p = profiles.resolve(stem, "smoke", data_root=str(synthetic_root), out_dir=str(tmp_path), scheduler="cosine")
+        configs, _ = recipe(study, p)
+        assert all(c.scheduler == "cosine" for c in configs.values())
+
+
+def test_quick_on_breastmnist_trains_longer_and_says_why_and_leaves_other_data_sets_alone():
+    """Issue 20: BreastMNIST's 437 training images are a few steps an epoch; quick's BreastMNIST sections give
+    notebooks 02-08 more epochs (and the AlexNets a schedule), each with its reason, and no other data set sees them."""
+    for stem in ("02_pathmnist_simplecnn", "03_resnet18_baseline", "04_alexnet_balancing", "07_resnet_tuning"):
+        breast = profiles.resolve(stem, "quick", data_root=".", data_flag="breastmnist")
+        pneumonia = profiles.resolve(stem, "quick", data_root=".", data_flag="pneumoniamnist")
+        assert pneumonia == {**profiles.resolve(stem, "quick", data_root="."), "data_flag": "pneumoniamnist"}
+        longer = [k for k in ("epochs", "max_epochs") if k in breast and breast[k] > pneumonia[k]]
+        assert longer, stem
+        reasons = profiles.profile_reasons(stem, "quick", data_flag="breastmnist")
+        assert all(k in reasons for k in longer)
+        other = profiles.profile_reasons(stem, "quick", data_flag="pneumoniamnist")
+        assert all(reasons[k] != other.get(k) for k in longer), stem
+        assert any("BreastMNIST" in reasons[k] for k in longer), stem

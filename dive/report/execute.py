@@ -245,12 +245,11 @@ def plan_notebooks(
     data = profiles.load_profile(profile, profiles_dir)
     stems = set(all_stems if all_stems is not None else (p.stem for p in notebooks))
     for section in data:
-        if section != "common" and section not in stems:
+        if section != "common" and profiles.section_stem(section) not in stems:
             _stderr(f"warning: profile {profile}: section {section!r} matches no notebook")
     plans, problems = [], []
     for src in notebooks:
-        values = dict(data["common"])
-        values.update(data.get(src.stem, {}))
+        values = profiles.profile_values(src.stem, profile, profiles_dir, data_flag=(overrides or {}).get("data_flag"))
         values.update(overrides or {})
         try:
             with _profiles_dir_env(profiles_dir):
