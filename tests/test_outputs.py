@@ -308,7 +308,7 @@ def test_checkpoint_dir_follows_the_checkpoints_parameter(tmp_path):
 def test_note_departures_records_a_note_and_returns_the_table(tmp_path, monkeypatch):
     from dive import profiles
 
-    monkeypatch.setattr(profiles, "profile_values", lambda nb, prof: {"epochs": 20, "train_size": None})
+    monkeypatch.setattr(profiles, "profile_values", lambda nb, prof, **kw: {"epochs": 20, "train_size": None})
     p = {
         "out_dir": tmp_path,
         "notebook": "03_x",
