@@ -1145,3 +1145,20 @@ def test_forest_draws_an_interval_without_bound_to_the_panel_edge():
     assert right < 90 and [t.get_text() for t in ax.texts] == ["+90"]
     (report,) = [ln for ln in ax.lines if ln.get_marker() == "^"]
     assert list(report.get_xdata()) == [right]
+
+
+def test_the_report_injects_a_data_sets_section_only_on_that_data_set(tmp_path, capsys):
+    """papermill gets what resolve would give: a ``<notebook>@<flag>`` section's values when the run's data_flag is
+    that flag (else the injected notebook values would override the section as "given"), never on another flag or
+    for another notebook; such a section is no "matches no notebook" warning."""
+    project = data_project(tmp_path)
+    write_profiles(
+        project["pdir"],
+        {"common": {"data_flag": "pathmnist", "pretrained": "auto"}, "01_alex@breastmnist": {"pretrained": False}},
+    )
+    plans = {p.src.stem: p for p in plans_for(project, data_flag="breastmnist")}
+    assert plans["01_alex"].values["pretrained"] is False and plans["01_alex"].effective["pretrained"] is False
+    assert plans["00_data"].values["pretrained"] == "auto"
+    plans = {p.src.stem: p for p in plans_for(project, data_flag="pneumoniamnist")}
+    assert plans["01_alex"].values["pretrained"] == "auto"
+    assert "matches no notebook" not in capsys.readouterr().err
