@@ -104,6 +104,7 @@ PARAMETERS: dict[str, Param] = {
     "max_epochs": Param("int", "upper bound of the early-stopping runs", min=1),
     "first_max_epochs": Param("int", "upper bound of the first, unoptimised ResNet18", min=1),
     "patience": FIELDS["patience"],
+    "monitor": FIELDS["monitor"],
     "first_patience": Param("int", "early-stopping patience of the first ResNet18", min=1, nullable=True),
     "final_train_size": Param(
         "int",

@@ -153,8 +153,10 @@ def _net(data, model: str, p: Mapping, **settings) -> tuple[RunConfig, str | Non
 
 
 def resnet18_baseline(data, p: Mapping) -> tuple[RunConfig, str | None]:
-    """Notebook 03's pretrained ResNet18 (report 3.4): ``p``'s optimizer, lr, batch size, epochs and patience."""
-    return _net(data, "resnet18", p, epochs=p["max_epochs"], patience=p["patience"])
+    """Notebook 03's pretrained ResNet18 (report 3.4): ``p``'s optimizer, lr, batch size, epochs, patience and what
+    early stopping watches (``monitor``; the report's validation accuracy when unset)."""
+    monitor = {"monitor": p["monitor"]} if p.get("monitor") else {}
+    return _net(data, "resnet18", p, epochs=p["max_epochs"], patience=p["patience"], **monitor)
 
 
 # ----------------------------------------------------------------------------------------------

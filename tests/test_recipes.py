@@ -163,3 +163,28 @@ def test_quick_on_breastmnist_trains_longer_and_says_why_and_leaves_other_data_s
         other = profiles.profile_reasons(stem, "quick", data_flag="pneumoniamnist")
         assert all(reasons[k] != other.get(k) for k in longer), stem
         assert any("BreastMNIST" in reasons[k] for k in longer), stem
+
+
+def test_the_resnet18_baseline_watches_the_profiles_monitor(synthetic_root, tmp_path):
+    """Notebook 03 stops early on, and restores the epoch of, what the profile's ``monitor`` names: the report's
+    validation accuracy in smoke and full, the validation AUC (MedMNIST v2's model selection) in quick, with
+    MedMNIST v2's Adam 1e-3 except on BreastMNIST, where validation preferred the report's SGD 0.01."""
+    full = data.load("pathmnist", synthetic_root)
+    p = profiles.resolve("03_resnet18_baseline", "smoke", data_root=str(synthetic_root), out_dir=str(tmp_path))
+    study = full.subsets(train=p.train_size, val=p.val_size, seed=full.seed)
+    config, _ = recipes.resnet18_baseline(study, p)
+    assert (config.monitor, config.restore_best, config.patience) == ("val_acc", True, p.patience)
+    config, _ = recipes.resnet18_baseline(study, {**p, "monitor": "val_auc"})
+    assert config.monitor == "val_auc" and config.optimizer == p.optimizer
+    assert profiles.resolve("03_resnet18_baseline", "full", data_root=".")["monitor"] == "val_acc"
+    quick = {
+        flag: profiles.resolve("03_resnet18_baseline", "quick", data_root=".", data_flag=flag)
+        for flag in ("pathmnist", "pneumoniamnist", "breastmnist")
+    }
+    assert {flag: (q.monitor, q.optimizer, q.lr) for flag, q in quick.items()} == {
+        "pathmnist": ("val_auc", "adam", 0.001),
+        "pneumoniamnist": ("val_auc", "adam", 0.001),
+        "breastmnist": ("val_auc", "sgd", 0.01),
+    }
+    with pytest.raises(ValueError, match="monitor"):
+        profiles.resolve("03_resnet18_baseline", "smoke", data_root=".", monitor="val_loss")
