@@ -168,7 +168,8 @@ def test_quick_on_breastmnist_trains_longer_and_says_why_and_leaves_other_data_s
 def test_the_resnet18_baseline_watches_the_profiles_monitor(synthetic_root, tmp_path):
     """Notebook 03 stops early on, and restores the epoch of, what the profile's ``monitor`` names: the report's
     validation accuracy in smoke and full, the validation AUC (MedMNIST v2's model selection) in quick, with
-    MedMNIST v2's Adam 1e-3 except on BreastMNIST, where validation preferred the report's SGD 0.01."""
+    MedMNIST v2's Adam 1e-3, except on BreastMNIST: there validation preferred the report's SGD 0.01, and the
+    report's validation-accuracy selection (the AUC-selected epochs fell below issue 20's accuracy bar)."""
     full = data.load("pathmnist", synthetic_root)
     p = profiles.resolve("03_resnet18_baseline", "smoke", data_root=str(synthetic_root), out_dir=str(tmp_path))
     study = full.subsets(train=p.train_size, val=p.val_size, seed=full.seed)
@@ -184,7 +185,7 @@ def test_the_resnet18_baseline_watches_the_profiles_monitor(synthetic_root, tmp_
     assert {flag: (q.monitor, q.optimizer, q.lr) for flag, q in quick.items()} == {
         "pathmnist": ("val_auc", "adam", 0.001),
         "pneumoniamnist": ("val_auc", "adam", 0.001),
-        "breastmnist": ("val_auc", "sgd", 0.01),
+        "breastmnist": ("val_acc", "sgd", 0.01),
     }
     with pytest.raises(ValueError, match="monitor"):
         profiles.resolve("03_resnet18_baseline", "smoke", data_root=".", monitor="val_loss")
