@@ -21,6 +21,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
+from dive.config import MONITORS
 from dive.metrics import class_names_list
 
 __all__ = [
@@ -43,6 +44,7 @@ _METRIC_LABELS = {
     "val_loss": "validation loss",
     "train_acc": "training accuracy",
     "val_acc": "validation accuracy",
+    "val_auc": "validation AUC",
     "lr": "learning rate",
     "seconds": "seconds per epoch",
 }
@@ -208,8 +210,8 @@ def confusion_matrices(
 # ----------------------------------------------------------------------------------------
 # learning curves
 # ----------------------------------------------------------------------------------------
-def _best_epoch_index(history: Sequence[Mapping]) -> int | None:
-    vals = [h.get("val_acc") for h in history]
+def _best_epoch_index(history: Sequence[Mapping], best_by: str = "val_acc") -> int | None:
+    vals = [h.get(best_by) for h in history]
     if not vals or any(v is None for v in vals):
         return None
     return int(np.argmax(vals))  # first epoch reaching the maximum
@@ -258,6 +260,7 @@ def learning_curves(
     ylabel: str | None = None,
     band: str = "ci",
     reference: tuple[str, float] | None = None,
+    best_by: str = "val_acc",
     save=None,
     synthetic: bool = False,
 ) -> Figure:
@@ -268,15 +271,18 @@ def learning_curves(
 
     ``histories`` maps run name -> list of per-epoch dicts (``epoch``, ``train_loss``,
     ``train_acc``, ``val_loss``, ``val_acc``, ``lr``, ``seconds``; accuracies as fractions,
-    drawn as percentages). Each run's best epoch (max ``val_acc``, first if tied) is marked
-    with a point on every subplot; the lines are the axes' only ``Line2D`` objects.
+    drawn as percentages; ``val_auc`` where the run selected on it). Each run's best epoch (max ``best_by``, first
+    if tied) is marked with a point on every subplot; the lines are the axes' only ``Line2D`` objects. ``best_by``
+    is what the runs' model selection watched (:attr:`dive.config.RunConfig.monitor`, one of
+    :data:`dive.config.MONITORS`), so that the dot is the epoch that selection restores; a run whose history lacks
+    it gets no dot.
 
     Several seeds of one configuration: map its name to a list of histories
     (``{name: [history_seed1, history_seed2, ...]}``). The line is then the mean over the seeds with a
     shaded band, ``band="ci"`` (95 % t interval of the mean, :func:`dive.stats.summarize`) or
     ``band="std"`` (± one standard deviation); the legend says which and how many seeds. Where runs
     stopped early the mean goes on over the seeds that are left, drawn dashed (no band below 2 seeds).
-    The dot marks the best epoch of the mean ``val_acc`` among the epochs every seed reached.
+    The dot marks the best epoch of the mean ``best_by`` among the epochs every seed reached.
     """
     metrics = [metric] if isinstance(metric, str) else list(metric)
     if not metrics:
@@ -285,6 +291,8 @@ def learning_curves(
         raise ValueError("learning_curves() needs at least one history")
     if band not in BANDS:
         raise ValueError(f"unknown band {band!r}; valid: {', '.join(BANDS)}")
+    if best_by not in MONITORS:
+        raise ValueError(f"unknown best_by {best_by!r}; valid: {', '.join(MONITORS)} (what model selection watched)")
     seeded = {run: _is_seed_list(h) for run, h in histories.items()}
     for run, h in histories.items():
         if seeded[run] and any(len(x) == 0 for x in h):
@@ -323,9 +331,9 @@ def learning_curves(
                     ax.fill_between(
                         epochs, low, high, where=ok, color=palette[run], alpha=0.2, linewidth=0, label="_nolegend_"
                     )
-                if all("val_acc" in h for x in history for h in x):
-                    _, acc, *_ = _mean_band(history, "val_acc", run, band)
-                    best = int(np.argmax(acc[: last_full + 1]))  # over the epochs every seed reached
+                if all(best_by in h for x in history for h in x):
+                    _, score, *_ = _mean_band(history, best_by, run, band)
+                    best = int(np.argmax(score[: last_full + 1]))  # over the epochs every seed reached
                 else:
                     best = None
             else:
@@ -335,7 +343,7 @@ def learning_curves(
                 epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
                 values = [h[m] for h in history]
                 ax.plot(epochs, values, label=run, color=palette[run], linewidth=1.8)
-                best = _best_epoch_index(history)
+                best = _best_epoch_index(history, best_by)
             if best is not None:
                 any_best = True
                 ax.scatter(
@@ -355,7 +363,7 @@ def learning_curves(
         ax.grid(True, alpha=0.3)
     if ylabel and len(metrics) > 1:
         fig.supylabel(ylabel)
-    legend = "run (dot: best val. epoch)" if any_best else "run"
+    legend = f"run (dot: best {_METRIC_LABELS[best_by]})" if any_best else "run"
     if any(seeded.values()):
         legend += f"\nband: {BANDS[band]} over seeds"
         if any(len(h) > 1 and len({len(x) for x in h}) > 1 for run, h in histories.items() if seeded[run]):

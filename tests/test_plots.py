@@ -171,6 +171,34 @@ def test_learning_curves_single_histories_have_no_band_and_bad_band_fails():
         plots.learning_curves({"a": _history([0.5])}, band="minmax")
 
 
+def _with_auc(accs, aucs):
+    return [{**h, "val_auc": u} for h, u in zip(_history(accs), aucs, strict=True)]
+
+
+def _dots(ax):
+    return [tuple(c.get_offsets()[0]) for c in ax.collections if isinstance(c, PathCollection)]
+
+
+def test_learning_curves_dot_marks_the_epoch_the_model_selection_restored():
+    # best validation accuracy at epoch 3, best validation AUC at epoch 2: a run selected on AUC restores epoch 2
+    one = _with_auc([0.6, 0.7, 0.8], [0.90, 0.95, 0.93])
+    fig = plots.learning_curves({"resnet": one}, metric=["val_loss", "val_acc"], best_by="val_auc")
+    for ax in fig.axes:
+        assert [d[0] for d in _dots(ax)] == [2.0]
+    np.testing.assert_allclose(_dots(fig.axes[1]), [(2.0, 0.7)])
+    assert "validation AUC" in fig.axes[0].get_legend().get_title().get_text()
+    assert [d[0] for d in _dots(plots.learning_curves({"resnet": one}).axes[0])] == [3.0]  # default: val_acc
+    # over seeds: the epoch of best mean AUC (0.92, 0.95, 0.94), not of best mean accuracy (epoch 3)
+    seeds = [one, _with_auc([0.5, 0.6, 0.9], [0.94, 0.95, 0.95])]
+    (ax,) = plots.learning_curves({"resnet": seeds}, metric="val_auc", best_by="val_auc").axes
+    np.testing.assert_allclose(_dots(ax), [(2.0, 0.95)])
+    assert ax.get_ylabel() == "validation AUC"
+    # a history without the watched metric gets no dot rather than one by another rule
+    assert _dots(plots.learning_curves({"a": _history([0.5, 0.7])}, best_by="val_auc").axes[0]) == []
+    with pytest.raises(ValueError, match="val_acc, val_auc"):
+        plots.learning_curves({"a": _history([0.5])}, best_by="val_loss")
+
+
 def test_example_images_one_row_per_class(tmp_path):
     rng = np.random.default_rng(0)
     labels = np.array([0] * 8 + [1] * 2 + [2] * 6)
