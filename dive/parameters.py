@@ -113,6 +113,9 @@ PARAMETERS: dict[str, Param] = {
         nullable=True,
     ),
     "final_max_epochs": Param("int", "upper bound of notebook 07's final run (None: max_epochs)", min=1, nullable=True),
+    "final_patience": Param(
+        "int", "early-stopping patience of notebook 07's final run (None: patience)", min=1, nullable=True
+    ),
     "lr_grid": Param("list", "learning rates of the study", item=Param("float", "a learning rate", above=0)),
     "batch_size_grid": Param("list", "batch sizes of the study", item=_POSITIVE),
     "epochs_grid": Param("list", "epoch counts of the study", item=_POSITIVE),

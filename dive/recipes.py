@@ -282,8 +282,9 @@ class ResnetTuning:
     alternatives: dict[str, list]
     plan: list[tuple[str, object, dict]]
     notes: list[str] = field(default_factory=list)
-    #: The final run of the tuned recipe, ``{name: config}``: ``resnet18_final`` (at most ``final_max_epochs``) to
-    #: train on :func:`final_training_data` when ``final_train_size`` is set, else the study's own tuned run.
+    #: The final run of the tuned recipe, ``{name: config}``: ``resnet18_final`` (at most ``final_max_epochs``,
+    #: patience ``final_patience``) to train on :func:`final_training_data` when ``final_train_size`` is set, else
+    #: the study's own tuned run.
     final: dict[str, RunConfig] = field(default_factory=dict)
 
     @property
@@ -315,7 +316,11 @@ def resnet_tuning(data, p: Mapping) -> ResnetTuning:
     if p.get("final_train_size") is None:
         final_run = {"resnet18_optimised": tuned}
     else:
-        final_run = {"resnet18_final": tuned.replace(epochs=p.get("final_max_epochs") or p["max_epochs"])}
+        final_run = {
+            "resnet18_final": tuned.replace(
+                epochs=p.get("final_max_epochs") or p["max_epochs"], patience=p.get("final_patience") or p["patience"]
+            )
+        }
     return ResnetTuning(configs, member1, member2, deep, alternatives, plan, notes, final_run)
 
 

@@ -42,6 +42,7 @@ MAY_BE_NONE = {
     "improved_train_size",
     "final_train_size",
     "final_max_epochs",
+    "final_patience",
 }
 
 # notebook -> ({table: expected rows}, [figures], number of runs, [tables with the original's values])

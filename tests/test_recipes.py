@@ -124,9 +124,14 @@ def test_notebook_07s_final_run_trains_the_tuned_recipe_on_final_train_size_imag
     more = recipes.final_training_data(study, full, p)
     assert len(more.train) == 2 * len(study.train)
     assert torch.equal(more.test.labels, study.test.labels) and torch.equal(more.val.images, study.val.images)
-    # final_max_epochs unset: the study's max_epochs
-    p = {**params(final_train_size=2 * p.train_size), "final_max_epochs": None}
-    assert recipes.resnet_tuning(study, p).final["resnet18_final"].epochs == p["max_epochs"]
+    # final_max_epochs and final_patience unset: the study's max_epochs and patience
+    p = {**params(final_train_size=2 * p.train_size), "final_max_epochs": None, "final_patience": None}
+    final = recipes.resnet_tuning(study, p).final["resnet18_final"]
+    assert (final.epochs, final.patience) == (p["max_epochs"], p["patience"])
+    # final_patience set: the final run's own patience, and it still restores its best epoch
+    final = recipes.resnet_tuning(study, {**p, "final_patience": p["patience"] + 3}).final["resnet18_final"]
+    assert final.patience == p["patience"] + 3 and final.restore_best
+    assert final.replace(patience=p["patience"]) == tuning.configs["resnet18_optimised"].replace(epochs=p["max_epochs"])
 
 
 def test_the_alexnet_studies_take_the_profiles_scheduler_and_none_when_it_sets_none(synthetic_root, tmp_path):
