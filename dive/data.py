@@ -40,6 +40,12 @@ SYNTHETIC_MARKER = "SYNTHETIC.json"
 REPORT_DATASETS = ("mnist", "pathmnist")  # what the original report used
 #: How a data set is split (:func:`load`): ``official`` train/val/test, or the ``report``'s seeded 80/20 split of train.
 SPLITS = ("official", "report")
+#: :attr:`DatasetBundle.split_label` of each ``split_mode``.
+_SPLIT_LABELS = {
+    "report": "80/20 split",
+    "official": "official split",
+    "official+report-val": "official train/test, 80/20 validation",
+}
 
 
 def _medmnist_info() -> dict:
@@ -422,6 +428,12 @@ class DatasetBundle:
             "class_counts": {c: int(n) for c, n in zip(self.classes, counts, strict=False)},
             "imbalance_ratio": self.train.imbalance_ratio(),
         }
+
+    @property
+    def split_label(self) -> str:
+        """How the split reads in a caption: "80/20 split" (the report's), "official split", or MNIST's "official
+        train/test, 80/20 validation" (it has no validation split of its own)."""
+        return _SPLIT_LABELS.get(self.split_mode, f"{self.split_mode} split")
 
     def __repr__(self) -> str:
         tag = " SYNTHETIC" if self.synthetic else ""

@@ -112,6 +112,13 @@ PARAMETERS: dict[str, Param] = {
         min=1,
         nullable=True,
     ),
+    "final_split": Param(
+        "choice",
+        "split of notebook 07's final run: official = MedMNIST's own train/val, the published values' protocol "
+        "(None: the study's split)",
+        choices=data.SPLITS,
+        nullable=True,
+    ),
     "final_max_epochs": Param("int", "upper bound of notebook 07's final run (None: max_epochs)", min=1, nullable=True),
     "final_patience": Param(
         "int", "early-stopping patience of notebook 07's final run (None: patience)", min=1, nullable=True

@@ -360,7 +360,13 @@ def resolve(notebook: str, profile: str = "quick", **given: Any) -> Params:
 #: Keys that say *where* or *how* a notebook runs, not *what* it computes: never a departure.
 _NOT_SETTINGS = ("profile", "notebook", "synthetic", "data_root", "out_dir", "device", "checkpoints")
 #: How ``None`` reads for some keys in the departures table.
-_NONE_MEANS = {"train_size": "all", "val_size": "all", "test_size": "all", "image_size": "the model's own"}
+_NONE_MEANS = {
+    "train_size": "all",
+    "val_size": "all",
+    "test_size": "all",
+    "image_size": "the model's own",
+    "final_split": "the study's",
+}
 
 
 def departures(p: Mapping[str, Any], reference: str = "full") -> list[dict]:

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from dive import data as ddata
 from dive import experiment, reference
 from dive.batches import report_augment
 from dive.config import RunConfig
@@ -283,8 +284,8 @@ class ResnetTuning:
     plan: list[tuple[str, object, dict]]
     notes: list[str] = field(default_factory=list)
     #: The final run of the tuned recipe, ``{name: config}``: ``resnet18_final`` (at most ``final_max_epochs``,
-    #: patience ``final_patience``) to train on :func:`final_training_data` when ``final_train_size`` is set, else
-    #: the study's own tuned run.
+    #: patience ``final_patience``, split ``final_split``) to train on :func:`final_training_data` when
+    #: ``final_train_size`` or a ``final_split`` other than the study's is set, else the study's own tuned run.
     final: dict[str, RunConfig] = field(default_factory=dict)
 
     @property
@@ -313,21 +314,40 @@ def resnet_tuning(data, p: Mapping) -> ResnetTuning:
         member1: deep,
     }
     notes = [n for n in dict.fromkeys([note, deep_note]) if n]
-    if p.get("final_train_size") is None:
+    split = _final_split(data, p)
+    if p.get("final_train_size") is None and split is None:
         final_run = {"resnet18_optimised": tuned}
     else:
-        final_run = {
-            "resnet18_final": tuned.replace(
-                epochs=p.get("final_max_epochs") or p["max_epochs"], patience=p.get("final_patience") or p["patience"]
-            )
-        }
+        final = tuned.replace(
+            epochs=p.get("final_max_epochs") or p["max_epochs"], patience=p.get("final_patience") or p["patience"]
+        )
+        final_run = {"resnet18_final": final.replace(split=split) if split else final}
     return ResnetTuning(configs, member1, member2, deep, alternatives, plan, notes, final_run)
+
+
+def _final_split(data, p: Mapping) -> str | None:
+    """``final_split`` where it differs from the split of the study's ``data``, else None."""
+    split = p.get("final_split")
+    study = "report" if data.split_mode == "report" else "official"
+    return split if split is not None and split != study else None
 
 
 def final_training_data(data, full_data, p: Mapping):
     """The images of notebook 07's final run: ``final_train_size`` training images (quick: all the tuning study's
-    subset left out) with the study's validation and test images; the study's ``data`` when unset."""
-    return larger_training_set(data, full_data, p.get("final_train_size"), p)
+    subset left out) with the study's validation and test images; the study's ``data`` when both
+    ``final_train_size`` and ``final_split`` are unset.
+
+    ``final_split`` other than the study's (quick: ``official``, the protocol of MedMNIST v2's published values:
+    the data set's own training and validation images, not the report's 80/20 split of its training images): the
+    data set loaded again with that split, and ``final_train_size`` (unset: ``train_size``) training images,
+    ``val_size`` validation images and ``test_size`` test images of it, drawn with the study's seed (the official
+    test split is the same in both, so are its images)."""
+    split = _final_split(data, p)
+    if split is None:
+        return larger_training_set(data, full_data, p.get("final_train_size"), p)
+    other = ddata.load(data.name, data.root, size=data.size, split=split, seed=data.seed)
+    train = p.get("final_train_size") or p.get("train_size")
+    return other.subsets(train=train, val=p.get("val_size"), test=p.get("test_size"), seed=data.seed)
 
 
 def member2_seeds(seeds) -> list[int]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dive import data, profiles, recipes
+from dive import data, experiment, profiles, recipes
 
 
 @pytest.fixture(scope="module")
@@ -110,14 +110,15 @@ def test_notebook_07s_final_run_trains_the_tuned_recipe_on_final_train_size_imag
             "07_resnet_tuning", "smoke", data_root=str(synthetic_root), out_dir=str(tmp_path), **given
         )
 
-    full = data.load("pathmnist", synthetic_root)
-    p = {**params(), "final_train_size": None}  # as the full profile sets it (None given to resolve: "the profile's")
+    full = data.load("pathmnist", synthetic_root, split="report")  # as notebook 07 loads it
+    # as the full profile sets them (None given to resolve means "the profile's")
+    p = {**params(), "final_train_size": None, "final_split": None}
     study = full.subsets(train=p["train_size"], val=p["val_size"], test=p["test_size"], seed=full.seed)
     tuning = recipes.resnet_tuning(study, p)
     # unset: the study's own tuned run is the final one, on the study's images (no second training)
     assert tuning.final == {"resnet18_optimised": tuning.configs["resnet18_optimised"]}
     assert recipes.final_training_data(study, full, p) is study
-    p = params(final_train_size=2 * p["train_size"], final_max_epochs=3)
+    p = params(final_train_size=2 * p["train_size"], final_max_epochs=3, final_split="report")  # the study's split
     tuning = recipes.resnet_tuning(study, p)
     ((name, final),) = tuning.final.items()
     assert name == "resnet18_final" and final == tuning.configs["resnet18_optimised"].replace(epochs=3)
@@ -125,13 +126,57 @@ def test_notebook_07s_final_run_trains_the_tuned_recipe_on_final_train_size_imag
     assert len(more.train) == 2 * len(study.train)
     assert torch.equal(more.test.labels, study.test.labels) and torch.equal(more.val.images, study.val.images)
     # final_max_epochs and final_patience unset: the study's max_epochs and patience
-    p = {**params(final_train_size=2 * p.train_size), "final_max_epochs": None, "final_patience": None}
+    p = {
+        **params(final_train_size=2 * p.train_size, final_split="report"),
+        "final_max_epochs": None,
+        "final_patience": None,
+    }
     final = recipes.resnet_tuning(study, p).final["resnet18_final"]
     assert (final.epochs, final.patience) == (p["max_epochs"], p["patience"])
     # final_patience set: the final run's own patience, and it still restores its best epoch
     final = recipes.resnet_tuning(study, {**p, "final_patience": p["patience"] + 3}).final["resnet18_final"]
     assert final.patience == p["patience"] + 3 and final.restore_best
     assert final.replace(patience=p["patience"]) == tuning.configs["resnet18_optimised"].replace(epochs=p["max_epochs"])
+
+
+def test_notebook_07s_final_run_takes_final_split_and_the_study_keeps_its_own(synthetic_root, tmp_path):
+    """quick's final run trains on MedMNIST's official split (the published values' protocol) while the study keeps
+    the report's 80/20 split: the final run's config says so, its images are the official split's, and the data
+    check that every run passes accepts them; a final_split equal to the study's changes nothing."""
+    p = profiles.resolve("07_resnet_tuning", "smoke", data_root=str(synthetic_root), out_dir=str(tmp_path))
+    assert p["final_split"] == "official"  # smoke exercises it, as quick sets it
+    full = data.load("pathmnist", synthetic_root, split="report")  # the study's, as notebook 07 loads it
+    study = full.subsets(train=p["train_size"], val=p["val_size"], test=p["test_size"], seed=full.seed)
+    tuning = recipes.resnet_tuning(study, p)
+    final = tuning.final["resnet18_final"]
+    tuned = tuning.configs["resnet18_optimised"]
+    assert tuned.split == "report" and final.split == "official"
+    assert final.replace(split="report") == tuned.replace(
+        epochs=p.get("final_max_epochs") or p["max_epochs"], patience=p.get("final_patience") or p["patience"]
+    )
+    images = recipes.final_training_data(study, full, p)
+    experiment.check_data(final, images)  # the run's own check: raises on data of another split
+    with pytest.raises(ValueError, match="split"):
+        experiment.check_data(final, study)
+    official = data.load("pathmnist", synthetic_root, split="official")
+    assert images.split_mode == "official" and len(images.train) == p["final_train_size"]
+    assert len(images.val) == p["val_size"] and torch.equal(images.test.labels, study.test.labels)
+
+    # every validation image is one of the official validation split's, none of the report's 80/20 part's
+    def rows(split):
+        return {bytes(x.numpy().tobytes()) for x in split.images}
+
+    assert rows(images.val) <= rows(official.val) and not rows(images.val) & rows(full.val)
+    assert images.split_label == "official split" and study.split_label == "80/20 split"
+    # final_split unset or equal to the study's: the study's split, as before
+    for same in (None, "report"):
+        q = {**p, "final_split": same}
+        assert recipes.resnet_tuning(study, q).final["resnet18_final"].split == "report"
+        assert recipes.final_training_data(study, full, q).split_mode == "report"
+    # final_split set with final_train_size unset: a final run of train_size images of that split
+    q = {**p, "final_train_size": None}
+    assert list(recipes.resnet_tuning(study, q).final) == ["resnet18_final"]
+    assert len(recipes.final_training_data(study, full, q).train) == p["train_size"]
 
 
 def test_the_alexnet_studies_take_the_profiles_scheduler_and_none_when_it_sets_none(synthetic_root, tmp_path):
