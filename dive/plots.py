@@ -250,6 +250,8 @@ def _mean_band(histories: Sequence[Sequence[Mapping]], m: str, run: str, band: s
 
 
 BANDS = {"ci": "95 % CI of the mean (t)", "std": "± 1 std"}
+#: Metrics besides the accuracies (``*acc``) whose values lie in [0, 1]: their bands are cut there.
+_BOUNDED = ("val_auc", "test_auc")
 
 
 def learning_curves(
@@ -281,7 +283,9 @@ def learning_curves(
     (``{name: [history_seed1, history_seed2, ...]}``). The line is then the mean over the seeds with a
     shaded band, ``band="ci"`` (95 % t interval of the mean, :func:`dive.stats.summarize`) or
     ``band="std"`` (± one standard deviation); the legend says which and how many seeds. Where runs
-    stopped early the mean goes on over the seeds that are left, drawn dashed (no band below 2 seeds).
+    stopped early the mean goes on over the seeds that are left, drawn dashed and without a band (a t interval
+    of the two seeds left would be one with a single degree of freedom, about six times the width of three
+    seeds'). A band of an accuracy or AUC is cut at 0 and 100 %, the values the metric can take.
     The dot marks the best epoch of the mean ``best_by`` among the epochs every seed reached.
     """
     metrics = [metric] if isinstance(metric, str) else list(metric)
@@ -326,7 +330,9 @@ def learning_curves(
                         linestyle="--",
                         label="_nolegend_",
                     )
-                ok = ~np.isnan(low)
+                ok = ~np.isnan(low) & full  # the epochs every seed reached
+                if m in _BOUNDED or m.endswith("acc"):
+                    low, high = np.clip(low, 0.0, 1.0), np.clip(high, 0.0, 1.0)
                 if ok.any():
                     ax.fill_between(
                         epochs, low, high, where=ok, color=palette[run], alpha=0.2, linewidth=0, label="_nolegend_"
@@ -367,7 +373,7 @@ def learning_curves(
     if any(seeded.values()):
         legend += f"\nband: {BANDS[band]} over seeds"
         if any(len(h) > 1 and len({len(x) for x in h}) > 1 for run, h in histories.items() if seeded[run]):
-            legend += "\ndashed: fewer seeds (early stops)"
+            legend += "\ndashed: fewer seeds (early stops), no band"
     axes[0].legend(title=legend)
     if title:
         if len(metrics) == 1:

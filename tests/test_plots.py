@@ -160,7 +160,26 @@ def test_learning_curves_ci_band_and_early_stopped_seeds():
     np.testing.assert_allclose(dots, [(2.0, 0.8)])
     ys = _bands(ax)[0].get_paths()[0].vertices[:, 1]
     half = 4.302652729911275 * 0.1 / 3**0.5  # std 0.1 over three seeds, t(0.975, 2)
-    assert ys.min() == pytest.approx(0.6 - half) and ys.max() == pytest.approx(0.8 + half)
+    assert ys.min() == pytest.approx(0.6 - half) and ys.max() == pytest.approx(1.0)  # 0.8 + half = 1.048, cut
+
+
+def test_learning_curves_band_only_where_every_seed_ran_and_within_0_and_100_percent():
+    """Two of three seeds left: the dashed mean goes on, its band does not (a t interval with one degree of
+    freedom reached above 100 % in notebook 03's quick report); a band near 100 % stops at 100 %."""
+    seeds = {"resnet18": [_history([0.90, 0.97, 0.99, 0.99]), _history([0.93, 0.99, 0.96]), _history([0.80, 0.95])]}
+    (ax,) = plots.learning_curves(seeds).axes
+    xs = _bands(ax)[0].get_paths()[0].vertices[:, 0]
+    assert xs.max() == 2.0  # epochs 1-2, where all three seeds ran; not 3 (two seeds) or 4 (one)
+    ys = _bands(ax)[0].get_paths()[0].vertices[:, 1]
+    raw_high = 0.97 + 4.302652729911275 * np.std([0.97, 0.99, 0.95], ddof=1) / 3**0.5
+    assert raw_high > 1.0 and ys.max() == pytest.approx(1.0)  # the t interval, cut at 100 %
+    assert ys.min() == pytest.approx(0.8766666 - 4.302652729911275 * np.std([0.90, 0.93, 0.80], ddof=1) / 3**0.5)
+    assert "no band" in ax.get_legend().get_title().get_text()
+    # the loss is not bounded above: its band is the interval as it is
+    (loss,) = plots.learning_curves(
+        {"r": [[{"epoch": 1, "val_loss": v}, {"epoch": 2, "val_loss": v}] for v in (0.9, 1.0, 1.1)]}, metric="val_loss"
+    ).axes
+    assert _bands(loss)[0].get_paths()[0].vertices[:, 1].max() == pytest.approx(1.0 + 4.302652729911275 * 0.1 / 3**0.5)
 
 
 def test_learning_curves_single_histories_have_no_band_and_bad_band_fails():
