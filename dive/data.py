@@ -430,6 +430,12 @@ class DatasetBundle:
         }
 
     @property
+    def split(self) -> str:
+        """The :data:`SPLITS` entry these data are loaded with, as a :class:`dive.config.RunConfig` names it:
+        ``report``, else ``official`` (MNIST's ``official+report-val`` too: it is what ``split="official"`` loads)."""
+        return "report" if self.split_mode == "report" else "official"
+
+    @property
     def split_label(self) -> str:
         """How the split reads in a caption: "80/20 split" (the report's), "official split", or MNIST's "official
         train/test, 80/20 validation" (it has no validation split of its own)."""

@@ -328,8 +328,7 @@ def resnet_tuning(data, p: Mapping) -> ResnetTuning:
 def _final_split(data, p: Mapping) -> str | None:
     """``final_split`` where it differs from the split of the study's ``data``, else None."""
     split = p.get("final_split")
-    study = "report" if data.split_mode == "report" else "official"
-    return split if split is not None and split != study else None
+    return split if split is not None and split != data.split else None
 
 
 def final_training_data(data, full_data, p: Mapping):

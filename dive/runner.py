@@ -152,18 +152,14 @@ def config_for(data: DatasetBundle, model: str, **settings) -> tuple[RunConfig, 
     use, note = resolve_pretrained(model, settings.pop("pretrained", False))
     if settings.pop("amp", False):
         settings.setdefault("precision", "auto")
-    base = {"dataset": data.name, "split": _split_of(data), "split_seed": data.seed, "file_size": data.size}
+    base = {"dataset": data.name, "split": data.split, "split_seed": data.seed, "file_size": data.size}
     return RunConfig(model=model, pretrained=use, **{**base, **settings}), note
-
-
-def _split_of(data: DatasetBundle) -> str:
-    return "report" if data.split_mode == "report" else "official"
 
 
 def check_data(config: RunConfig, data: DatasetBundle) -> None:
     """``data`` must be what ``config`` describes (dataset, split, split seed, size of the files)."""
-    have = {"dataset": data.name, "split": _split_of(data), "file_size": data.size}
-    if _split_of(data) == "report" or data.split_mode != "official":
+    have = {"dataset": data.name, "split": data.split, "file_size": data.size}
+    if data.split == "report" or data.split_mode != "official":
         have["split_seed"] = data.seed
     bad = [f"{k}: config {getattr(config, k)!r}, data {v!r}" for k, v in have.items() if getattr(config, k) != v]
     if bad:

@@ -168,6 +168,7 @@ def test_notebook_07s_final_run_takes_final_split_and_the_study_keeps_its_own(sy
 
     assert rows(images.val) <= rows(official.val) and not rows(images.val) & rows(full.val)
     assert images.split_label == "official split" and study.split_label == "80/20 split"
+    assert (images.split, study.split) == ("official", "report")  # as their configs name them
     # final_split unset or equal to the study's: the study's split, as before
     for same in (None, "report"):
         q = {**p, "final_split": same}
