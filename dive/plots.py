@@ -250,8 +250,6 @@ def _mean_band(histories: Sequence[Sequence[Mapping]], m: str, run: str, band: s
 
 
 BANDS = {"ci": "95 % CI of the mean (t)", "std": "± 1 std"}
-#: Metrics besides the accuracies (``*acc``) whose values lie in [0, 1]: their bands are cut there.
-_BOUNDED = ("val_auc", "test_auc")
 
 
 def learning_curves(
@@ -283,10 +281,9 @@ def learning_curves(
     (``{name: [history_seed1, history_seed2, ...]}``). The line is then the mean over the seeds with a
     shaded band, ``band="ci"`` (95 % t interval of the mean, :func:`dive.stats.summarize`) or
     ``band="std"`` (± one standard deviation); the legend says which and how many seeds. Where runs
-    stopped early the mean goes on over the seeds that are left, drawn dashed and without a band (a t interval
-    of the two seeds left would be one with a single degree of freedom, about six times the width of three
-    seeds'). A band of an accuracy or AUC is cut at 0 and 100 %, the values the metric can take.
-    The dot marks the best epoch of the mean ``best_by`` among the epochs every seed reached.
+    stopped early the mean goes on over the seeds that are left, drawn dashed and without a band (two seeds'
+    t interval is six times three seeds'); an accuracy's or AUC's band is cut at 0 and 100 %. The dot marks the best
+    epoch of the mean ``best_by`` among the epochs every seed reached.
     """
     metrics = [metric] if isinstance(metric, str) else list(metric)
     if not metrics:
@@ -331,7 +328,7 @@ def learning_curves(
                         label="_nolegend_",
                     )
                 ok = ~np.isnan(low) & full  # the epochs every seed reached
-                if m in _BOUNDED or m.endswith("acc"):
+                if m.endswith(("acc", "auc")):  # values in [0, 1]
                     low, high = np.clip(low, 0.0, 1.0), np.clip(high, 0.0, 1.0)
                 if ok.any():
                     ax.fill_between(
