@@ -265,6 +265,17 @@ class RunConfig:
         d.update(changes)
         return RunConfig.from_dict(d)
 
+    def schedule_label(self) -> str:
+        """How the run trains and which epoch it keeps, for a caption: e.g. "constant learning rate, early stopping
+        on val_acc (patience 5) within 100 epochs, the epoch of best val_acc restored"."""
+        lr = f"{self.scheduler} learning-rate schedule" if self.scheduler else "constant learning rate"
+        if self.patience is not None:
+            stop = f"early stopping on {self.monitor} (patience {self.patience}) within {self.epochs} epochs"
+        else:
+            stop = f"{self.epochs} epochs, no early stopping"
+        keep = f"the epoch of best {self.monitor} restored" if self.restore_best else "the last epoch kept"
+        return f"{lr}, {stop}, {keep}"
+
     def describe(self) -> str:
         """One line: the settings that differ from the defaults."""
         base = _DEFAULTS_DICT()

@@ -366,6 +366,7 @@ _NONE_MEANS = {
     "test_size": "all",
     "image_size": "the model's own",
     "final_split": "the study's",
+    "patience": "none (every epoch runs)",
 }
 
 

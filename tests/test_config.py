@@ -113,3 +113,16 @@ def test_replace_is_one_at_a_time_and_hashable():
     assert d.lr == 0.01 and d.batch_size == 16 and c.batch_size == 64
     assert len({c, d, c.replace()}) == 2
     assert json.loads(d.to_json())["batch_size"] == 16
+
+
+def test_schedule_label_says_the_rate_the_stopping_and_the_epoch_kept():
+    report = RunConfig(optimizer="sgd", lr=0.01, epochs=100, patience=5, monitor="val_acc")
+    assert report.schedule_label() == (
+        "constant learning rate, early stopping on val_acc (patience 5) within 100 epochs, the epoch of best val_acc "
+        "restored"
+    )
+    medmnist = RunConfig(scheduler="multistep", epochs=12, patience=None, restore_best=True, monitor="val_auc")
+    assert medmnist.schedule_label() == (
+        "multistep learning-rate schedule, 12 epochs, no early stopping, the epoch of best val_auc restored"
+    )
+    assert RunConfig(epochs=3).schedule_label().endswith("3 epochs, no early stopping, the last epoch kept")

@@ -240,3 +240,27 @@ def test_the_resnet18_baseline_watches_the_profiles_monitor(synthetic_root, tmp_
     }
     with pytest.raises(ValueError, match="monitor"):
         profiles.resolve("03_resnet18_baseline", "smoke", data_root=".", monitor="val_loss")
+
+
+def test_the_resnet18_baseline_takes_the_profiles_schedule_and_restores_its_best_epoch_without_early_stopping(
+    synthetic_root, tmp_path
+):
+    """Notebook 03's learning-rate ``scheduler`` and ``patience`` are the profile's: the report's constant rate with
+    early stopping in smoke and full; with ``scheduler: multistep`` and ``patience`` None (MedMNIST v2's way) every
+    epoch runs, the rate drops tenfold at half and three quarters of them, and the epoch of the best ``monitor`` is
+    still the one restored (a config's own default without early stopping keeps the last epoch)."""
+    full = data.load("pathmnist", synthetic_root)
+    p = profiles.resolve("03_resnet18_baseline", "smoke", data_root=str(synthetic_root), out_dir=str(tmp_path))
+    study = full.subsets(train=p.train_size, val=p.val_size, seed=full.seed)
+    config, _ = recipes.resnet18_baseline(study, p)
+    assert (config.scheduler, config.patience, config.restore_best) == (None, p.patience, True)
+    assert profiles.resolve("03_resnet18_baseline", "full", data_root=".")["scheduler"] == "none"
+    assert experiment.config_for(study, "resnet18", patience=None)[0].restore_best is False  # what it overrides
+    medmnist_way = {**p, "scheduler": "multistep", "patience": None, "max_epochs": 4, "monitor": "val_auc"}
+    config, _ = recipes.resnet18_baseline(study, medmnist_way)
+    assert (config.scheduler, config.patience, config.restore_best, config.epochs) == ("multistep", None, True, 4)
+    result = experiment.run(study, config, quiet=True, checkpoints=False, device="cpu")
+    assert result.fit.epochs_run == 4 and not result.fit.stopped_early
+    assert [round(h["lr"] / p.lr, 6) for h in result.history] == [1.0, 1.0, 0.1, 0.01]
+    aucs = [h["val_auc"] for h in result.history]
+    assert result.fit.restored_best and result.fit.kept_epoch == 1 + aucs.index(max(aucs))
