@@ -264,3 +264,10 @@ def test_the_resnet18_baseline_takes_the_profiles_schedule_and_restores_its_best
     assert [round(h["lr"] / p.lr, 6) for h in result.history] == [1.0, 1.0, 0.1, 0.01]
     aucs = [h["val_auc"] for h in result.history]
     assert result.fit.restored_best and result.fit.kept_epoch == 1 + aucs.index(max(aucs))
+    # quick trains MedMNIST v2's way on every data set, and its departures table says so
+    for flag, epochs in (("pneumoniamnist", 12), ("pathmnist", 12), ("breastmnist", 30)):
+        q = profiles.resolve("03_resnet18_baseline", "quick", data_root=".", data_flag=flag)
+        assert (q.get("scheduler"), q.get("patience"), q.max_epochs) == ("multistep", None, epochs), flag
+        rows = {r["parameter"]: r for r in profiles.departures(q)}
+        assert (rows["patience"]["report"], rows["patience"]["this_run"]) == ("5", "none (every epoch runs)")
+        assert rows["scheduler"]["this_run"] == "multistep" and "MedMNIST v2" in rows["scheduler"]["why"]
