@@ -30,6 +30,7 @@ from dive.runner import (  # noqa: F401 - the notebooks' names
     config_for,
     data_fingerprint,
     describe_pretrained,
+    input_size,
     preprocess_for,
     resolve_pretrained,
     run,

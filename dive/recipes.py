@@ -153,15 +153,21 @@ def _net(data, model: str, p: Mapping, **settings) -> tuple[RunConfig, str | Non
     )
 
 
+def baseline_model(p: Mapping) -> str:
+    """Notebook 03's network: ``p``'s ``model``, the report's torchvision ResNet18 when unset."""
+    return p.get("model") or "resnet18"
+
+
 def resnet18_baseline(data, p: Mapping) -> tuple[RunConfig, str | None]:
-    """Notebook 03's pretrained ResNet18 (report 3.4): ``p``'s optimizer, lr, batch size, learning-rate
-    ``scheduler`` (the report's constant rate when unset or ``"none"``), at most ``max_epochs`` with early stopping
-    after ``patience`` epochs (None: every epoch runs, as in MedMNIST v2's recipe), and the epoch of the best
-    ``monitor`` (the report's validation accuracy when unset) restored at the end, with or without early stopping."""
+    """Notebook 03's pretrained ResNet18 (report 3.4): :func:`baseline_model` with ``p``'s optimizer, lr, batch
+    size, learning-rate ``scheduler`` (the report's constant rate when unset or ``"none"``), at most ``max_epochs``
+    with early stopping after ``patience`` epochs (None: every epoch runs, as in MedMNIST v2's recipe), and the
+    epoch of the best ``monitor`` (the report's validation accuracy when unset) restored at the end, with or
+    without early stopping."""
     monitor = {"monitor": p["monitor"]} if p.get("monitor") else {}
     return _net(
         data,
-        "resnet18",
+        baseline_model(p),
         p,
         epochs=p["max_epochs"],
         patience=p.get("patience"),

@@ -271,3 +271,36 @@ def test_the_resnet18_baseline_takes_the_profiles_schedule_and_restores_its_best
         rows = {r["parameter"]: r for r in profiles.departures(q)}
         assert (rows["patience"]["report"], rows["patience"]["this_run"]) == ("5", "none (every epoch runs)")
         assert rows["scheduler"]["this_run"] == "multistep" and "MedMNIST v2" in rows["scheduler"]["why"]
+
+
+def test_the_baseline_network_is_the_profiles_model_and_breastmnist_trains_medmnists_28px_resnet(
+    synthetic_root, tmp_path
+):
+    """Notebook 03 trains the profile's ``model``: the report's torchvision ResNet18 unless a profile says
+    otherwise; quick's BreastMNIST section takes MedMNIST v2's ResNet-18 for 28 px at the files' size (its
+    departures row says why), whose map is still 4x4 after the last block where torchvision's stem leaves 1x1."""
+    from dive.models import build_model
+
+    full = data.load("pathmnist", synthetic_root)
+    p = profiles.resolve("03_resnet18_baseline", "smoke", data_root=str(synthetic_root), out_dir=str(tmp_path))
+    study = full.subsets(train=p.train_size, val=p.val_size, seed=full.seed)
+    assert recipes.resnet18_baseline(study, p)[0].model == "resnet18"
+    assert recipes.resnet18_baseline(study, {**p, "model": None})[0].model == "resnet18"  # unset: the report's
+    assert profiles.resolve("03_resnet18_baseline", "full", data_root=".")["model"] == "resnet18"
+    for flag in ("pneumoniamnist", "pathmnist"):
+        assert profiles.resolve("03_resnet18_baseline", "quick", data_root=".", data_flag=flag)["model"] == "resnet18"
+    q = profiles.resolve("03_resnet18_baseline", "quick", data_root=".", data_flag="breastmnist")
+    assert (q["model"], q["image_size"]) == ("resnet18_28", 28)
+    row = {r["parameter"]: r for r in profiles.departures(q)}["model"]
+    assert (row["report"], row["this_run"]) == ("resnet18", "resnet18_28") and "validation" in row["why"]
+    config, _ = recipes.resnet18_baseline(study, {**p, "model": q["model"], "image_size": q["image_size"]})
+    assert (config.model, experiment.input_size(config)) == ("resnet18_28", 28)
+    result = experiment.run(study, config.replace(epochs=1), quiet=True, checkpoints=False, device="cpu")
+    assert result.fit.epochs_run == 1 and result.val["accuracy"] is not None
+    maps = {}
+    for name, size in (("resnet18_28", 28), ("resnet18", 32)):
+        net = build_model(name, 2, pretrained=False).eval()
+        net.layer4.register_forward_hook(lambda m, i, o, name=name: maps.__setitem__(name, tuple(o.shape[-2:])))
+        with torch.no_grad():
+            net(torch.zeros(1, 3, size, size))
+    assert maps == {"resnet18_28": (4, 4), "resnet18": (1, 1)}
