@@ -7,6 +7,8 @@ import pytest
 import torch
 
 from dive import data, experiment, profiles, recipes
+from dive.attribution import map_sides
+from dive.models import build_model
 
 
 @pytest.fixture(scope="module")
@@ -279,8 +281,6 @@ def test_the_baseline_network_is_the_profiles_model_and_breastmnist_trains_medmn
     """Notebook 03 trains the profile's ``model``: the report's torchvision ResNet18 unless a profile says
     otherwise; quick's BreastMNIST section takes MedMNIST v2's ResNet-18 for 28 px at the files' size (its
     departures row says why), whose map is still 4x4 after the last block where torchvision's stem leaves 1x1."""
-    from dive.models import build_model
-
     full = data.load("pathmnist", synthetic_root)
     p = profiles.resolve("03_resnet18_baseline", "smoke", data_root=str(synthetic_root), out_dir=str(tmp_path))
     study = full.subsets(train=p.train_size, val=p.val_size, seed=full.seed)
@@ -300,7 +300,5 @@ def test_the_baseline_network_is_the_profiles_model_and_breastmnist_trains_medmn
     maps = {}
     for name, size in (("resnet18_28", 28), ("resnet18", 32)):
         net = build_model(name, 2, pretrained=False).eval()
-        net.layer4.register_forward_hook(lambda m, i, o, name=name: maps.__setitem__(name, tuple(o.shape[-2:])))
-        with torch.no_grad():
-            net(torch.zeros(1, 3, size, size))
+        maps.update(map_sides(net, [(name, net.layer4)], torch.zeros(1, 3, size, size)))
     assert maps == {"resnet18_28": (4, 4), "resnet18": (1, 1)}
