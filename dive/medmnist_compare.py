@@ -44,8 +44,9 @@ import numpy as np
 import pandas as pd
 
 from dive import data as ddata
-from dive import reference
+from dive import reference, stats
 from dive.recipes import METHODS, Budget, benchmark_recipe, check_methods
+from dive.stats import ONE_SEED  # noqa: F401  (the word "cannot tell (one seed)", re-exported)
 
 ALL = "all"
 #: The twelve MedMNIST 2D flags, in medmnist.INFO's order.
@@ -54,7 +55,6 @@ BASELINE = "ResNet-18 (28)"
 ABOVE = f"above the published {BASELINE}"
 BELOW = f"below the published {BASELINE}"
 CANNOT_TELL = f"cannot tell against the published {BASELINE}"
-ONE_SEED = "cannot tell (one seed)"
 SIDES = ("above", "below", "cannot tell", ONE_SEED)
 METRICS = (("ACC", "test_acc", "acc"), ("AUC", "test_auc", "auc"))  # label, this run's column, published column
 DECIMALS = 3  # the published precision
@@ -399,26 +399,16 @@ def published(dataset: str, method: str = BASELINE) -> dict:
 
 
 def p_against_published(values: Sequence[float], published_value: float) -> float | None:
-    """Two-sided p of "the mean over seeds equals the published value": one-sample t-test
-    (``scipy.stats.ttest_1samp``, via :func:`dive.stats.paired_p` on value - published, which falls back to
-    the exact sign-flip test when every seed gives the same value). ``None`` with fewer than two seeds or an
-    undefined value."""
-    from dive.stats import paired_p
-
-    v = np.asarray(list(values), dtype=float)
-    if v.size < 2 or not np.all(np.isfinite(v)):
-        return None
-    return float(paired_p(v - float(published_value)))
+    """Two-sided p of "the mean over seeds equals the published value" (:func:`dive.stats.p_against`: the
+    one-sample t-test, the exact sign-flip test where every seed gives the same value); ``None`` with fewer than
+    two seeds or an undefined value."""
+    return stats.p_against(values, published_value)
 
 
 def side(mean: float, published_value: float, p: float | None, *, alpha: float = 0.05) -> str:
     """``"above"`` / ``"below"`` where the (family-corrected) p < alpha, ``"cannot tell"`` where not, and
-    ``"cannot tell (one seed)"`` where there is no test (``p`` is ``None``)."""
-    if p is None:
-        return ONE_SEED
-    if p >= alpha or mean == published_value:
-        return "cannot tell"
-    return "above" if mean > published_value else "below"
+    ``"cannot tell (one seed)"`` where there is no test (``p`` is ``None``): :func:`dive.stats.side`."""
+    return stats.side(mean, published_value, p, alpha=alpha)
 
 
 def verdict(acc_side: str, auc_side: str | None) -> str:

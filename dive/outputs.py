@@ -358,6 +358,11 @@ class Outputs:
             "kept_epoch": kept,
             "seconds_per_epoch": (sum(secs) / len(secs)) if secs else None,
             "val": reduce_metrics(val, f"run {name!r} val"),
+            # the accuracy of always answering the most frequent class of these validation images (None for a
+            # multi-label task or when not given): the bar dive.learning sets the run's accuracy against
+            "val_majority_rate": _fraction(_attr(val, "majority_rate", None), f"run {name!r} val['majority_rate']")
+            if isinstance(val, Mapping)
+            else None,
             "val_loss": jsonable(kept_row.get("val_loss")),
             "test": reduce_metrics(test, f"run {name!r} test"),
             "history": history,

@@ -24,6 +24,10 @@ over several seeds and compared as follows (scipy does the arithmetic):
   report's forest figure draws).
 * :func:`summary_table`, :func:`comparison_table` -- the tables a notebook shows; the latter sets
   mean ± CI and n beside the original report's single value (from :mod:`dive.reference`).
+* :func:`p_against` and :func:`side` -- one configuration against a fixed value (a published number, a bar such
+  as the majority-class rate): the one-sample test over its seeds and the word for its result, ``"above"``,
+  ``"below"``, ``"cannot tell"`` or ``"cannot tell (one seed)"`` (:mod:`dive.medmnist_compare`,
+  :mod:`dive.learning`).
 
 The one- and two-configuration layer (:func:`summarize`, :func:`compare`, :func:`paired_p`, :func:`equivalence`,
 the verdict words) is defined in :mod:`dive.stats_core` and re-exported here; the family layer and the tables are
@@ -94,10 +98,42 @@ __all__ = [
     "dual_interval",
     "holm",
     "holm_levels",
+    "ONE_SEED",
+    "p_against",
     "per_config",
+    "side",
     "summarize",
     "summary_table",
 ]
+
+
+# ----------------------------------------------------------------------------------------------
+# one configuration against a fixed value
+# ----------------------------------------------------------------------------------------------
+#: :func:`side`'s word where there is no test: one seed against a fixed value cannot tell a recipe from its seed.
+ONE_SEED = "cannot tell (one seed)"
+
+
+def p_against(values: Sequence[float], value: float) -> float | None:
+    """Two-sided p of "the mean over the seeds equals ``value``": the one-sample t-test
+    (``scipy.stats.ttest_1samp``, via :func:`paired_p` on ``values - value``, which falls back to the exact
+    sign-flip test when every seed gives the same value). ``None`` with fewer than two seeds or an undefined value."""
+    import numpy as np
+
+    v = np.asarray(list(values), dtype=float)
+    if v.size < 2 or not np.all(np.isfinite(v)):
+        return None
+    return float(paired_p(v - float(value)))
+
+
+def side(mean: float, value: float, p: float | None, *, alpha: float = ALPHA) -> str:
+    """``"above"`` / ``"below"`` ``value`` where the (family-corrected) p < alpha, ``"cannot tell"`` where not,
+    and :data:`ONE_SEED` where there is no test (``p`` is ``None``)."""
+    if p is None:
+        return ONE_SEED
+    if p >= alpha or mean == value:
+        return "cannot tell"
+    return "above" if mean > value else "below"
 
 
 # ----------------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ RUN_KEYS = {
     "best_epoch",
     "seconds_per_epoch",
     "val",
+    "val_majority_rate",  # what dive.learning sets each configuration's accuracy against
     "test",
     "history",
     "extra",
@@ -158,6 +159,7 @@ def test_smoke_notebook_runs_have_the_schema(smoke_report, name):
         assert RUN_KEYS <= set(run), f"{run['name']}: lacks {RUN_KEYS - set(run)}"
         assert isinstance(run["val"]["accuracy"], float) and 0.0 <= run["val"]["accuracy"] <= 1.0
         assert all(_fraction_or_none(v) for v in run["val"].values()), run["val"]
+        assert 0.0 < run["val_majority_rate"] < 1.0, run["name"]  # scored by dive.metrics.evaluate: recorded
         if run["test"] is not None:
             assert all(_fraction_or_none(v) for v in run["test"].values()), run["test"]
         if run["extra"].get("kind") == "ensemble":

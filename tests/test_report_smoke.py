@@ -7,6 +7,7 @@ from html import unescape
 
 import pytest
 
+from dive.outputs import SYNTHETIC_LINE
 from dive.report import pdf
 from dive.report.build import default_notebooks_dir, find_notebooks
 
@@ -228,3 +229,27 @@ def test_the_appendix_holds_every_run_table_and_no_chapter_a_long_one(smoke_repo
     pages = _pdf_pages(smoke_report)
     contents = next(t for t in pages if t.startswith("Contents") or " Contents What holds up" in t)
     assert re.search(r"Appendix: all runs[ .]+\d+", contents)  # the contents page lists the appendix apart
+
+
+def test_did_every_model_learn_has_a_row_for_every_configuration_of_the_experiments(smoke_report):
+    """Under the Claims: one row per configuration of notebooks 01-08 whose runs have validation accuracy and AUC,
+    each with a verdict of dive.learning, in the HTML (marked synthetic), the PDF and claims/learning.csv."""
+    import pandas as pd
+
+    from dive import learning
+
+    expected = []
+    for path in sorted(smoke_report.glob("0[1-8]_*/metrics.json")):
+        m = json.loads(path.read_text())
+        for g in m["groups"]:
+            if g["runs"] and {"val_accuracy", "val_auc"} <= set(g["values"]):
+                expected.append((path.parent.name, g["name"]))
+    csv = pd.read_csv(smoke_report / "claims" / "learning.csv")
+    assert expected and list(zip(csv["notebook"], csv["configuration"], strict=True)) == expected
+    assert csv["verdict"].isin(learning.VERDICTS).all() and (csv["majority rate"].between(0, 1)).all()
+    html = (smoke_report / "report.html").read_text()
+    section = html[html.index('id="learning"') : html.index('id="discussion"')]
+    assert SYNTHETIC_LINE in section and "configurations learned" in section
+    details = html[html.index('id="learning-details"') : html.index('id="how-made"')].replace("<wbr>", "")
+    assert all(f">{name}<" in details for _, name in expected)  # every configuration in the appendix
+    assert any("Did every model learn?" in t for t in _pdf_pages(smoke_report))

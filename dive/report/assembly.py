@@ -9,7 +9,8 @@ What holds up   right after the title: one line per claim of the original report
 1 Datasets      notebook ``00_*``
 2 Methods       ``notebooks/sections/methods.md``
 3 Experiments   notebooks ``01_*`` to ``08_*`` (the original report's experiments), one subsection each
-4 Claims and evidence   the readable Claims table (claim, original, this run, difference, verdict)
+4 Claims and evidence   the readable Claims table (claim, original, this run, difference, verdict), then "Did
+                every model learn?" (:func:`learning_check`, :mod:`dive.learning`)
 5 Discussion    ``notebooks/sections/discussion.md``
 6, 7, ...       every later notebook (``09_*``, ``10_*``, ...): beyond the original report, one section
                 each, titled by the notebook's first heading
@@ -36,6 +37,7 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from html import escape as html_escape
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +200,7 @@ class Section:
     html: str | None = None  # a Markdown section rendered
     table: Table | None = None  # a table of the section's own (the claims)
     after: str | None = None  # HTML under that table (the claims' legend)
+    more: list[tuple[str, Table | None]] = field(default_factory=list)  # further (HTML, table) pairs after that
     empty: str | None = None  # shown when there is nothing
 
 
@@ -412,6 +415,48 @@ def dot_figures(info: dict, out_dir: Path, synthetic: bool) -> list[dict]:
     return figures
 
 
+def learning_check(infos: list[dict], out_dir: Path, synthetic: bool) -> dict:
+    """ "Did every model learn?" (:func:`dive.learning.learning_table` over the experiment notebooks'
+    ``metrics.json``), also written to ``out_dir/learning.csv``: ``html`` (its introduction, under the Claims
+    table), ``counts`` (per notebook: configurations and verdicts), ``summary`` (one line for "What holds up")
+    and ``details`` (every configuration, for the appendix)."""
+    from dive import learning
+
+    table = learning.learning_table({i["stem"]: i["metrics"] for i in infos if i["metrics"]})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out_dir / "learning.csv", index=False)
+    summary = learning.summary(table)
+    failed = table[table["verdict"] == learning.NOT_LEARNED]
+    named = (
+        " Did not learn: " + "; ".join(f"{r.configuration} ({r.notebook})" for r in failed.itertuples()) + "."
+        if len(failed)
+        else ""
+    )
+    html = (
+        '<h3 id="learning">Did every model learn?</h3>'
+        + (f'<p class="warn">{SYNTHETIC_LINE}</p>' if synthetic else "")
+        + "<p>A comparison means something only between models that learned: a model that always answers the most "
+        "frequent class reaches that class's share of the validation images, and an AUC of 0.5. "
+        f"{html_escape(table.attrs['caption'])} This run: {html_escape(summary)}.{html_escape(named)} Every "
+        'configuration with its intervals: <a href="#learning-details">the appendix</a> and '
+        "<code>claims/learning.csv</code> (with the p-values).</p>"
+    )
+    counts = None
+    if len(table):
+        rows = []
+        for stem, part in table.groupby("notebook", sort=False):
+            c = learning.counts(part)
+            rows.append({"notebook": stem, "configurations": len(part), **{v: c.get(v, 0) for v in learning.VERDICTS}})
+        frame = pd.DataFrame(rows)
+        frame = frame[[c for c in frame.columns if c not in learning.VERDICTS or frame[c].any()]]
+        counts = Table.from_frame(frame)
+    shown = table.drop(columns=["p accuracy (Holm)", "p AUC (Holm)", "accuracy", "AUC"])
+    details = Table.from_frame(shown.round({"majority rate": 3, "accuracy bar": 3})) if len(table) else None
+    if details is not None:
+        details.long = True
+    return {"html": html, "counts": counts, "summary": summary, "details": details}
+
+
 def what_holds_up(reports_dir: Path, profile: str, data: str, datasets: str) -> dict:
     """The page after the title: the verdict lines, the sentences, what they rest on, the forest figure
     (also written to ``<reports>/<profile>/claims/``: forest.png, forest.svg, forest.csv, claims.csv)."""
@@ -518,6 +563,9 @@ def build_context(profile: str, notebooks_dir: Path, reports_dir: Path, title: s
     s = Section("4", "Claims and evidence", "claims")
     s.html, s.table = claims_section(holds["lines"], data_kind != "real", holds["family"])
     s.after = claims_legend()
+    learned = learning_check(experiment_nbs, reports_dir / profile / "claims", data_kind != "real")
+    s.more = [(learned["html"], learned["counts"])]
+    holds["rests_on"].append(("Did every model learn", f"{learned['summary']} (4 Claims and evidence)"))
     sections.append(s)
     s = Section("5", "Discussion", "discussion")
     s.html, s.empty = _markdown_file(notebooks_dir / "sections" / "discussion.md")
@@ -539,6 +587,7 @@ def build_context(profile: str, notebooks_dir: Path, reports_dir: Path, title: s
         "sections": sections,
         "holds": holds,
         "claims_details": claims_details(holds["lines"]),
+        "learning_details": learned["details"],
         "appendix": [b for b in blocks if b.in_appendix],
         "running_header": header,
         "css": (TEMPLATES / "report.css").read_text(encoding="utf-8"),
