@@ -59,12 +59,13 @@ def _majority(metrics: Mapping, group: Mapping) -> float | None:
 
 
 def _val_images(metrics: Mapping, group: Mapping) -> int | None:
+    """The number of validation images the group's runs were scored on (``val_images``, recorded by
+    ``Outputs.add_run`` from ``dive.metrics.evaluate``'s ``n``; the largest should they differ), ``None`` when
+    no run recorded it."""
     names = set(group.get("runs") or [])
-    for r in metrics.get("runs") or []:
-        sizes = ((r.get("params") or {}).get("data") or {}).get("sizes")
-        if r.get("name") in names and isinstance(sizes, list) and len(sizes) > 1:
-            return int(sizes[1])
-    return None
+    sizes = [r.get("val_images") for r in metrics.get("runs") or [] if r.get("name") in names]
+    sizes = [int(n) for n in sizes if isinstance(n, int) and not isinstance(n, bool)]
+    return max(sizes) if sizes else None
 
 
 def _cell(s: stats.Summary) -> str:
@@ -193,14 +194,20 @@ def summary(table: pd.DataFrame) -> str:
     return ", ".join([head, *(f"{n} {word}" for word, n in c.items() if word != LEARNED)])
 
 
+#: What the full table's columns beyond the verdict mean (the appendix shows them; the counts under the Claims do not).
+COLUMNS_NOTE = (
+    "'means at the bars': both means at or above their bars, a point estimate, not a verdict. 'validation images': "
+    "how many images each seed's validation scores come from."
+)
+
+
 def caption(table: pd.DataFrame, *, margin: float = MARGIN, auc_floor: float = AUC_FLOOR) -> str:
     text = (
         f"A configuration learned when its mean validation accuracy over the seeds is above the majority-class rate "
         f"of its validation images + {margin * 100:g} points and its mean validation AUC above {auc_floor:g}, each "
         "a one-sample t-test over the seeds against its bar, the row's two tests Holm-corrected together (p < 0.05; "
         "every configuration learned only if every row says so); 'did not learn' where either is shown below, "
-        "'cannot tell' otherwise. 'means at the bars': both means at or above their bars, a point estimate, not a "
-        "verdict."
+        "'cannot tell' otherwise."
     )
     left = table.attrs.get("left_out") or []
     if left:

@@ -100,6 +100,15 @@ def _fraction(value: Any, what: str) -> float | None:
     return float(value)
 
 
+def _count(value: Any, what: str) -> int | None:
+    value = jsonable(value)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 1:
+        raise ValueError(f"{what} must be a positive whole number of images, got {value!r}")
+    return int(value)
+
+
 def reduce_metrics(metrics: Mapping | None, what: str) -> dict | None:
     """The five headline metrics of a ``dive.metrics.evaluate`` result, checked to lie in [0, 1]."""
     if metrics is None:
@@ -363,6 +372,8 @@ class Outputs:
             "val_majority_rate": _fraction(_attr(val, "majority_rate", None), f"run {name!r} val['majority_rate']")
             if isinstance(val, Mapping)
             else None,
+            # how many validation images those scores come from (dive.metrics.evaluate's n; None when not given)
+            "val_images": _count(val.get("n"), f"run {name!r} val['n']") if isinstance(val, Mapping) else None,
             "val_loss": jsonable(kept_row.get("val_loss")),
             "test": reduce_metrics(test, f"run {name!r} test"),
             "history": history,

@@ -38,7 +38,7 @@ def _notebook(tmp_path, stem: str, configs: dict[str, list[float | None]], y: np
     rng = np.random.default_rng(0)
     for name, seeds in configs.items():
         for seed, correct in enumerate(seeds, 22):
-            params = {"data": {"dataset": "breastmnist", "split": "report", "sizes": [437, len(y), 156]}}
+            params = {"data": {"dataset": "breastmnist", "split": "report", "sizes": [437, 109, 156]}}  # not read
             out.add_run(name, "alexnet", params, val=_val(y, correct, rng), seed=seed)
     out.write()
     return out
@@ -52,11 +52,13 @@ def labels() -> np.ndarray:
 def test_a_run_records_the_majority_rate_of_its_validation_images(tmp_path, labels):
     out = _notebook(tmp_path, "04_x", {"a": [0.9]}, labels)
     run = out.runs[0]
-    assert run["val_majority_rate"] == pytest.approx(0.80)
-    out.add_run("b", "alexnet", {}, val={"accuracy": 0.9, "auc": 0.9})  # scores without it: recorded as unknown
-    assert out.runs[-1]["val_majority_rate"] is None
+    assert run["val_majority_rate"] == pytest.approx(0.80) and run["val_images"] == len(labels)
+    out.add_run("b", "alexnet", {}, val={"accuracy": 0.9, "auc": 0.9})  # scores without them: recorded as unknown
+    assert out.runs[-1]["val_majority_rate"] is None and out.runs[-1]["val_images"] is None
     with pytest.raises(ValueError, match=r"run 'c' val\['majority_rate'\]"):
         out.add_run("c", "alexnet", {}, val={"accuracy": 0.9, "auc": 0.9, "majority_rate": 80.0})
+    with pytest.raises(ValueError, match=r"run 'd' val\['n'\] must be a positive whole number"):
+        out.add_run("d", "alexnet", {}, val={"accuracy": 0.9, "auc": 0.9, "n": 0.5})
 
 
 def test_learned_did_not_learn_cannot_tell_and_one_seed(tmp_path, labels):
@@ -131,6 +133,8 @@ def test_the_report_shows_the_table_under_the_claims_and_writes_its_csv(tmp_path
     assert re.findall(r"<td[^>]*>(.*?)</td>", counts) == ["04_alexnet_balancing", "2", "1", "1"]
     details = page[page.index('id="learning-details"') : page.index('id="how-made"')]
     assert "alexnet_balanced_fixed" in details and "0.950 [" in details  # every configuration, with intervals
+    # the columns' note goes with the table that has them, not with the counts under the Claims
+    assert "means at the bars" in details and "means at the bars" not in claims_part
     holds = page[page.index('id="what-holds-up"') : page.index('<nav class="toc">')]
     assert "1 of 2 configurations learned, 1 did not learn" in holds
     csv = pd.read_csv(tmp_path / "reports" / "quick" / "claims" / "learning.csv")

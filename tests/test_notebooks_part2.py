@@ -41,6 +41,7 @@ RUN_KEYS = {
     "seconds_per_epoch",
     "val",
     "val_majority_rate",  # what dive.learning sets each configuration's accuracy against
+    "val_images",  # how many validation images those scores come from
     "test",
     "history",
     "extra",
@@ -160,6 +161,7 @@ def test_smoke_notebook_runs_have_the_schema(smoke_report, name):
         assert isinstance(run["val"]["accuracy"], float) and 0.0 <= run["val"]["accuracy"] <= 1.0
         assert all(_fraction_or_none(v) for v in run["val"].values()), run["val"]
         assert 0.0 < run["val_majority_rate"] < 1.0, run["name"]  # scored by dive.metrics.evaluate: recorded
+        assert isinstance(run["val_images"], int) and run["val_images"] >= 1, run["name"]  # the ensemble's too
         if run["test"] is not None:
             assert all(_fraction_or_none(v) for v in run["test"].values()), run["test"]
         if run["extra"].get("kind") == "ensemble":

@@ -45,6 +45,7 @@ RUN_KEYS = {
     "seconds_per_epoch",
     "val",
     "val_majority_rate",
+    "val_images",
     "val_loss",
     "test",
     "history",
@@ -125,6 +126,7 @@ def test_metrics_json_schema_and_run(tmp_path):
     assert set(r["val"]) == METRIC_KEYS and set(r["test"]) == METRIC_KEYS
     assert r["val"]["accuracy"] == pytest.approx(0.91) and r["test"]["accuracy"] == pytest.approx(0.88)
     assert r["val_majority_rate"] is None  # these scores do not carry it (dive.metrics.evaluate's do)
+    assert r["val_images"] == 100 and isinstance(r["val_images"], int)  # their n, a numpy integer, as a number
     assert (r["epochs_run"], r["best_epoch"]) == (3, 2)
     assert (r["seed"], r["group"], r["fingerprint"]) == (None, "balanced", None)  # no seed given: an unseeded run
     assert r["seconds_per_epoch"] == pytest.approx(4.0)

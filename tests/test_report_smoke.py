@@ -247,6 +247,7 @@ def test_did_every_model_learn_has_a_row_for_every_configuration_of_the_experime
     csv = pd.read_csv(smoke_report / "claims" / "learning.csv")
     assert expected and list(zip(csv["notebook"], csv["configuration"], strict=True)) == expected
     assert csv["verdict"].isin(learning.VERDICTS).all() and (csv["majority rate"].between(0, 1)).all()
+    assert (csv["validation images"] >= 1).all()  # every row, the ensemble's too (its runs record their n)
     html = (smoke_report / "report.html").read_text()
     section = html[html.index('id="learning"') : html.index('id="discussion"')]
     assert SYNTHETIC_LINE in section and "configurations learned" in section

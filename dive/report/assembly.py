@@ -419,7 +419,7 @@ def learning_check(infos: list[dict], out_dir: Path, synthetic: bool) -> dict:
     """ "Did every model learn?" (:func:`dive.learning.learning_table` over the experiment notebooks'
     ``metrics.json``), also written to ``out_dir/learning.csv``: ``html`` (its introduction, under the Claims
     table), ``counts`` (per notebook: configurations and verdicts), ``summary`` (one line for "What holds up")
-    and ``details`` (every configuration, for the appendix)."""
+    ``details`` (every configuration, for the appendix) and ``note`` (what the appendix table's columns mean)."""
     from dive import learning
 
     table = learning.learning_table({i["stem"]: i["metrics"] for i in infos if i["metrics"]})
@@ -454,7 +454,7 @@ def learning_check(infos: list[dict], out_dir: Path, synthetic: bool) -> dict:
     details = Table.from_frame(shown.round({"majority rate": 3, "accuracy bar": 3})) if len(table) else None
     if details is not None:
         details.long = True
-    return {"html": html, "counts": counts, "summary": summary, "details": details}
+    return {"html": html, "counts": counts, "summary": summary, "details": details, "note": learning.COLUMNS_NOTE}
 
 
 def what_holds_up(reports_dir: Path, profile: str, data: str, datasets: str) -> dict:
@@ -588,6 +588,7 @@ def build_context(profile: str, notebooks_dir: Path, reports_dir: Path, title: s
         "holds": holds,
         "claims_details": claims_details(holds["lines"]),
         "learning_details": learned["details"],
+        "learning_note": learned["note"],
         "appendix": [b for b in blocks if b.in_appendix],
         "running_header": header,
         "css": (TEMPLATES / "report.css").read_text(encoding="utf-8"),
