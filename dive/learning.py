@@ -59,12 +59,17 @@ def _majority(metrics: Mapping, group: Mapping) -> float | None:
 
 
 def _val_images(metrics: Mapping, group: Mapping) -> int | None:
-    """The number of validation images the group's runs were scored on (``val_images``, recorded by
-    ``Outputs.add_run`` from ``dive.metrics.evaluate``'s ``n``; the largest should they differ), ``None`` when
-    no run recorded it."""
+    """The number of validation images the group's runs were scored on: ``val_images`` (recorded by
+    ``Outputs.add_run`` from ``dive.metrics.evaluate``'s ``n``; the largest should they differ); for runs recorded
+    before that key existed, the validation size of the data the run names (``params.data.sizes``); ``None`` when
+    neither is there (an ensemble recorded before)."""
     names = set(group.get("runs") or [])
-    sizes = [r.get("val_images") for r in metrics.get("runs") or [] if r.get("name") in names]
-    sizes = [int(n) for n in sizes if isinstance(n, int) and not isinstance(n, bool)]
+    runs = [r for r in metrics.get("runs") or [] if r.get("name") in names]
+    counted = [r["val_images"] for r in runs if isinstance(r.get("val_images"), int)]
+    if counted:
+        return max(counted)
+    sizes = [((r.get("params") or {}).get("data") or {}).get("sizes") for r in runs]
+    sizes = [int(s[1]) for s in sizes if isinstance(s, list) and len(s) > 1 and isinstance(s[1], int)]
     return max(sizes) if sizes else None
 
 

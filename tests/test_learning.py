@@ -38,7 +38,7 @@ def _notebook(tmp_path, stem: str, configs: dict[str, list[float | None]], y: np
     rng = np.random.default_rng(0)
     for name, seeds in configs.items():
         for seed, correct in enumerate(seeds, 22):
-            params = {"data": {"dataset": "breastmnist", "split": "report", "sizes": [437, 109, 156]}}  # not read
+            params = {"data": {"dataset": "breastmnist", "split": "report", "sizes": [437, 109, 156]}}
             out.add_run(name, "alexnet", params, val=_val(y, correct, rng), seed=seed)
     out.write()
     return out
@@ -84,6 +84,7 @@ def test_learned_did_not_learn_cannot_tell_and_one_seed(tmp_path, labels):
     )
     assert list(table["majority rate"]) == pytest.approx([0.80] * 4)
     assert list(table["accuracy bar"]) == pytest.approx([0.85] * 4)
+    # the count the scores come from (evaluate's n), not the size the run's data record names
     assert (table["validation images"] == len(labels)).all()
     # the row's family: its two one-sample t-tests, Holm-corrected together
     acc = [g for g in out.groups() if g["name"] == "noisy"][0]["values"]
@@ -103,6 +104,11 @@ def test_a_configuration_without_a_recorded_majority_rate_is_left_out_not_guesse
     table = learning.learning_table({"04_x": m, "05_y": {**old, "notebook": "05_y"}})
     assert list(table["notebook"]) == ["04_x"]
     assert table.attrs["left_out"] == [("05_y", "learns")] and "Left out: 1 configuration(s)" in table.attrs["caption"]
+    # a run recorded before val_images existed: the validation size its data record names
+    before = {**m, "runs": [{k: v for k, v in r.items() if k != "val_images"} for r in m["runs"]]}
+    assert learning.learning_table({"04_x": before})["validation images"].tolist() == [109]
+    unknown = {**m, "runs": [{**r, "val_images": None, "params": {}} for r in m["runs"]]}
+    assert learning.learning_table({"04_x": unknown})["validation images"].isna().all()  # not guessed
     values_only = Outputs(tmp_path / "v", notebook="01_v", profile="quick", **KIND, dataset="mnist")
     values_only.add_group("table5", values=pd.DataFrame({"seed": [22, 23], "val_accuracy": [0.9, 0.91]}))
     assert learning.learning_table({"01_v": values_only.as_dict()}).empty  # no AUC, no runs: not a row
