@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import numbers
 import os
 import re
 import time
@@ -101,10 +102,12 @@ def _fraction(value: Any, what: str) -> float | None:
 
 
 def _count(value: Any, what: str) -> int | None:
-    value = jsonable(value)
+    """A number of images: a positive whole number (a numpy integer or a whole float too), ``None`` when not given;
+    anything else (a fraction, zero, NaN, infinity, a string) raises, naming ``what``."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 1:
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool)  # numpy's numbers too
+    if not number or not math.isfinite(value) or float(value) != int(value) or value < 1:
         raise ValueError(f"{what} must be a positive whole number of images, got {value!r}")
     return int(value)
 

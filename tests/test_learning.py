@@ -57,8 +57,10 @@ def test_a_run_records_the_majority_rate_of_its_validation_images(tmp_path, labe
     assert out.runs[-1]["val_majority_rate"] is None and out.runs[-1]["val_images"] is None
     with pytest.raises(ValueError, match=r"run 'c' val\['majority_rate'\]"):
         out.add_run("c", "alexnet", {}, val={"accuracy": 0.9, "auc": 0.9, "majority_rate": 80.0})
-    with pytest.raises(ValueError, match=r"run 'd' val\['n'\] must be a positive whole number"):
-        out.add_run("d", "alexnet", {}, val={"accuracy": 0.9, "auc": 0.9, "n": 0.5})
+    for bad in (0.5, 0, float("nan"), float("inf"), "78"):
+        with pytest.raises(ValueError, match=r"run 'd' val\['n'\] must be a positive whole number"):
+            out.add_run("d", "alexnet", {}, val={"accuracy": 0.9, "auc": 0.9, "n": bad})
+    assert out.add_run("e", "alexnet", {}, val={"accuracy": 0.9, "auc": 0.9, "n": 78.0})["val_images"] == 78
 
 
 def test_learned_did_not_learn_cannot_tell_and_one_seed(tmp_path, labels):
