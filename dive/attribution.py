@@ -260,7 +260,11 @@ class Explainer:
         n = len(as_float(images))
         if targets is None:
             return torch.as_tensor(self.predict(images), dtype=torch.long)
-        t = torch.as_tensor(targets, dtype=torch.long).reshape(-1)
+        # a copy: targets are often a read-only array (pandas' copy-on-write .to_numpy()), which torch would share
+        if isinstance(targets, torch.Tensor):
+            t = targets.detach().to("cpu", torch.long).reshape(-1)
+        else:
+            t = torch.tensor(np.asarray(targets), dtype=torch.long).reshape(-1)
         if len(t) == 1:
             t = t.expand(n)
         if len(t) != n:

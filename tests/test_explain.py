@@ -7,6 +7,8 @@ of a 3 x 3 grid (``dive.synthetic`` with ``signal="regions"``); an improved Simp
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -179,6 +181,25 @@ def test_multilabel_explains_one_label_with_sigmoid_probabilities():
     assert p.shape == (3, 5) and ((p > 0) & (p < 1)).all() and not np.allclose(p.sum(1), 1)
     maps = e.explain(x, ["saliency", "occlusion"], targets=4)
     assert maps["saliency"].shape == (3, 28, 28) and maps["occlusion"].shape == (3, 28, 28)
+
+
+def test_targets_from_a_read_only_array_are_copied_without_a_warning():
+    """pandas' copy-on-write hands out read-only arrays (``df["target"].to_numpy()``); torch would share their
+    memory and warn that writing to it is undefined. The targets are copied instead: same maps, no warning."""
+    torch.manual_seed(0)
+    model = build_model("simplecnn", 3, 1)
+    e = attribution.Explainer(model, Preprocess.for_model(model.spec, dataset_stats=((0.5,), (0.25,))), device="cpu")
+    x = torch.randint(0, 256, (4, 1, 28, 28), dtype=torch.uint8)
+    targets = np.array([0, 2, 1, 2])
+    targets.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = e.attribute(x, "saliency", targets)
+        delta = e.integrated_gradients_delta(x, torch.tensor([0, 2, 1, 2]))
+    assert np.array_equal(got, e.attribute(x, "saliency", [0, 2, 1, 2])) and delta.shape == (4,)
+    assert not np.array_equal(got, e.attribute(x, "saliency", [1, 1, 1, 1]))  # the targets are the ones given
+    with pytest.raises(ValueError, match="3 targets for 4 images"):
+        e.attribute(x, "saliency", np.array([0, 1, 2]))
 
 
 def test_unknown_method_lists_the_valid_ones():
