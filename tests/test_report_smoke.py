@@ -26,6 +26,21 @@ def test_every_notebook_ran_and_rendered(smoke_report):
         assert m["notebook"] == name and m["profile"] == "smoke" and m["synthetic"] is True
 
 
+def test_no_notebook_prints_a_warning(smoke_report):
+    """A reader sees a notebook's stderr under its cell: a library warning there (e.g. torch's "The given NumPy
+    array is not writable" that notebook 10 printed until the targets were copied) is noise to them or a sign
+    of something wrong. Every executed notebook's stderr is free of warnings."""
+    import nbformat
+
+    found = []
+    for path in sorted((smoke_report / "executed").glob("*.ipynb")):
+        for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+            for o in cell.get("outputs", []):
+                text = o.get("text", "") if o.get("output_type") == "stream" and o.get("name") == "stderr" else ""
+                found += [f"{path.name} cell {i}: {line}" for line in text.splitlines() if "warn" in line.lower()]
+    assert not found, "\n".join(found)
+
+
 def test_report_html_has_every_section_and_says_synthetic(smoke_report):
     html = (smoke_report / "report.html").read_text()
     for title in SECTIONS:
