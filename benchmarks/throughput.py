@@ -1020,8 +1020,8 @@ def format_table(cases: list[dict]) -> str:
     )
     lines = [head, "-" * len(head)]
     for c in cases:
-        if c.get("kind") == "time_to_target":
-            continue  # printed by benchmarks.time_to_target.format_case
+        if c.get("kind") in ("time_to_target", "allocator"):
+            continue  # printed by benchmarks.time_to_target / benchmarks.allocator's format_case
         prefix = "hb" if c.get("target_metric") == "host_bound_fraction" else ""
         target = "-" if c["target"] is None else f"{prefix}>={c['target']:g}"
         met = {None: "-", "met": "yes", "not met": "NO"}.get(c["verdict"], "inconclusive")
@@ -1047,6 +1047,9 @@ def verdicts(cases: list[dict]) -> list[str]:
     for c in cases:
         if c.get("kind") == "time_to_target":
             out.append(c["verdict"])
+            continue
+        if c.get("kind") == "allocator":
+            out += [f"(i) {m['model']}: {m['verdict']} ({m['speedup']:.2f}x)" for m in c["models"]]
             continue
         if c.get("kind", "data") != "data":
             out.append(_step_verdict(c))
@@ -1185,7 +1188,8 @@ def pathmnist_epochs(results: list[dict]) -> dict | None:
 def _help_epilog() -> str:
     """The cases, their default sizes and targets, and examples: the end of ``--help``."""
     lines = [
-        "cases (default: " + " ".join(k for k in sorted(CASES) if k != "b") + "; --slow adds b; h only by --cases h):"
+        "cases (default: " + " ".join(k for k in sorted(CASES) if k != "b") + "; --slow adds b; h and i only by "
+        "--cases h / i):"
     ]
     for c in CASES.values():
         if c.target_metric == "host_bound_fraction":
@@ -1206,6 +1210,9 @@ def _help_epilog() -> str:
         "  h  time to the published accuracy (MedMNIST v2 ResNet-18 (28)): the official MedMNIST protocol against",
         "     dive.recipes.TIME_TO_TARGET_RECIPE, both stopped by one rule, --seeds per side, interleaved; needs the",
         "     real --target-flag file; target: dive's median time >= 10x less, every dive seed reaching",
+        "  i  the C allocator (dive.allocator): the same AlexNet and ResNet18 runs (quick's shapes) in fresh processes",
+        "     with DIVE_MALLOC=system (glibc's defaults) and keep (dive's), --rounds rounds (default 3), interleaved;",
+        "     target: keep not slower (median), the same weights, peak memory <= 1.25x",
         "",
         "host bound ((c)-(f), CPU): dive's whole step (data included) as a fraction of the fastest bare step of",
         "benchmarks.precision_probe's settings (fp32, fp32+cl, bf16, bf16+cl) on the same model, input and batch,",
@@ -1215,6 +1222,7 @@ def _help_epilog() -> str:
         "  make bench                                   # the default set (a c d e f g), sized for 30 min on 2 cores",
         '  make bench BENCH_ARGS="--cases h"            # time to target on real PneumoniaMNIST ($DIVE_DATA)',
         "  python -m benchmarks.throughput --cases h --target-flag breastmnist --official-cap 10",
+        "  python -m benchmarks.throughput --cases i --data-root $DIVE_DATA --flag breastmnist",
         "  python -m benchmarks.throughput --cases c --data-root DIR --flag pathmnist",
     ]
     return "\n".join(lines)
@@ -1230,9 +1238,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--cases",
         nargs="+",
-        choices=sorted([*CASES, "h"]),
+        choices=sorted([*CASES, "h", "i"]),
         default=None,
-        help="cases to run (default: all but the slow (b), which --slow adds, and (h), time to target; see CASES)",
+        help="cases to run (default: all but the slow (b), which --slow adds, (h), time to target, and (i), the C "
+        "allocator; see CASES)",
     )
     p.add_argument("--slow", action="store_true", help="add case (b) (ResNet18 224 px + augmentations: long)")
     p.add_argument(
@@ -1342,10 +1351,19 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     try:
         results = []
-        throughput_cases = [k for k in args.cases if k != "h"]
+        throughput_cases = [k for k in args.cases if k not in ("h", "i")]
         if h_options is not None:
             results.append(TT.run_case(dataclasses.replace(h_options, device=str(device))))
             print(TT.format_case(results[-1]), flush=True)
+        if "i" in args.cases:
+            from benchmarks import allocator as AL
+
+            i_root = prepare_root(args.data_root, flag, args.train_size, tmp)
+            i_options = AL.Options(
+                i_root, flag, rounds=args.rounds or 3, threads=args.threads, train_size=128 if args.quick else 1024
+            )
+            results.append(AL.run_case(i_options))
+            print(AL.format_case(results[-1]), flush=True)
         if not throughput_cases:
             root = bundle = None
         else:
@@ -1406,7 +1424,7 @@ def main(argv=None) -> int:
     epochs = pathmnist_epochs(results)
     if epochs:
         report["pathmnist_epoch"] = epochs
-    if any(c.get("kind") != "time_to_target" for c in results):
+    if any(c.get("kind") not in ("time_to_target", "allocator") for c in results):
         print("\n" + format_table(results))
     for line in verdicts(results):
         print(line)

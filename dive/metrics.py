@@ -44,6 +44,7 @@ from sklearn.metrics import (
 )
 
 from dive import precision as P
+from dive.allocator import keep_freed_memory
 
 # medmnist.INFO task names. "ordinal-regression" is scored like "multi-class", as MedMNIST's evaluator does.
 TASKS = ("multi-class", "binary-class", "multi-label, binary-class", "ordinal-regression")
@@ -105,6 +106,7 @@ def predict(
     run's precision and memory format.
     """
     plan = plan or P.Plan("fp32", False, False)
+    keep_freed_memory()  # dive.allocator: large blocks reused from batch to batch
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
     ys: list[np.ndarray] = []

@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from dive import metrics as M
 from dive import precision as P
 from dive import store as S
+from dive.allocator import keep_freed_memory, release_freed_memory
 from dive.config import RunConfig
 from dive.optim import make_optimizer, make_scheduler  # noqa: F401 - re-exported (dive.train.make_optimizer)
 from dive.store import CHECKPOINT_NAME, DamagedFile  # noqa: F401 - re-exported
@@ -354,6 +355,7 @@ def fit(
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs checkpoint_dir")
     device = resolve_device(device)
+    keep_freed_memory()  # large tensors reused from step to step, not mapped afresh (dive.allocator)
     plan = _plan_for(model, config, device)
     seed_everything(config.seed, config.deterministic)
     model.to(device)
@@ -390,7 +392,10 @@ def fit(
         if state.stopped_early:
             break
     bar.close()
-    return _finish(result, state, config.restore_best)
+    result = _finish(result, state, config.restore_best)
+    del state, step  # the optimizer's state and the last batches go before the free memory goes back
+    release_freed_memory()
+    return result
 
 
 def _plan_for(model, config: RunConfig, device) -> P.Plan:

@@ -17,6 +17,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks import throughput as T  # noqa: E402
+from dive import allocator  # noqa: E402
 
 
 def test_quick_benchmark_writes_schema(tmp_path, capsys):
@@ -114,7 +115,7 @@ def test_help_documents_the_options_and_cases(capsys):
         assert option in out, option
     for key, case in T.CASES.items():
         assert f"  {key}  {case.description}" in out
-    assert "host-bound fraction >= 0.9" in out and "TIME_TO_TARGET_RECIPE" in out
+    assert "host-bound fraction >= 0.9" in out and "TIME_TO_TARGET_RECIPE" in out and "DIVE_MALLOC=system" in out
 
 
 def test_a_missing_target_file_fails_before_any_work(tmp_path, monkeypatch):
@@ -521,3 +522,36 @@ def test_recipe_probe_replays_early_stopping_and_the_rule():
     assert RP.replay(rows, pub, patience=None, max_epochs=5)["reached"] is False  # the budget ends first
     s = RP.summary({"0": rows, "1": rows[:2]}, pub, patience=4, max_epochs=30)
     assert s["reached"] == ["0"] and s["mean_best_val_auc"] == pytest.approx((0.96 + 0.95) / 2)
+
+
+@pytest.mark.skipif(allocator._libc() is None, reason="case (i) compares glibc malloc's settings: not glibc here")
+def test_case_i_runs_each_model_both_ways_in_fresh_processes(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert T.main(["--quick", "--cases", "i", "--threads", "1", "--out", str(out)]) == 0
+    [case] = json.loads(out.read_text())["cases"]
+    assert case["kind"] == "allocator" and case["synthetic"] and case["rounds"] == 1
+    assert [m["model"] for m in case["models"]] == ["alexnet", "resnet18"]
+    for m in case["models"]:
+        assert set(m["runs"]) == {"system", "keep"} and all(len(r) == 1 for r in m["runs"].values())
+        assert m["identical_weights"] is True and m["verdict"] in ("met", "not met")
+    alex = case["models"][0]["median_minor_faults"]  # the mechanism, not a timing: glibc maps AlexNet's 151 MB anew
+    assert alex["system"] > 1.5 * alex["keep"], alex
+    printed = capsys.readouterr().out
+    assert "(i) the C allocator on SYNTHETIC pathmnist" in printed and "(i) alexnet: " in printed
+
+
+def test_case_i_verdict_needs_the_same_weights_and_bounded_memory():
+    from benchmarks import allocator as AL
+
+    def run(wall, rss, sha="a"):
+        return {"wall_s": wall, "sys_s": 0.1, "minor_faults": 10, "peak_rss_mb": rss, "weights_sha256": sha}
+
+    fast = {"system": [run(2.0, 1000)], "keep": [run(1.0, 1100)]}
+    assert AL.summarise("alexnet", 32, 32, fast)["verdict"] == "met"
+    assert AL.summarise("alexnet", 32, 32, fast)["speedup"] == 2.0
+    other = {"system": [run(2.0, 1000)], "keep": [run(1.0, 1100, sha="b")]}
+    assert AL.summarise("alexnet", 32, 32, other)["verdict"] == "not met"  # different numbers: never a speed-up
+    hungry = {"system": [run(2.0, 1000)], "keep": [run(1.0, 1300)]}
+    assert AL.summarise("alexnet", 32, 32, hungry)["verdict"] == "not met"
+    slower = {"system": [run(1.0, 1000)], "keep": [run(1.1, 1000)]}
+    assert AL.summarise("alexnet", 32, 32, slower)["verdict"] == "not met"

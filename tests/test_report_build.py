@@ -21,6 +21,7 @@ import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from dive import profiles
 from dive.outputs import SYNTHETIC_LINE, Outputs
 from dive.report import assembly, build, execute, layout, pdf, preflight
 
@@ -355,6 +356,17 @@ def data_project(root: Path) -> dict:
 def plans_for(project: dict, **overrides) -> list:
     nbs = build.find_notebooks(project["nbdir"])
     return execute.plan_notebooks("quick", nbs, overrides=overrides, profiles_dir=project["pdir"])
+
+
+def test_a_bad_dive_malloc_is_a_problem_before_any_notebook_runs(tmp_path, monkeypatch):
+    project = data_project(tmp_path)
+    assert plans_for(project)  # unset: fine
+    monkeypatch.setenv("DIVE_MALLOC", "tcmalloc")
+    with pytest.raises(profiles.ParameterError) as caught:
+        plans_for(project, bogus=1)
+    problems = caught.value.problems  # listed with the other problems, at once
+    assert "$DIVE_MALLOC='tcmalloc' is not one of keep, system" in problems and len(problems) == 2, problems
+    assert "bogus" in problems[0] and "no notebook was run" in str(caught.value)
 
 
 def test_preflight_lists_every_missing_file_of_an_empty_root_at_once(tmp_path):

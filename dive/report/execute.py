@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from dive import profiles
+from dive import allocator, profiles
 
 REPO_ROOT = profiles.REPO_ROOT
 #: The kernel every notebook names in its metadata; ``make setup`` registers it.
@@ -265,6 +265,10 @@ def plan_notebooks(
             f"parameter(s) {', '.join(unknown)} are not defined by any of the notebooks run "
             f"({', '.join(p.stem for p in plans)}); their parameters: {', '.join(sorted(known))}"
         )
+    try:  # every notebook that trains reads it (dive.allocator): a bad value fails here, not in the first run
+        allocator.mode()
+    except ValueError as err:
+        problems.append(str(err))
     if problems:
         raise profiles.ParameterError(
             problems, f"{len(problems)} problem(s) with the parameters of {profile}; no notebook was run"
