@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import platform
 import threading
@@ -59,8 +60,10 @@ def mode() -> str:
     return value
 
 
+@functools.lru_cache(maxsize=1)
 def _libc():
-    """glibc's ``libc.so.6`` when this process runs on glibc, else None."""
+    """glibc's ``libc.so.6`` when this process runs on glibc, else None (looked up once: ``platform.libc_ver``
+    reads the Python executable)."""
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return None
     try:
