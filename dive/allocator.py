@@ -6,7 +6,7 @@ weight gradient, and Adam's temporaries of that size, every step). glibc's ``mal
 mmap threshold (at most 32 MiB on 64-bit systems, however it is set) with a fresh ``mmap`` and returns it with
 ``munmap``, so with its defaults every step maps new pages that the kernel must zero on first touch: on the 2-core AMD
 EPYC of ``benchmarks/results.md`` ("The C allocator"), one epoch of quick's AlexNet at 32 px on BreastMNIST took 3.1
-million page faults and 7-9 s of system time, where the arithmetic takes 8 s.
+million page faults and 5-9 s of system time, where the arithmetic takes 8 s of user time.
 
 :func:`keep_freed_memory` (called by :func:`dive.train.fit` and :func:`dive.metrics.predict`) sets
 ``M_MMAP_MAX`` to 0 (large blocks come from the heap, and a freed block is reused by the next step) and
