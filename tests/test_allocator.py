@@ -45,6 +45,21 @@ PROBE = textwrap.dedent(
 )
 
 
+def _glibc_by_confstr() -> bool:
+    """Whether this process runs on glibc, asked another way than dive.allocator asks (its platform.libc_ver)."""
+    try:
+        return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+    except (AttributeError, ValueError, OSError):  # not a POSIX confstr, or no such name: not glibc
+        return False
+
+
+def test_the_glibc_only_tests_skip_only_where_there_is_no_glibc():
+    """The tests below (and bench case (i)'s) skip where ``allocator._libc()`` finds no glibc. So that a lookup
+    broken on glibc cannot turn them into silent skips (CI runs on glibc), it must find glibc exactly where
+    ``os.confstr`` says the process runs on it: this test never skips."""
+    assert (allocator._libc() is not None) == _glibc_by_confstr()
+
+
 def _run(code: str, **env) -> subprocess.CompletedProcess:
     full = {k: v for k, v in os.environ.items() if k != allocator.ENV and not k.startswith("MALLOC_")}
     full.pop("GLIBC_TUNABLES", None)
