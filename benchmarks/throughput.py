@@ -946,16 +946,6 @@ def amx_reference(ratio: float, by_round: list[float], amx_target: float | None)
 # ----------------------------------------------------------------------------- metadata
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _load() -> list[float] | None:
     try:
         return [round(v, 2) for v in os.getloadavg()]
@@ -971,8 +961,10 @@ def _busy(before, after) -> bool:
 
 
 def machine_info(device: torch.device) -> dict:
+    from dive.utils import cpu_model
+
     info = {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(),

@@ -203,11 +203,8 @@ class Outputs:
 
     @property
     def run_store(self) -> Path:
-        """The run store every notebook of this profile shares (``dive.experiment.run`` loads finished runs
-        from it and resumes interrupted ones): ``$DIVE_RUN_STORE`` if set (e.g. shared storage of a cluster),
-        else ``<reports>/<profile>/runs/``. ``make clean`` keeps it; ``make clean-runs`` removes it."""
-        env = os.environ.get("DIVE_RUN_STORE")
-        return Path(env) if env else profiles.reports_root() / str(self.profile or "default") / "runs"
+        """The run store every notebook of this profile shares: :func:`dive.profiles.run_store`."""
+        return profiles.run_store(self.profile)
 
     def checkpoint_dir(self, run: str) -> Path | None:
         """``<out_dir>/checkpoints/<run>/`` for a resumable run, or ``None`` when checkpoints are off

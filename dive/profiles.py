@@ -85,6 +85,17 @@ def reports_root() -> Path:
     return Path(env) if env else REPO_ROOT / "reports"
 
 
+def run_store(profile: str, reports_dir: str | os.PathLike | None = None) -> Path:
+    """The run store every notebook of ``profile`` shares (``dive.experiment.run`` loads finished runs from it and
+    resumes interrupted ones): ``$DIVE_RUN_STORE`` if set (e.g. shared storage of a cluster), else
+    ``<reports>/<profile>/runs/`` (``reports_dir``, default :func:`reports_root`). ``make clean`` keeps it;
+    ``make clean-runs`` removes it."""
+    env = os.environ.get("DIVE_RUN_STORE")
+    if env:
+        return Path(env)
+    return Path(reports_dir if reports_dir is not None else reports_root()) / str(profile or "default") / "runs"
+
+
 def default_out_dir(notebook: str, profile: str, *, create: bool = True) -> Path:
     """``<reports>/<profile>/<notebook stem>/`` (created unless ``create=False``)."""
     check_profile(profile)

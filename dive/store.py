@@ -175,6 +175,13 @@ def load_result(run_dir: str | os.PathLike, key: str, config: dict) -> dict | No
     return from_plain(saved)
 
 
+def finished_runs(root: str | os.PathLike) -> int:
+    """How many finished runs the run store ``root`` holds (run folders with a stored result; 0 where there is no
+    store yet). A report that starts with 0 trains every run it shows: its time is a first run's."""
+    root = Path(root)
+    return sum(1 for _ in root.glob(f"*/{RESULT_NAME}")) if root.is_dir() else 0
+
+
 def check_record(run_dir: str | os.PathLike, key: str) -> str | None:
     """``config.json`` of ``run_dir`` must be run ``key``'s record: one that is not, or is damaged, is set aside
     (returned: a note saying so; None: it is this run's, or there is none)."""

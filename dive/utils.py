@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import random
 import subprocess
 from pathlib import Path
@@ -56,6 +57,35 @@ def device_name(device: torch.device) -> str:
     if device.type == "cpu":
         return f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
     return str(device)
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; elsewhere what :mod:`platform` knows): every measured time is
+    stated with the machine it was measured on."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+#: The CPU features that change how fast dive trains on a CPU (bf16 and matrix units), as /proc/cpuinfo names them.
+CPU_FEATURES = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
+
+
+def cpu_features() -> list[str]:
+    """Which of :data:`CPU_FEATURES` this CPU has (``/proc/cpuinfo``; an empty list where it cannot be read): two
+    hosts called "AMD EPYC" can differ in exactly these."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                return [f for f in CPU_FEATURES if f in flags]
+    except OSError:
+        pass
+    return []
 
 
 def git_commit(short: bool = True) -> str | None:

@@ -297,3 +297,12 @@ def test_resolve_converts_yaml_strings_and_rejects_lossy_values(env):
         + "— patience: early-stopping patience in epochs (None: no early stopping)",
     ]
     assert not (env["tmp"] / "reports" / "quick" / "01_demo").exists()  # nothing made before the check
+
+
+def test_run_store_is_the_environments_else_under_the_reports(tmp_path, monkeypatch):
+    monkeypatch.delenv("DIVE_RUN_STORE", raising=False)
+    assert profiles.run_store("quick", tmp_path) == tmp_path / "quick" / "runs"
+    monkeypatch.setenv("DIVE_REPORTS_DIR", str(tmp_path / "r"))
+    assert profiles.run_store("smoke") == tmp_path / "r" / "smoke" / "runs"
+    monkeypatch.setenv("DIVE_RUN_STORE", str(tmp_path / "shared"))
+    assert profiles.run_store("quick", tmp_path) == tmp_path / "shared"

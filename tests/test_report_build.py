@@ -21,7 +21,7 @@ import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from dive import profiles
+from dive import profiles, utils
 from dive.outputs import SYNTHETIC_LINE, Outputs
 from dive.report import assembly, build, execute, layout, pdf, preflight
 
@@ -200,8 +200,49 @@ def test_pdf_pages_carry_banner_page_number_and_the_contents_page_numbers(built)
 @pytest.mark.notebooks
 def test_main_builds_pdf_via_cli(built):
     (built["base"] / "report.pdf").unlink(missing_ok=True)
+    record = (built["base"] / build.BUILD_RECORD).read_text()
     assert build.main(cli(built, "--no-execute")) == 0
     assert pdf_pages(built["base"] / "report.pdf")
+    # build.json is the record of the last build that ran notebooks: a re-assembly leaves it as it was
+    assert (built["base"] / build.BUILD_RECORD).read_text() == record
+
+
+@pytest.mark.notebooks
+def test_build_json_records_the_command_the_machine_each_notebooks_time_and_the_run_store(built):
+    rec = json.loads((built["base"] / build.BUILD_RECORD).read_text())
+    assert rec["command"][:3] == ["python", "-m", "dive.report"] and rec["command"][-6:] == [
+        "-p",
+        "lr",
+        "0.5",
+        "--no-pdf",
+        "--jobs",
+        "2",
+    ]
+    assert [n["notebook"] for n in sorted(rec["notebooks"], key=lambda n: n["notebook"])] == ["00_alpha", "01_beta"]
+    assert all(n["seconds"] > 0 for n in rec["notebooks"]) and rec["jobs"] == 2
+    assert rec["notebooks_seconds"] >= max(n["seconds"] for n in rec["notebooks"])
+    assert rec["pdf_seconds"] is None  # --no-pdf
+    assert rec["total_seconds"] == pytest.approx(rec["notebooks_seconds"] + rec["html_seconds"], abs=0.11)
+    assert rec["machine"]["cpu"] and rec["machine"]["cores"] >= 1 and rec["machine"]["torch"]
+    assert set(rec["machine"]["cpu_features"]) <= set(utils.CPU_FEATURES)
+    assert rec["run_store"] == str(profiles.run_store("quick", built["reports"]))
+    assert rec["finished_runs_at_start"] == 0 and rec["started"] <= rec["finished"]
+
+
+@pytest.mark.notebooks
+def test_build_json_counts_the_finished_runs_the_store_began_with(tmp_path, monkeypatch):
+    """A build that starts on a run store with finished runs says so: its time is not a first run's."""
+    project = make_project(tmp_path)
+    shared = tmp_path / "shared-store"
+    for key in ("aaaa", "bbbb"):
+        (shared / key).mkdir(parents=True)
+        (shared / key / "result.pt").write_bytes(b"x")
+    monkeypatch.setenv("DIVE_RUN_STORE", str(shared))
+    assert build.main(cli(project, "--notebooks", "00", "--no-pdf")) == 0
+    rec = json.loads((project["reports"] / "quick" / build.BUILD_RECORD).read_text())
+    assert rec["finished_runs_at_start"] == 2 and rec["run_store"] == str(shared)
+    assert rec["environment"]["DIVE_RUN_STORE"] == str(shared)
+    assert [n["notebook"] for n in rec["notebooks"]] == ["00_alpha"]
 
 
 @pytest.mark.notebooks
@@ -230,9 +271,13 @@ def test_no_pdf_engine_keeps_executed_notebooks_writes_html_and_says_what_to_ins
 @pytest.mark.notebooks
 def test_failing_notebook_stops_with_message(tmp_path, capsys):
     project = make_project(tmp_path, failing=True)
+    stale = project["reports"] / "quick" / build.BUILD_RECORD
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_text('{"total_seconds": 1}')  # an earlier build's record
     rc = build.main(cli(project, "--no-pdf", "--jobs", "2"))  # 00 finishes beside the failing 01
     err = capsys.readouterr().err
     assert rc != 0
+    assert not stale.exists()  # a build that did not finish leaves no record, and the old one no longer holds
     assert "notebook 01_boom failed in cell 4: ValueError: boom 1" in err  # params, injected params, x = 1, raise
     executed = project["reports"] / "quick" / "executed"
     assert str(executed / "01_boom.ipynb") in err

@@ -310,3 +310,15 @@ def test_a_report_killed_mid_run_resumes_from_its_last_checkpoint(synthetic_root
     assert any("no longer running" in n for n in again[1]["notes"]), again[1]["notes"]  # the dead report's lock
     assert [r["history"] for r in again] == [r["history"] for r in reference]
     assert [r["val"] for r in again] == [r["val"] for r in reference]
+
+
+def test_finished_runs_counts_run_folders_with_a_stored_result(tmp_path):
+    """What a build records as the run store it began with: folders holding result.pt count, an unfinished run
+    (config and checkpoint only) does not, and a store not made yet holds none."""
+    assert store.finished_runs(tmp_path / "not-made-yet") == 0
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / RESULT_NAME).write_bytes(b"x")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / CONFIG_NAME).write_text("{}")
+    (tmp_path / "b" / CHECKPOINT_NAME).write_bytes(b"x")
+    assert store.finished_runs(tmp_path) == 1

@@ -9,6 +9,9 @@ Layout under ``<reports>/<profile>/``::
     report.html                one self-contained page (figures embedded)
     report.pdf                 report.html printed (WeasyPrint by default; --pdf-engine chromium)
     report.layout.json         WeasyPrint's measured layout: pages, every table's width against the text block
+    build.json                 the last build that ran notebooks: its command, machine, each notebook's seconds,
+                               HTML and PDF seconds, and how many finished runs the run store held when it began
+                               (0: every run was trained by this build, so its time is a first run's)
 
 The steps live in their own modules: :mod:`~dive.report.execute` (parameters, running),
 :mod:`~dive.report.preflight` (every needed file checked before the first notebook),
@@ -24,13 +27,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as _dt
 import os
+import platform
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from dive import profiles
+from dive import profiles, store, utils
 from dive.report.assembly import assemble, collect, first_heading, runs_frame
 from dive.report.execute import (
     KernelNotFound,
@@ -162,7 +167,62 @@ def report_ray(overrides: dict):
             ray.shutdown()
 
 
+#: The record of the last build that ran notebooks, in ``<reports>/<profile>/``.
+BUILD_RECORD = "build.json"
+#: Environment variables that change what a build does or where it reads and writes; recorded when set.
+_RECORDED_ENV = ("DIVE_DATA", "DIVE_RUN_STORE", "DIVE_MALLOC", "DIVE_PROFILES_DIR", "OMP_NUM_THREADS")
+
+
+def _now() -> str:
+    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def build_record(
+    argv: Sequence[str],
+    *,
+    started: str,
+    timings: dict[str, float],
+    notebooks_seconds: float,
+    html_seconds: float,
+    pdf_seconds: float | None,
+    run_store: Path,
+    finished_runs_at_start: int,
+    jobs: int,
+    threads: int | None,
+) -> dict:
+    """What ``build.json`` says about a build: the command, the machine, the times (each notebook's with its
+    kernel's start, the HTML, the PDF; ``None`` where no PDF was made) and the run store it began with."""
+    import torch
+
+    return {
+        "command": ["python", "-m", "dive.report", *argv],
+        "environment": {k: os.environ[k] for k in _RECORDED_ENV if os.environ.get(k)},
+        "git_commit": utils.git_commit(),
+        "machine": {
+            "cpu": utils.cpu_model(),
+            "cpu_features": utils.cpu_features(),
+            "cores": os.cpu_count(),
+            "platform": platform.platform(),
+            "torch": torch.__version__,
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        },
+        "jobs": jobs,
+        "threads": threads,
+        "started": started,
+        "finished": _now(),
+        "notebooks": [{"notebook": stem, "seconds": sec} for stem, sec in timings.items()],
+        "notebooks_seconds": round(notebooks_seconds, 1),
+        "html_seconds": round(html_seconds, 1),
+        "pdf_seconds": None if pdf_seconds is None else round(pdf_seconds, 1),
+        "total_seconds": round(notebooks_seconds + html_seconds + (pdf_seconds or 0.0), 1),
+        "run_store": str(run_store),
+        "finished_runs_at_start": finished_runs_at_start,
+        "finished_runs_at_end": store.finished_runs(run_store),
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     if args.profile not in profiles.PROFILES:
         _err(f"error: unknown profile {args.profile!r}; valid profiles: {', '.join(profiles.PROFILES)}")
@@ -193,10 +253,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         base = reports_dir / args.profile
         t0 = time.perf_counter()
         rendered: list[Path] = []
+        timings: dict[str, float] = {}
+        record = None
         if args.no_execute:
             executed = [base / "executed" / p.name for p in find_notebooks(notebooks_dir, args.notebooks)]
             executed = [p for p in executed if p.is_file()]
         else:
+            run_store = profiles.run_store(args.profile, reports_dir)
+            finished_before = store.finished_runs(run_store)
+            # notebooks run again: the last build's record no longer describes this folder
+            (base / BUILD_RECORD).unlink(missing_ok=True)
+            started = _now()
+
+            def record(html_s: float, pdf_s: float | None) -> None:
+                rec = build_record(
+                    argv,
+                    started=started,
+                    timings=timings,
+                    notebooks_seconds=t1 - t0,
+                    html_seconds=html_s,
+                    pdf_seconds=pdf_s,
+                    run_store=run_store,
+                    finished_runs_at_start=finished_before,
+                    jobs=args.jobs,
+                    threads=args.threads,
+                )
+                store.save_json(rec, base / BUILD_RECORD)
+
             with report_ray(overrides) as overrides:
                 executed = run_notebooks(
                     args.profile,
@@ -209,6 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     jobs=args.jobs,
                     threads=args.threads,
                     after=lambda done: rendered.extend(render_html([done], base / "html")),  # while the next one runs
+                    timings=timings,
                 )
         t1 = time.perf_counter()
         html_files = rendered + render_html(
@@ -217,12 +301,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = assemble(args.profile, notebooks_dir=notebooks_dir, reports_dir=reports_dir)
         t2 = time.perf_counter()
         print(f"notebooks: {len(executed)} in {t1 - t0:.1f} s; HTML: {len(html_files)} + {report} in {t2 - t1:.1f} s")
-        if pdf_problem:
-            _err(f"error: {report} is written, but no PDF: {pdf_problem}")
-            return 1
-        if not args.no_pdf:
+        if pdf_problem or args.no_pdf:
+            if record is not None:
+                record(t2 - t1, None)
+            if pdf_problem:
+                _err(f"error: {report} is written, but no PDF: {pdf_problem}")
+                return 1
+        else:
             pdf = render_pdf(report, engine=args.pdf_engine, timeout=args.timeout)
-            print(f"PDF ({args.pdf_engine}): {pdf} in {time.perf_counter() - t2:.1f} s")
+            t3 = time.perf_counter()
+            print(f"PDF ({args.pdf_engine}): {pdf} in {t3 - t2:.1f} s")
+            if record is not None:
+                record(t2 - t1, t3 - t2)
     except NotebookFailed as err:
         _err(str(err))
         _err(f"executed notebook (with the error): {err.path}")

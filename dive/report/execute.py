@@ -293,6 +293,7 @@ def run_notebooks(
     threads: int | None = None,
     log: Callable[[str], None] = print,
     after: Callable[[Path], Any] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> list[Path]:
     """Execute the notebooks with papermill; returns the executed notebooks' paths, in order.
 
@@ -310,7 +311,8 @@ def run_notebooks(
     :class:`NotebookFailed` for the first failing notebook in order; notebooks not yet started are
     not started, outputs already written are kept. ``after(executed_path)`` is called for each
     notebook that finished, in its worker (``python -m dive.report`` renders its HTML there, while
-    the next notebook runs).
+    the next notebook runs). ``timings``, when given, gets ``{notebook stem: seconds}`` of each notebook that
+    finished (its kernel's start included), in the order they finished.
     """
     from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
@@ -359,7 +361,10 @@ def run_notebooks(
             if same_line:
                 print(" failed", flush=True)
             raise
-        took = f"done in {time.perf_counter() - t0:.1f} s"
+        seconds = time.perf_counter() - t0
+        if timings is not None:
+            timings[plan.stem] = round(seconds, 1)
+        took = f"done in {seconds:.1f} s"
         if same_line:
             print(f" {took}", flush=True)
         else:
