@@ -961,10 +961,12 @@ def _busy(before, after) -> bool:
 
 
 def machine_info(device: torch.device) -> dict:
-    from dive.utils import cpu_model
+    from dive.utils import cpu_features, cpu_id, cpu_model
 
     info = {
         "cpu": cpu_model(),
+        "cpu_id": cpu_id(),
+        "cpu_features": cpu_features(),
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(),

@@ -59,33 +59,56 @@ def device_name(device: torch.device) -> str:
     return str(device)
 
 
-def cpu_model() -> str:
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def _cpuinfo(path: Path | str | None = None) -> dict[str, str]:
+    """The first processor's fields of ``/proc/cpuinfo`` (or of ``path``), keys lower-cased; empty where it cannot
+    be read (not Linux)."""
+    fields: dict[str, str] = {}
+    try:
+        text = Path(path or CPUINFO).read_text()
+    except OSError:
+        return fields
+    for line in text.splitlines():
+        if not line.strip():
+            if fields:
+                break
+            continue
+        key, sep, value = line.partition(":")
+        if sep:
+            fields.setdefault(key.strip().lower(), value.strip())
+    return fields
+
+
+def cpu_model(path: Path | str | None = None) -> str:
     """The CPU's model name (``/proc/cpuinfo``; elsewhere what :mod:`platform` knows): every measured time is
     stated with the machine it was measured on."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return _cpuinfo(path).get("model name") or platform.processor() or platform.machine()
+
+
+def cpu_id(path: Path | str | None = None) -> str | None:
+    """The CPU's vendor, family, model and stepping as ``/proc/cpuinfo`` numbers them ("AuthenticAMD family 25
+    model 17 stepping 1": Zen 4), None where they cannot be read. Virtual machines often name the CPU only "AMD
+    EPYC"; these numbers still tell one generation from another."""
+    info = _cpuinfo(path)
+    if "cpu family" not in info or "model" not in info:
+        return None
+    parts = [info.get("vendor_id", "").strip(), f"family {info['cpu family']}", f"model {info['model']}"]
+    if "stepping" in info:
+        parts.append(f"stepping {info['stepping']}")
+    return " ".join(p for p in parts if p)
 
 
 #: The CPU features that change how fast dive trains on a CPU (bf16 and matrix units), as /proc/cpuinfo names them.
 CPU_FEATURES = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
 
 
-def cpu_features() -> list[str]:
+def cpu_features(path: Path | str | None = None) -> list[str]:
     """Which of :data:`CPU_FEATURES` this CPU has (``/proc/cpuinfo``; an empty list where it cannot be read): two
     hosts called "AMD EPYC" can differ in exactly these."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                return [f for f in CPU_FEATURES if f in flags]
-    except OSError:
-        pass
-    return []
+    flags = set(_cpuinfo(path).get("flags", "").split())
+    return [f for f in CPU_FEATURES if f in flags]
 
 
 def git_commit(short: bool = True) -> str | None:
