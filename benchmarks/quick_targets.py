@@ -200,10 +200,13 @@ def _from_build_record(name: str, record: dict, metrics: dict[str, dict]) -> dic
     evidence = (
         f"{total / 60:.1f} min ({each} s; HTML {record.get('html_seconds')} s, PDF "
         f"{'not made' if pdf is None else f'{pdf} s'}), {record.get('started')} to {record.get('finished')}, "
-        f"{machine.get('cpu')} ({', '.join(machine.get('cpu_features') or []) or 'no listed features'}), "
+        f"{machine.get('cpu')}{f' ({cid})' if (cid := machine.get('cpu_id')) else ''} "
+        f"({', '.join(machine.get('cpu_features') or []) or 'no listed features'}), "
         f"{machine.get('cores')} cores, commit {record.get('git_commit')}; the run store held "
         f"{record.get('finished_runs_at_start')} finished runs when it began"
     )
+    if record.get("complete") is False:  # a build that failed or was killed (older records: written at the end)
+        return _row(5, name, CANNOT_CHECK, evidence + "; the build did not finish")
     missing = [stem for stem in metrics if stem not in timed]
     if missing:
         return _row(5, name, CANNOT_CHECK, evidence + f"; the build did not run {', '.join(missing)}")

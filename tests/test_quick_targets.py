@@ -200,6 +200,8 @@ def test_target_5_reads_the_build_record_and_counts_only_a_first_run(smoke_repor
         ({"finished_runs_at_start": 4}, qt.CANNOT_CHECK, "not a first run"),
         ({"pdf_seconds": None}, qt.CANNOT_CHECK, "without the PDF"),
         ({"notebooks": original["notebooks"][1:]}, qt.CANNOT_CHECK, "did not run"),
+        # every notebook timed and under the hour, but the build failed or was killed before its HTML and PDF
+        ({"complete": False, "finished": None, "html_seconds": None}, qt.CANNOT_CHECK, "did not finish"),
     )
     for change, result, said in cases:
         (folder / "build.json").write_text(json.dumps({**original, **change}))

@@ -225,8 +225,9 @@ def test_build_json_records_the_command_the_machine_each_notebooks_time_and_the_
     assert rec["total_seconds"] == pytest.approx(rec["notebooks_seconds"] + rec["html_seconds"], abs=0.11)
     assert rec["machine"]["cpu"] and rec["machine"]["cores"] >= 1 and rec["machine"]["torch"]
     assert set(rec["machine"]["cpu_features"]) <= set(utils.CPU_FEATURES)
+    assert rec["machine"]["cpu_id"] == utils.cpu_id()
     assert rec["run_store"] == str(profiles.run_store("quick", built["reports"]))
-    assert rec["finished_runs_at_start"] == 0 and rec["started"] <= rec["finished"]
+    assert rec["finished_runs_at_start"] == 0 and rec["started"] <= rec["finished"] and rec["complete"] is True
 
 
 @pytest.mark.notebooks
@@ -277,7 +278,11 @@ def test_failing_notebook_stops_with_message(tmp_path, capsys):
     rc = build.main(cli(project, "--no-pdf", "--jobs", "2"))  # 00 finishes beside the failing 01
     err = capsys.readouterr().err
     assert rc != 0
-    assert not stale.exists()  # a build that did not finish leaves no record, and the old one no longer holds
+    # the old record no longer holds; the failed build's own says it did not finish, and which notebooks did
+    rec = json.loads(stale.read_text())
+    assert rec["complete"] is False and rec["finished"] is None and rec["html_seconds"] is None
+    assert {n["notebook"] for n in rec["notebooks"]} <= {"00_alpha"}  # never the one that failed
+    assert rec["pdf_seconds"] is None and rec["total_seconds"] >= sum(n["seconds"] for n in rec["notebooks"])
     assert "notebook 01_boom failed in cell 4: ValueError: boom 1" in err  # params, injected params, x = 1, raise
     executed = project["reports"] / "quick" / "executed"
     assert str(executed / "01_boom.ipynb") in err
@@ -285,6 +290,18 @@ def test_failing_notebook_stops_with_message(tmp_path, capsys):
     assert (project["reports"] / "quick" / "00_alpha" / "metrics.json").is_file()
     assert (executed / "01_boom.ipynb").is_file()
     assert not (project["reports"] / "quick" / "report.html").exists()
+
+
+@pytest.mark.notebooks
+def test_a_build_that_stops_midway_records_the_notebooks_it_finished(tmp_path, capsys):
+    """One notebook at a time: 00 finishes, 01 fails. The record written after 00 stays: a build that fails or
+    is killed after 50 minutes still says what ran and for how long, and that it did not finish."""
+    project = make_project(tmp_path, failing=True)
+    assert build.main(cli(project, "--no-pdf")) == 1
+    rec = json.loads((project["reports"] / "quick" / build.BUILD_RECORD).read_text())
+    assert rec["complete"] is False and rec["finished"] is None
+    assert [n["notebook"] for n in rec["notebooks"]] == ["00_alpha"] and rec["notebooks"][0]["seconds"] > 0
+    assert rec["finished_runs_at_start"] == 0 and rec["machine"]["cpu"]
 
 
 # --- checks before any notebook runs (no kernel started) -------------------------------------------
@@ -312,10 +329,15 @@ def test_bad_data_flag_or_model_stops_before_running(tmp_path, capsys):
 
 def test_misspelt_parameter_stops_before_running(tmp_path, capsys):
     project = make_project(tmp_path)
+    last = project["reports"] / "quick" / build.BUILD_RECORD
+    last.parent.mkdir(parents=True)
+    last.write_text('{"complete": true, "total_seconds": 2661.0}')  # the last build's record
     assert build.main(cli(project, "-p", "epoch", "5", "--no-pdf")) == 1
     err = capsys.readouterr().err
     assert "epoch" in err and "not defined by any of the notebooks" in err and "epochs, lr, profile, tag" in err
     assert not (project["reports"] / "quick" / "executed").exists()
+    # stopped by its checks, the build ran nothing: the last build's record still describes the folder
+    assert last.read_text() == '{"complete": true, "total_seconds": 2661.0}'
 
 
 def test_every_parameter_problem_of_every_notebook_is_reported_at_once(tmp_path, capsys):

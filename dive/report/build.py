@@ -11,7 +11,8 @@ Layout under ``<reports>/<profile>/``::
     report.layout.json         WeasyPrint's measured layout: pages, every table's width against the text block
     build.json                 the last build that ran notebooks: its command, machine, each notebook's seconds,
                                HTML and PDF seconds, and how many finished runs the run store held when it began
-                               (0: every run was trained by this build, so its time is a first run's)
+                               (0: every run was trained by this build, so its time is a first run's);
+                               "complete": false while it runs, and after a build that failed or was killed
 
 The steps live in their own modules: :mod:`~dive.report.execute` (parameters, running),
 :mod:`~dive.report.preflight` (every needed file checked before the first notebook),
@@ -31,6 +32,7 @@ import datetime as _dt
 import os
 import platform
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -183,15 +185,20 @@ def build_record(
     started: str,
     timings: dict[str, float],
     notebooks_seconds: float,
-    html_seconds: float,
+    html_seconds: float | None,
     pdf_seconds: float | None,
     run_store: Path,
     finished_runs_at_start: int,
     jobs: int,
     threads: int | None,
+    complete: bool = True,
 ) -> dict:
     """What ``build.json`` says about a build: the command, the machine, the times (each notebook's with its
-    kernel's start, the HTML, the PDF; ``None`` where no PDF was made) and the run store it began with."""
+    kernel's start, the HTML, the PDF; ``None`` where no PDF was made) and the run store it began with.
+
+    ``complete=False``: the record of a build still running (written when it starts and after each notebook),
+    which stays as it is when the build fails or is killed: ``finished`` is None, ``notebooks`` the ones that
+    finished, ``notebooks_seconds`` and ``total_seconds`` the time so far, ``html_seconds`` None."""
     import torch
 
     return {
@@ -200,6 +207,7 @@ def build_record(
         "git_commit": utils.git_commit(),
         "machine": {
             "cpu": utils.cpu_model(),
+            "cpu_id": utils.cpu_id(),
             "cpu_features": utils.cpu_features(),
             "cores": os.cpu_count(),
             "platform": platform.platform(),
@@ -208,13 +216,14 @@ def build_record(
         },
         "jobs": jobs,
         "threads": threads,
+        "complete": complete,
         "started": started,
-        "finished": _now(),
+        "finished": _now() if complete else None,
         "notebooks": [{"notebook": stem, "seconds": sec} for stem, sec in timings.items()],
         "notebooks_seconds": round(notebooks_seconds, 1),
-        "html_seconds": round(html_seconds, 1),
+        "html_seconds": None if html_seconds is None else round(html_seconds, 1),
         "pdf_seconds": None if pdf_seconds is None else round(pdf_seconds, 1),
-        "total_seconds": round(notebooks_seconds + html_seconds + (pdf_seconds or 0.0), 1),
+        "total_seconds": round(notebooks_seconds + (html_seconds or 0.0) + (pdf_seconds or 0.0), 1),
         "run_store": str(run_store),
         "finished_runs_at_start": finished_runs_at_start,
         "finished_runs_at_end": store.finished_runs(run_store),
@@ -261,24 +270,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             run_store = profiles.run_store(args.profile, reports_dir)
             finished_before = store.finished_runs(run_store)
-            # notebooks run again: the last build's record no longer describes this folder
-            (base / BUILD_RECORD).unlink(missing_ok=True)
             started = _now()
+            writing = threading.Lock()  # with --jobs, notebooks finish in worker threads
 
-            def record(html_s: float, pdf_s: float | None) -> None:
-                rec = build_record(
-                    argv,
-                    started=started,
-                    timings=timings,
-                    notebooks_seconds=t1 - t0,
-                    html_seconds=html_s,
-                    pdf_seconds=pdf_s,
-                    run_store=run_store,
-                    finished_runs_at_start=finished_before,
-                    jobs=args.jobs,
-                    threads=args.threads,
-                )
-                store.save_json(rec, base / BUILD_RECORD)
+            def record(html_s: float | None, pdf_s: float | None, complete: bool = True) -> None:
+                with writing:
+                    rec = build_record(
+                        argv,
+                        started=started,
+                        timings=dict(timings),
+                        notebooks_seconds=(t1 if complete else time.perf_counter()) - t0,
+                        html_seconds=html_s,
+                        pdf_seconds=pdf_s,
+                        run_store=run_store,
+                        finished_runs_at_start=finished_before,
+                        jobs=args.jobs,
+                        threads=args.threads,
+                        complete=complete,
+                    )
+                    store.save_json(rec, base / BUILD_RECORD)
+
+            def finished_one(done: Path) -> None:
+                rendered.extend(render_html([done], base / "html"))  # while the next one runs
+                record(None, None, complete=False)
+
+            def starting() -> None:
+                # every check passed and notebooks run again: the last build's record no longer describes this
+                # folder; this one says "complete": false until the build ends, and stays so if it fails or is
+                # killed (a build stopped by its checks leaves the last record as it was)
+                record(None, None, complete=False)
 
             with report_ray(overrides) as overrides:
                 executed = run_notebooks(
@@ -291,7 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     kernel_name=args.kernel,
                     jobs=args.jobs,
                     threads=args.threads,
-                    after=lambda done: rendered.extend(render_html([done], base / "html")),  # while the next one runs
+                    after=finished_one,
+                    on_start=starting,
                     timings=timings,
                 )
         t1 = time.perf_counter()

@@ -294,6 +294,7 @@ def run_notebooks(
     log: Callable[[str], None] = print,
     after: Callable[[Path], Any] | None = None,
     timings: dict[str, float] | None = None,
+    on_start: Callable[[], Any] | None = None,
 ) -> list[Path]:
     """Execute the notebooks with papermill; returns the executed notebooks' paths, in order.
 
@@ -312,7 +313,9 @@ def run_notebooks(
     not started, outputs already written are kept. ``after(executed_path)`` is called for each
     notebook that finished, in its worker (``python -m dive.report`` renders its HTML there, while
     the next notebook runs). ``timings``, when given, gets ``{notebook stem: seconds}`` of each notebook that
-    finished (its kernel's start included), in the order they finished.
+    finished (its kernel's start included), in the order they finished. ``on_start()`` is called once every
+    check has passed, before the first notebook starts (a build with bad parameters or a missing file never
+    calls it).
     """
     from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
@@ -344,6 +347,8 @@ def run_notebooks(
     out_dir = reports_dir / profile / "executed"
     out_dir.mkdir(parents=True, exist_ok=True)
     total = len(plans)
+    if on_start is not None:
+        on_start()
 
     # One line per notebook: one at a time, "running ..." is completed on its line when the notebook ends;
     # side by side (jobs > 1), each notebook's line is printed when it ends.
