@@ -99,6 +99,7 @@ __all__ = [
     "holm",
     "holm_levels",
     "ONE_SEED",
+    "class_mix",
     "p_against",
     "per_config",
     "side",
@@ -134,6 +135,37 @@ def side(mean: float, value: float, p: float | None, *, alpha: float = ALPHA) ->
     if p >= alpha or mean == value:
         return "cannot tell"
     return "above" if mean > value else "below"
+
+
+# ----------------------------------------------------------------------------------------------
+# two samples' class mix
+# ----------------------------------------------------------------------------------------------
+def class_mix(counts_a: Sequence[int], counts_b: Sequence[int]) -> dict:
+    """Do two samples (two splits of a data set) hold the classes in the same proportions? The two-sided test of
+    homogeneity on the 2 x k table of their class counts: Fisher's exact test (``scipy.stats.fisher_exact``) for
+    two classes where an expected count is under 5, else the chi-square test (``scipy.stats.chi2_contingency``,
+    which applies Yates' correction to a 2 x 2 table; with expected counts under 5 in a table of more than two
+    classes its p is a rough approximation). Classes empty in both are left out.
+
+    Returns ``{"test", "statistic", "p"}`` (``p`` None where fewer than two classes remain or a sample is empty);
+    the verdict, with its family, is the caller's (:func:`holm`, then ``p < ALPHA``: "different", else "cannot
+    tell": a test that does not reject does not show two mixes equal)."""
+    import numpy as np
+    from scipy import stats as st
+
+    a, b = np.asarray(counts_a, dtype=float).ravel(), np.asarray(counts_b, dtype=float).ravel()
+    table = np.stack([a, b]) if a.size == b.size else np.empty((0, 0))
+    if table.size == 0 or np.any(table < 0) or not np.all(np.isfinite(table)):
+        raise ValueError(f"class counts must be two equally long lists of counts >= 0, got {counts_a!r}, {counts_b!r}")
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2 or np.any(table.sum(axis=1) == 0):
+        return {"test": None, "statistic": None, "p": None}
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+    if table.shape[1] == 2 and expected.min() < 5:
+        statistic, p = st.fisher_exact(table.astype(int))
+        return {"test": "Fisher's exact", "statistic": float(statistic), "p": float(p)}
+    statistic, p, _, _ = st.chi2_contingency(table)
+    return {"test": "chi-square", "statistic": float(statistic), "p": float(p)}
 
 
 # ----------------------------------------------------------------------------------------------

@@ -588,6 +588,43 @@ def imbalance(bundles: Mapping, stats_by_name: Mapping) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def class_mix(bundles: Mapping) -> pd.DataFrame:
+    """Does each data set's validation and test split hold its classes in the training split's proportions?
+    Per data set and split: its images, the training split's majority class and that class's share of the
+    training split and of this split (the majority rate a model fitted to the training mix is judged against),
+    the test of homogeneity against the training split's class counts (:func:`dive.stats.class_mix`) and its
+    Holm-adjusted p over every row of the table, and the verdict: "different" (adjusted p < 0.05) or "cannot
+    tell". Where the test split's mix differs, accuracy on it is measured at another majority rate than on the
+    validation split, and a model selected on validation meets another prior there."""
+    rows = []
+    for name, b in bundles.items():
+        train = b.train.class_counts()
+        top = int(train.argmax())
+        for split in ("val", "test"):
+            counts = getattr(b, split).class_counts()
+            test = stats.class_mix(train, counts)
+            rows.append(
+                {
+                    "dataset": name,
+                    "split": split,
+                    "images": int(counts.sum()),
+                    "train_majority_class": b.classes[top],
+                    "share_in_train": round(float(train[top] / train.sum()), 4),
+                    "share_in_split": round(float(counts[top] / counts.sum()), 4) if counts.sum() else None,
+                    "test": test["test"],
+                    "p": test["p"],
+                }
+            )
+    frame = pd.DataFrame(rows)
+    frame["p_holm"] = stats.holm(list(frame["p"])) if len(frame) else []
+    frame["verdict"] = [
+        "no test" if q is None else stats.DIFFERENT if q < stats.ALPHA else stats.CANNOT_TELL for q in frame["p_holm"]
+    ]
+    for col in ("p", "p_holm"):
+        frame[col] = [None if q is None else float(f"{q:.3g}") for q in frame[col]]
+    return frame
+
+
 def channel_stats(stats_by_name: Mapping) -> pd.DataFrame:
     """Per data set and channel the mean and standard deviation of the training images."""
     return pd.DataFrame(

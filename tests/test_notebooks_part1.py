@@ -48,7 +48,14 @@ MAY_BE_NONE = {
 # notebook -> ({table: expected rows}, [figures], number of runs, [tables with the original's values])
 EXPECTED = {
     "00_datasets": (
-        {"split_sizes": 2, "class_counts_mnist": 10, "class_counts_pathmnist": 9, "imbalance": 2, "channel_stats": 4},
+        {
+            "split_sizes": 2,
+            "class_counts_mnist": 10,
+            "class_counts_pathmnist": 9,
+            "imbalance": 2,
+            "class_mix": 4,
+            "channel_stats": 4,
+        },
         ["examples_mnist", "examples_pathmnist", "class_distribution_mnist", "class_distribution_pathmnist"],
         0,
         ["split_sizes"],

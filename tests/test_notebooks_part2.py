@@ -50,7 +50,7 @@ RUN_KEYS = {
 # notebook -> ({table name: expected rows}, [figure names], runs per seed, tables that carry the original's values)
 EXPECTED = {
     "03_resnet18_baseline": (
-        {"resnet18_baseline": 2, "resnet18_baseline_seeds": 1},
+        {"resnet18_baseline": 2, "resnet18_baseline_seeds": 1, "class_mix": 2},
         ["fig08_confusion_matrix", "confusion_matrix_test", "learning_curves"],
         1,
         ["resnet18_baseline"],

@@ -378,3 +378,53 @@ def test_equivalence_agrees_with_the_dual_interval_at_twice_alpha():
     two = stats.equivalence([0.9, 0.9], [0.9, 0.9], 0.01)  # no spread, n = 2: the exact TOST cannot say
     assert two.verdict == stats.CANNOT_TELL
     assert stats.dual_interval([0.9, 0.9], [0.9, 0.9], level=0.1) == (-math.inf, math.inf)
+
+
+# --- two samples' class mix --------------------------------------------------------------------
+
+
+def test_class_mix_fisher_by_hand_for_two_small_classes():
+    # [[6, 0], [0, 6]] (expected 3 a cell): of the C(12, 6) tables with these margins only this one and its
+    # mirror are as extreme
+    r = stats.class_mix([6, 0], [0, 6])
+    assert r["test"] == "Fisher's exact" and r["p"] == pytest.approx(2 / math.comb(12, 6))
+
+
+def test_class_mix_chi_square_by_hand():
+    # 3 classes, 100 and 100 images: [50, 30, 20] against [30, 30, 40]; expected [40, 30, 30] in each row,
+    # statistic = 2 * (100/40 + 0 + 100/30) = 11.667 on 2 degrees of freedom, p = exp(-11.667 / 2)
+    r = stats.class_mix([50, 30, 20], [30, 30, 40])
+    assert r["test"] == "chi-square"
+    assert r["statistic"] == pytest.approx(2 * (100 / 40 + 100 / 30))
+    assert r["p"] == pytest.approx(math.exp(-r["statistic"] / 2))
+
+
+def test_class_mix_same_proportions_and_degenerate_tables():
+    assert stats.class_mix([300, 100], [30, 10])["p"] == pytest.approx(1.0)  # the same mix, another size
+    assert stats.class_mix([5, 0, 7], [10, 0, 14])["p"] == pytest.approx(1.0)  # a class empty in both: left out
+    assert stats.class_mix([5, 0], [7, 0])["p"] is None  # one class: nothing to test
+    assert stats.class_mix([5, 3], [0, 0])["p"] is None  # an empty split
+    with pytest.raises(ValueError, match="class counts"):
+        stats.class_mix([5, -1], [3, 3])
+    with pytest.raises(ValueError, match="class counts"):
+        stats.class_mix([5, 1, 2], [3, 3])
+
+
+def test_class_mix_table_holm_and_verdicts():
+    from types import SimpleNamespace
+
+    import torch
+
+    def split(counts):
+        labels = torch.tensor([c for c, n in enumerate(counts) for _ in range(n)])
+        return SimpleNamespace(class_counts=lambda: np.bincount(labels.numpy(), minlength=len(counts)))
+
+    bundle = SimpleNamespace(
+        classes=["a", "b"], train=split([300, 100]), val=split([75, 25]), test=split([50, 50])
+    )  # val: the training mix; test: a majority class at 0.5 where training holds 0.75
+    from dive import tables
+
+    mix = tables.class_mix({"toy": bundle}).set_index("split")
+    assert list(mix["share_in_train"]) == [0.75, 0.75] and list(mix["share_in_split"]) == [0.75, 0.5]
+    assert mix.loc["val", "verdict"] == stats.CANNOT_TELL and mix.loc["test", "verdict"] == stats.DIFFERENT
+    assert mix.loc["test", "p_holm"] == pytest.approx(min(1.0, 2 * mix.loc["test", "p"]), rel=1e-2)
