@@ -589,13 +589,10 @@ def imbalance(bundles: Mapping, stats_by_name: Mapping) -> pd.DataFrame:
 
 
 def class_mix(bundles: Mapping) -> pd.DataFrame:
-    """Does each data set's validation and test split hold its classes in the training split's proportions?
-    Per data set and split: its images, the training split's majority class and that class's share of the
-    training split and of this split (the majority rate a model fitted to the training mix is judged against),
-    the test of homogeneity against the training split's class counts (:func:`dive.stats.class_mix`) and its
-    Holm-adjusted p over every row of the table, and the verdict: "different" (adjusted p < 0.05) or "cannot
-    tell". Where the test split's mix differs, accuracy on it is measured at another majority rate than on the
-    validation split, and a model selected on validation meets another prior there."""
+    """Do the validation and test splits hold the training split's class mix? Per data set and split: its images,
+    the training majority class's share of training and of the split, the test of homogeneity against training's
+    counts (:func:`dive.stats.class_mix`), its Holm-adjusted p over the table's rows and the verdict, "different"
+    (adjusted p < 0.05) or "cannot tell". Where test's mix differs, its accuracy meets another prior."""
     rows = []
     for name, b in bundles.items():
         train = b.train.class_counts()
